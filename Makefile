@@ -1,0 +1,71 @@
+# meshlens Makefile. `make help` lists the targets.
+
+GO       ?= go
+FUZZTIME ?= 10s
+BIN      := bin
+
+# Pinned tools, built from the internal/tools module (see internal/tools/go.mod).
+TOOLS_DIR     := internal/tools
+GOLANGCI_LINT := $(BIN)/golangci-lint
+GOFUMPT       := $(BIN)/gofumpt
+GOLANGCI_PKG  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+GOFUMPT_PKG   := mvdan.cc/gofumpt
+
+.DEFAULT_GOAL := help
+
+.PHONY: help build run test fuzz-smoke e2e bench lint tools fmt generate dashboards clean
+
+help: ## List the targets
+	@echo "Usage: make <target> [GO=go] [FUZZTIME=10s]"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build the collector binary into bin/meshlens
+	$(GO) build -o $(BIN)/meshlens ./cmd/meshlens
+
+run: build ## Build, then run ./bin/meshlens --demo
+	./$(BIN)/meshlens --demo
+
+test: ## Run all tests with the race detector, then the fuzz smoke test
+	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz-smoke
+
+fuzz-smoke: ## Run every Fuzz* target for FUZZTIME (default 10s) each, one at a time
+	@GO="$(GO)" FUZZTIME="$(FUZZTIME)" bash scripts/fuzz-smoke.sh
+
+e2e: ## Run only the end-to-end tests (names containing E2E)
+	$(GO) test -race -count=1 -run 'E2E' ./...
+
+bench: ## Run all benchmarks once, with allocation stats
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (built from internal/tools if missing)
+	$(GOLANGCI_LINT) run ./...
+
+tools: $(GOLANGCI_LINT) $(GOFUMPT) ## Build the pinned tools into bin/
+
+# Rebuilt when missing or when the pinned versions change.
+$(GOLANGCI_LINT): $(TOOLS_DIR)/go.mod $(TOOLS_DIR)/go.sum
+	@mkdir -p $(BIN)
+	cd $(TOOLS_DIR) && $(GO) build -o $(CURDIR)/$(GOLANGCI_LINT) $(GOLANGCI_PKG)
+
+$(GOFUMPT): $(TOOLS_DIR)/go.mod $(TOOLS_DIR)/go.sum
+	@mkdir -p $(BIN)
+	cd $(TOOLS_DIR) && $(GO) build -o $(CURDIR)/$(GOFUMPT) $(GOFUMPT_PKG)
+
+fmt: $(GOLANGCI_LINT) ## Format the code (gofumpt + goimports, as configured in .golangci.yml)
+	$(GOLANGCI_LINT) fmt ./...
+
+generate: ## Run go generate (placeholder: no generators yet)
+	$(GO) generate ./...
+
+dashboards: ## Regenerate dashboards (runs the dashboards/ module if it exists)
+	@if [ -f dashboards/go.mod ]; then \
+		echo "cd dashboards && $(GO) run ."; \
+		cd dashboards && $(GO) run .; \
+	else \
+		echo "dashboards: no dashboards/go.mod yet, skipping"; \
+	fi
+
+clean: ## Remove build output (bin/)
+	rm -rf $(BIN)

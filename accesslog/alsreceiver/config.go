@@ -1,0 +1,54 @@
+package alsreceiver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// Config is the receiver's YAML configuration.
+type Config struct {
+	// GRPC is the gRPC server: endpoint, TLS, keepalive, max_recv_msg_size_mib,
+	// max_concurrent_streams.
+	GRPC configgrpc.ServerConfig `mapstructure:",squash"`
+	// Hub names the extension that consumes records and hosts /metrics
+	// (default "meshlens").
+	Hub component.ID `mapstructure:"hub"`
+	// Normalizer tunes normalisation.
+	Normalizer accesslog.Config `mapstructure:"normalizer"`
+	// MaxTCPConnections bounds the table of open TCP connections whose
+	// periodic entries are turned into deltas.
+	MaxTCPConnections int `mapstructure:"max_tcp_connections"`
+	// TCPConnectionTTL forgets a connection this long after its last entry.
+	TCPConnectionTTL time.Duration `mapstructure:"tcp_connection_ttl"`
+
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs error
+	if c.GRPC.NetAddr.Endpoint == "" {
+		errs = errors.Join(errs, errors.New("endpoint must be set"))
+	}
+	if c.GRPC.MaxRecvMsgSizeMiB < 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_recv_msg_size_mib must not be negative, got %d", c.GRPC.MaxRecvMsgSizeMiB))
+	}
+	if c.MaxTCPConnections <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_tcp_connections must be positive, got %d", c.MaxTCPConnections))
+	}
+	if c.TCPConnectionTTL <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("tcp_connection_ttl must be positive, got %s", c.TCPConnectionTTL))
+	}
+	if err := c.Normalizer.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("normalizer: %w", err))
+	}
+	return errs
+}

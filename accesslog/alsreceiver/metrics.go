@@ -1,0 +1,140 @@
+package alsreceiver
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// Stream end reasons and message reject reasons (label values).
+const (
+	reasonMalformed    = "malformed"
+	reasonNoIdentifier = "no_identifier"
+	reasonBadIdent     = "bad_identifier"
+	reasonTooLarge     = "too_large"
+	reasonV2           = "v2_api"
+	reasonSinkError    = "sink_error"
+	reasonShutdown     = "shutdown"
+	endClean           = "eof"
+	endAborted         = "aborted"
+	endRejected        = "rejected"
+
+	serviceALS     = "als"
+	serviceMetrics = "metrics"
+)
+
+// selfMetrics are the receiver's own metrics. They are registered on the
+// hub's registry; nothing is global.
+type selfMetrics struct {
+	reg prometheus.Registerer
+
+	messages         *prometheus.CounterVec // {service}
+	messagesRejected *prometheus.CounterVec // {service, reason}
+	bytes            *prometheus.CounterVec // {service}
+	received         prometheus.Counter
+	processed        prometheus.Counter
+	rejected         *prometheus.CounterVec // {reason}
+	dropped          *prometheus.CounterVec // {reason}
+	identity         *prometheus.CounterVec // {side, source}
+	streams          *prometheus.CounterVec // {service}
+	streamsEnded     *prometheus.CounterVec // {service, reason}
+	activeStreams    *prometheus.GaugeVec   // {service}
+	internResets     prometheus.Counter
+	tcpTracked       prometheus.GaugeFunc
+	metricFamilies   prometheus.Counter
+
+	// Pre-resolved children for the per-message path.
+	alsMessages, alsBytes    prometheus.Counter
+	rejectedBy               []prometheus.Counter
+	identitySrc, identityDst []prometheus.Counter
+}
+
+var rejectReasons = accesslog.RejectReasons()
+
+func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetrics, error) {
+	m := &selfMetrics{
+		reg: reg,
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_messages_total", Help: "gRPC messages received, by service (als, metrics).",
+		}, []string{"service"}),
+		messagesRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_messages_rejected_total", Help: "Messages rejected whole, by service and reason.",
+		}, []string{"service", "reason"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_bytes_total", Help: "Bytes of gRPC messages received, by service.",
+		}, []string{"service"}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_receiver_entries_received_total", Help: "Access log entries received in well-formed messages.",
+		}),
+		processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_receiver_entries_processed_total", Help: "Access log entries normalised and handed to the hub.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_entries_rejected_total", Help: "Access log entries rejected, by reason.",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_entries_dropped_total", Help: "Normalised entries the hub could not take, by reason.",
+		}, []string{"reason"}),
+		identity: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_identity_source_total",
+			Help: "Records by where each side's identity came from (side: source, destination).",
+		}, []string{"side", "source"}),
+		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_streams_total", Help: "gRPC streams opened, by service.",
+		}, []string{"service"}),
+		streamsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_streams_ended_total", Help: "gRPC streams ended, by service and reason.",
+		}, []string{"service", "reason"}),
+		activeStreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshlens_receiver_active_streams", Help: "gRPC streams open now, by service.",
+		}, []string{"service"}),
+		internResets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_receiver_intern_table_resets_total", Help: "Times a stream's label string table was full and cleared.",
+		}),
+		tcpTracked: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meshlens_receiver_tcp_connections_tracked", Help: "Open TCP connections tracked for byte deltas.",
+		}, tcpLen),
+		metricFamilies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_receiver_envoy_metric_families_total", Help: "Metric families received over the Metrics Service.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies,
+	} {
+		if err := reg.Register(c); err != nil {
+			m.unregister()
+			return nil, err
+		}
+	}
+	m.alsMessages = m.messages.WithLabelValues(serviceALS)
+	m.alsBytes = m.bytes.WithLabelValues(serviceALS)
+	m.messages.WithLabelValues(serviceMetrics)
+	for _, r := range rejectReasons {
+		m.rejectedBy = append(m.rejectedBy, m.rejected.WithLabelValues(r.String()))
+	}
+	for _, s := range accesslog.IdentitySources() {
+		m.identitySrc = append(m.identitySrc, m.identity.WithLabelValues("source", s.String()))
+		m.identityDst = append(m.identityDst, m.identity.WithLabelValues("destination", s.String()))
+	}
+	for _, r := range []string{reasonSinkError, reasonShutdown} {
+		m.dropped.WithLabelValues(r)
+	}
+	for _, svc := range []string{serviceALS, serviceMetrics} {
+		m.activeStreams.WithLabelValues(svc)
+		m.streams.WithLabelValues(svc)
+		for _, r := range []string{reasonMalformed, reasonTooLarge, reasonNoIdentifier, reasonBadIdent} {
+			m.messagesRejected.WithLabelValues(svc, r)
+		}
+	}
+	return m, nil
+}
+
+func (m *selfMetrics) unregister() {
+	for _, c := range []prometheus.Collector{
+		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies,
+	} {
+		m.reg.Unregister(c)
+	}
+}

@@ -1,0 +1,387 @@
+package alsreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// Sink consumes normalised records. The hub extension implements it.
+type Sink interface {
+	// ConsumeRecords takes a batch of records. The records, and in
+	// particular their Details, are valid only during the call. An error
+	// means the batch was not taken; the receiver counts it as dropped.
+	ConsumeRecords(ctx context.Context, recs []accesslog.Record) error
+	// Registerer is where the receiver registers its own metrics.
+	Registerer() prometheus.Registerer
+}
+
+// EnvoyStatsSink consumes Envoy's own stats from the Metrics Service. A hub
+// that does not implement it makes the receiver count and discard them.
+type EnvoyStatsSink interface {
+	ConsumeEnvoyStats(proxy *accesslog.Proxy, families []*dto.MetricFamily, now time.Time)
+}
+
+// readinessSetter is implemented by hubs that serve /readyz.
+type readinessSetter interface {
+	SetReady(name string, ready bool)
+}
+
+// Full method names of the services.
+const (
+	alsV3Service     = "envoy.service.accesslog.v3.AccessLogService"
+	metricsV3Service = "envoy.service.metrics.v3.MetricsService"
+	alsV2Service     = "envoy.service.accesslog.v2.AccessLogService"
+	metricsV2Service = "envoy.service.metrics.v2.MetricsService"
+)
+
+type alsReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	next     consumer.Traces
+	now      func() time.Time
+	server   *grpc.Server
+	sink     Sink
+	stats    EnvoyStatsSink
+	metrics  *selfMetrics
+	conns    *lockedConns
+	stopOnce sync.Once
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards started/shut
+	shut     bool
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now func() time.Time) *alsReceiver {
+	return &alsReceiver{
+		cfg:   cfg,
+		set:   set,
+		next:  next,
+		now:   now,
+		conns: &lockedConns{t: accesslog.NewConnTable(cfg.MaxTCPConnections, cfg.TCPConnectionTTL)},
+		stop:  make(chan struct{}),
+	}
+}
+
+// Start finds the hub, registers metrics, binds the port and serves in the
+// background. It returns as soon as the port is bound.
+func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shut {
+		return errors.New("receiver was shut down")
+	}
+	ext, ok := host.GetExtensions()[r.cfg.Hub]
+	if !ok {
+		return fmt.Errorf("hub extension %q is not configured: add it under extensions and service.extensions", r.cfg.Hub)
+	}
+	sink, ok := ext.(Sink)
+	if !ok {
+		return fmt.Errorf("extension %q cannot consume access log records", r.cfg.Hub)
+	}
+	r.sink = sink
+	r.stats, _ = ext.(EnvoyStatsSink)
+	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) })
+	if err != nil {
+		return fmt.Errorf("register receiver metrics: %w", err)
+	}
+	r.metrics = m
+
+	srv, err := r.cfg.GRPC.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
+		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())))
+	if err != nil {
+		m.unregister()
+		return fmt.Errorf("create gRPC server: %w", err)
+	}
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: alsV3Service,
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName: "StreamAccessLogs", Handler: r.handleALS, ClientStreams: true,
+		}},
+		Metadata: "envoy/service/accesslog/v3/als.proto",
+	}, struct{}{})
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: metricsV3Service,
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName: "StreamMetrics", Handler: r.handleMetrics, ClientStreams: true,
+		}},
+		Metadata: "envoy/service/metrics/v3/metrics_service.proto",
+	}, struct{}{})
+	for _, svc := range []struct{ name, method, kind string }{
+		{alsV2Service, "StreamAccessLogs", serviceALS},
+		{metricsV2Service, "StreamMetrics", serviceMetrics},
+	} {
+		kind := svc.kind
+		srv.RegisterService(&grpc.ServiceDesc{
+			ServiceName: svc.name,
+			HandlerType: (*any)(nil),
+			Streams: []grpc.StreamDesc{{
+				StreamName: svc.method, ClientStreams: true,
+				Handler: func(any, grpc.ServerStream) error { return r.rejectV2(kind) },
+			}},
+		}, struct{}{})
+	}
+
+	ln, err := r.cfg.GRPC.NetAddr.Listen(ctx)
+	if err != nil {
+		m.unregister()
+		return fmt.Errorf("listen on %s: %w", r.cfg.GRPC.NetAddr.Endpoint, err)
+	}
+	r.server = srv
+	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()))
+	if rs, ok := ext.(readinessSetter); ok {
+		rs.SetReady(r.set.ID.String(), true)
+	}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.expireLoop()
+	}()
+	return nil
+}
+
+// Shutdown stops accepting streams, lets in-flight messages finish (each
+// message is normalised and handed to the hub before its stream notices),
+// and waits for the background goroutines. It is safe without Start.
+func (r *alsReceiver) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.shut = true
+	srv := r.server
+	r.mu.Unlock()
+	r.stopOnce.Do(func() { close(r.stop) })
+	if srv != nil {
+		done := make(chan struct{})
+		go func() { srv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			srv.Stop()
+			<-done
+		}
+		r.set.Logger.Info("Envoy ALS and Metrics Service receiver stopped")
+	}
+	r.wg.Wait()
+	if r.metrics != nil {
+		if rs, ok := r.sink.(readinessSetter); ok {
+			rs.SetReady(r.set.ID.String(), false)
+		}
+		r.metrics.unregister()
+		r.metrics = nil
+	}
+	return nil
+}
+
+func (r *alsReceiver) expireLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.conns.Expire(r.now())
+		}
+	}
+}
+
+func (r *alsReceiver) rejectV2(kind string) error {
+	r.metrics.streams.WithLabelValues(kind).Inc()
+	r.metrics.streamsEnded.WithLabelValues(kind, reasonV2).Inc()
+	return status.Error(codes.Unimplemented,
+		"meshlens accepts only the v3 API: set transport_api_version: V3 in the Envoy access logger or stats sink")
+}
+
+// handleALS serves one StreamAccessLogs stream.
+func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
+	m := r.metrics
+	m.streams.WithLabelValues(serviceALS).Inc()
+	active := m.activeStreams.WithLabelValues(serviceALS)
+	active.Inc()
+	defer active.Dec()
+
+	ctx := ss.Context()
+	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
+	var (
+		f    frame
+		recs []accesslog.Record
+	)
+	resets := 0
+	defer func() { m.internResets.Add(float64(st.InternResets - resets)) }()
+	for {
+		if err := ss.RecvMsg(&f); err != nil {
+			return r.endStream(serviceALS, err, func() error { return ss.SendMsg(&alsv3.StreamAccessLogsResponse{}) })
+		}
+		m.alsMessages.Inc()
+		m.alsBytes.Add(float64(len(f.b)))
+		var (
+			out accesslog.Outcome
+			err error
+		)
+		recs, out, err = st.Decode(f.b, recs[:0], r.now())
+		m.received.Add(float64(out.Entries))
+		for i, n := range out.Rejected {
+			if n > 0 {
+				m.rejectedBy[i].Add(float64(n))
+			}
+		}
+		if err != nil {
+			return r.rejectStream(serviceALS, err)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		r.countIdentities(recs)
+		if err := r.sink.ConsumeRecords(ctx, recs); err != nil {
+			m.dropped.WithLabelValues(reasonSinkError).Add(float64(len(recs)))
+			continue
+		}
+		m.processed.Add(float64(len(recs)))
+	}
+}
+
+func (r *alsReceiver) countIdentities(recs []accesslog.Record) {
+	var src, dst [16]int
+	for i := range recs {
+		src[recs[i].SourceFrom&15]++
+		dst[recs[i].DestinationFrom&15]++
+	}
+	for i := range r.metrics.identitySrc {
+		if src[i] > 0 {
+			r.metrics.identitySrc[i].Add(float64(src[i]))
+		}
+		if dst[i] > 0 {
+			r.metrics.identityDst[i].Add(float64(dst[i]))
+		}
+	}
+}
+
+// rejectStream ends a stream whose message could not be used.
+func (r *alsReceiver) rejectStream(service string, err error) error {
+	reason := reasonMalformed
+	switch {
+	case errors.Is(err, accesslog.ErrNoIdentifier):
+		reason = reasonNoIdentifier
+	case errors.Is(err, accesslog.ErrBadIdentifier):
+		reason = reasonBadIdent
+	}
+	r.metrics.messagesRejected.WithLabelValues(service, reason).Inc()
+	r.metrics.streamsEnded.WithLabelValues(service, endRejected).Inc()
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
+// endStream classifies the error that ended a stream's receive loop.
+func (r *alsReceiver) endStream(service string, err error, ack func() error) error {
+	m := r.metrics
+	if errors.Is(err, io.EOF) {
+		m.streamsEnded.WithLabelValues(service, endClean).Inc()
+		return ack()
+	}
+	switch status.Code(err) {
+	case codes.ResourceExhausted:
+		m.messagesRejected.WithLabelValues(service, reasonTooLarge).Inc()
+		m.streamsEnded.WithLabelValues(service, endRejected).Inc()
+		return status.Errorf(codes.ResourceExhausted,
+			"message larger than max_recv_msg_size_mib (%d MiB): lower the Envoy buffer_size_bytes or raise the limit", r.cfg.GRPC.MaxRecvMsgSizeMiB)
+	case codes.Internal:
+		// The codec could not frame the message (e.g. bad compression).
+		m.messagesRejected.WithLabelValues(service, reasonMalformed).Inc()
+		m.streamsEnded.WithLabelValues(service, endRejected).Inc()
+		return err
+	}
+	m.streamsEnded.WithLabelValues(service, endAborted).Inc()
+	return err
+}
+
+// handleMetrics serves one StreamMetrics stream.
+func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
+	m := r.metrics
+	m.streams.WithLabelValues(serviceMetrics).Inc()
+	active := m.activeStreams.WithLabelValues(serviceMetrics)
+	active.Inc()
+	defer active.Dec()
+	msgs := m.messages.WithLabelValues(serviceMetrics)
+	byts := m.bytes.WithLabelValues(serviceMetrics)
+
+	var (
+		f     frame
+		proxy *accesslog.Proxy
+	)
+	for {
+		if err := ss.RecvMsg(&f); err != nil {
+			return r.endStream(serviceMetrics, err, func() error { return ss.SendMsg(&metricsv3.StreamMetricsResponse{}) })
+		}
+		msgs.Inc()
+		byts.Add(float64(len(f.b)))
+		var msg metricsv3.StreamMetricsMessage
+		if err := proto.Unmarshal(f.b, &msg); err != nil {
+			return r.rejectStream(serviceMetrics, fmt.Errorf("%w: %w", accesslog.ErrMalformed, err))
+		}
+		if proxy == nil {
+			node := msg.GetIdentifier().GetNode()
+			if node == nil {
+				return r.rejectStream(serviceMetrics, accesslog.ErrNoIdentifier)
+			}
+			proxy = accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
+		}
+		m.metricFamilies.Add(float64(len(msg.GetEnvoyMetrics())))
+		if r.stats != nil {
+			r.stats.ConsumeEnvoyStats(proxy, msg.GetEnvoyMetrics(), r.now())
+		}
+	}
+}
+
+// lockedConns shares one ConnTable between all streams.
+type lockedConns struct {
+	mu sync.Mutex
+	t  *accesslog.ConnTable
+}
+
+func (l *lockedConns) Track(key accesslog.ConnKey, sent, received uint64, final bool, now time.Time) (uint64, uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.Track(key, sent, received, final, now)
+}
+
+func (l *lockedConns) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.Len()
+}
+
+func (l *lockedConns) Expire(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Expire(now)
+}
+
+var _ net.Addr = (*net.TCPAddr)(nil)

@@ -1,0 +1,111 @@
+package accesslog
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func decodeSample(t *testing.T, file string) Record {
+	t.Helper()
+	var m alsv3.StreamAccessLogsMessage
+	readJSON(t, filepath.Join(sharedALS, "skywalking/clean-json", file), &m)
+	recs, _, err := NewStream(Config{}, nil).Decode(marshal(t, &m), nil, testNow)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	return recs[0]
+}
+
+// TestBookinfoIdentities checks the identities the four real Bookinfo
+// captures must produce: the upstream expectations (SkyWalking's e2e
+// topology) name gateway → productpage → details, reviews.
+func TestBookinfoIdentities(t *testing.T) {
+	tests := []struct {
+		file                  string
+		reporter              Reporter
+		source, dest, service string
+		svcName, svcNamespace string
+		sourceFrom, destFrom  IdentitySource
+	}{
+		{"envoy-ingress.json", ReporterSource, "istio-ingressgateway", unknown,
+			"productpage.default.svc.cluster.local", "productpage", "default", FromNodeID, FromClusterName},
+		{"envoy-ingress2sidecar.json", ReporterDestination, unknown, "product-v1",
+			"productpage.default.svc.cluster.local", "productpage", "default", FromNone, FromNodeID},
+		{"envoy-mesh-client-sidecar.json", ReporterSource, "productpage-v1", unknown,
+			"details.default.svc.cluster.local", "details", "default", FromNodeID, FromClusterName},
+		{"envoy-mesh-server-sidecar.json", ReporterDestination, unknown, "reviews-v1",
+			"reviews.default.svc.cluster.local", "reviews", "default", FromNone, FromNodeID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r := decodeSample(t, tt.file)
+			assert.Equal(t, tt.reporter, r.Reporter)
+			assert.Equal(t, tt.source, r.Source.Name)
+			assert.Equal(t, tt.dest, r.Destination.Name)
+			assert.Equal(t, tt.service, r.Service.Host)
+			assert.Equal(t, tt.svcName, r.Service.Name)
+			assert.Equal(t, tt.svcNamespace, r.Service.Namespace)
+			assert.Equal(t, tt.sourceFrom, r.SourceFrom)
+			assert.Equal(t, tt.destFrom, r.DestinationFrom)
+			assert.Equal(t, ProtocolHTTP, r.Protocol)
+			assert.Equal(t, "200", r.ResponseCodeLabel())
+			assert.Equal(t, "-", r.Flags.String())
+			assert.True(t, r.Final)
+		})
+	}
+	// The gateway's client-side view names productpage's service as the
+	// destination's canonical service.
+	gw := decodeSample(t, "envoy-ingress.json")
+	assert.Equal(t, "productpage", gw.Destination.CanonicalService)
+	assert.Equal(t, "istio-system", gw.Source.Namespace)
+	assert.Equal(t, SecurityUnknown, gw.Security)
+	pp := decodeSample(t, "envoy-ingress2sidecar.json")
+	assert.Equal(t, "product", pp.Destination.App)
+	assert.Equal(t, "v1", pp.Destination.Version)
+	assert.Equal(t, SecurityNone, pp.Security)
+	assert.InDelta(t, 1008.378251, float64(pp.DurationNanos)/1e6, 1e-6, "duration falls back to time_to_last_downstream_tx_byte")
+}
+
+// TestBookinfoJoin checks that the gateway's and productpage's reports of
+// the same request are recognised as one hop seen from two reporters, and
+// that the server-side record learns its caller from the join.
+func TestBookinfoJoin(t *testing.T) {
+	for _, order := range [][2]string{
+		{"envoy-ingress.json", "envoy-ingress2sidecar.json"},
+		{"envoy-ingress2sidecar.json", "envoy-ingress.json"},
+	} {
+		t.Run(order[0]+" first", func(t *testing.T) {
+			j := NewJoiner(100, time.Minute)
+			first, second := decodeSample(t, order[0]), decodeSample(t, order[1])
+			_, ok := j.Observe(&first, testNow)
+			require.False(t, ok)
+			other, ok := j.Observe(&second, testNow)
+			require.True(t, ok, "the two reports must join")
+			assert.NotEqual(t, other.Reporter, second.Reporter)
+			assert.Equal(t, 0, j.Len())
+			assert.Equal(t, uint64(1), j.Joined)
+			server := second
+			if second.Reporter != ReporterDestination {
+				server = first
+			}
+			if second.Reporter == ReporterDestination {
+				assert.Equal(t, "istio-ingressgateway", server.Source.Name)
+				assert.Equal(t, FromJoin, server.SourceFrom)
+			}
+		})
+	}
+	// Different hops of the same request (x-request-id is propagated) do
+	// not join: productpage → details is not gateway → productpage.
+	j := NewJoiner(100, time.Minute)
+	gw, details := decodeSample(t, "envoy-ingress.json"), decodeSample(t, "envoy-mesh-client-sidecar.json")
+	details.Details.RequestID = gw.Details.RequestID
+	j.Observe(&gw, testNow)
+	_, ok := j.Observe(&details, testNow)
+	assert.False(t, ok)
+	assert.Equal(t, 2, j.Len())
+	assert.Equal(t, 2, j.Expire(testNow.Add(2*time.Minute)))
+}

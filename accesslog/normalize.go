@@ -1,0 +1,379 @@
+package accesslog
+
+import (
+	"bytes"
+
+	"github.com/meshlens/meshlens/accesslog/internal/wire"
+)
+
+// Envoy access_log_type values (envoy.data.accesslog.v3.AccessLogType).
+const (
+	logTypeNotSet             = 0
+	logTypeTCPUpstreamConn    = 1
+	logTypeTCPPeriodic        = 2
+	logTypeTCPConnectionEnd   = 3
+	logTypeDownstreamStart    = 4
+	logTypeDownstreamPeriodic = 5
+	logTypeDownstreamEnd      = 6
+	logTypeTCPConnectionStart = 14
+)
+
+var methodNames = [...]string{"", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+var httpVersions = [...]string{"", "1.0", "1.1", "2", "3"}
+
+// normalize fills r from entry e of this stream. It allocates only when it
+// meets a label value the stream has not seen before.
+func (s *Stream) normalize(e *wire.Entry, r *Record, nowNano int64) {
+	p := s.proxy
+	r.NodeID = p.NodeID
+
+	// Which side reported.
+	cluster := e.UpstreamCluster
+	r.Reporter = s.reporter(e)
+
+	// Final entries end a request or connection.
+	switch e.AccessLogType {
+	case logTypeDownstreamEnd, logTypeTCPConnectionEnd:
+		r.Final = true
+	case logTypeNotSet:
+		r.Final = !e.IntermediateLogEntry
+	}
+
+	// Protocol.
+	switch {
+	case e.TCP:
+		r.Kind, r.Protocol = KindTCP, ProtocolTCP
+	case !e.HasRequest && !e.HasResponse && e.ProtocolVersion == 0:
+		// An HTTP logger attached to a tcp_proxy (istiod attaches every
+		// provider everywhere): the entry has no request at all.
+		r.Kind, r.Protocol = KindTCP, ProtocolTCP
+	case hasPrefixFold(e.ContentType, "application/grpc"):
+		r.Kind, r.Protocol = KindHTTP, ProtocolGRPC
+	case e.ProtocolVersion == 3 && (len(e.GRPCStatusTrailer) > 0 || len(e.GRPCStatusHeader) > 0):
+		r.Kind, r.Protocol = KindHTTP, ProtocolGRPC
+	default:
+		r.Kind, r.Protocol = KindHTTP, ProtocolHTTP
+	}
+
+	// Status.
+	if e.HasResponseCode {
+		r.ResponseCode = e.ResponseCode
+	}
+	r.GRPCStatus = -1
+	if r.Protocol == ProtocolGRPC {
+		r.GRPCStatus = grpcStatus(e)
+	}
+	r.Flags = ResponseFlags(e.ResponseFlags)
+
+	// Timing and bytes.
+	r.StartUnixNano = e.StartTime
+	if !e.HasStartTime {
+		r.StartUnixNano = nowNano
+	}
+	switch {
+	case e.HasDuration:
+		r.DurationNanos = e.Duration
+	case e.HasTimeToLastDownstreamTxByte && r.Final:
+		r.DurationNanos = e.TimeToLastDownstreamTxByte
+	default:
+		r.DurationNanos = -1
+	}
+	if e.HasWireBytes {
+		r.RequestBytes, r.ResponseBytes = e.DownstreamWireBytesReceived, e.DownstreamWireBytesSent
+	} else {
+		r.RequestBytes = e.RequestHeadersBytes + e.RequestBodyBytes
+		r.ResponseBytes = e.ResponseHeadersBytes + e.ResponseBodyBytes
+	}
+	if r.Kind == KindTCP {
+		s.tcpCounters(e, r, nowNano)
+	} else if e.HasGRPCStats {
+		r.RequestMessages, r.ResponseMessages = e.GRPCRequestMessages, e.GRPCResponseMessages
+		if len(e.StreamID) > 0 && s.conns != nil && (!r.Final || e.AccessLogType == logTypeDownstreamEnd) {
+			r.RequestMessages, r.ResponseMessages, _ = s.conns.Track(s.connKey(e), e.GRPCRequestMessages, e.GRPCResponseMessages, r.Final, unixTime(nowNano))
+		}
+	}
+
+	// Identities.
+	local := p.Workload
+	switch r.Reporter {
+	case ReporterDestination:
+		r.Destination, r.DestinationFrom = local, p.WorkloadFrom
+		r.Destination.Principal = orUnknown(s.intern(e.LocalURISAN))
+		r.SourceFrom = s.peerFromDownstream(e, &r.Source)
+		if len(e.LocalURISAN) > 0 && len(e.PeerURISAN) > 0 {
+			r.Security = SecurityMutualTLS
+		} else {
+			r.Security = SecurityNone
+		}
+	case ReporterWaypoint:
+		r.SourceFrom = s.peerFromDownstream(e, &r.Source)
+		r.DestinationFrom = s.peerFromUpstream(e, &r.Destination)
+		if len(e.LocalURISAN) > 0 && len(e.PeerURISAN) > 0 {
+			r.Security = SecurityMutualTLS
+		} else {
+			r.Security = SecurityNone
+		}
+	default:
+		r.Source, r.SourceFrom = local, p.WorkloadFrom
+		r.DestinationFrom = s.peerFromUpstream(e, &r.Destination)
+		r.Source.Principal = unknown
+		if p.ServiceAccount != "" && r.DestinationFrom == FromPeerMetadata {
+			if td := trustDomain(r.Destination.Principal); td != "" {
+				r.Source.Principal = s.spiffe(td, local.Namespace, p.ServiceAccount)
+			}
+		}
+		r.Security = SecurityUnknown
+	}
+	s.service(e, r)
+	if r.Reporter == ReporterSource && r.DestinationFrom != FromPeerMetadata && r.Service.Namespace != unknown &&
+		(r.ServiceFrom == FromClusterName || r.ServiceFrom == FromAuthority) && isMeshService(r.Service.Host) {
+		// No peer metadata: the service the cluster or authority names is the
+		// best evidence of the peer; the workload stays unknown.
+		r.Destination.Namespace = r.Service.Namespace
+		r.Destination.CanonicalService = r.Service.Name
+		r.DestinationFrom = r.ServiceFrom
+	}
+
+	parseTrace(e, &r.Trace)
+
+	d := &r.Details
+	d.RequestID = e.RequestID
+	if int(e.Method) < len(methodNames) {
+		d.Method = methodNames[e.Method]
+	}
+	d.Scheme, d.Authority, d.Path, d.UserAgent = e.Scheme, e.Authority, e.Path, e.UserAgent
+	d.UpstreamCluster, d.RouteName, d.ResponseDetails = cluster, e.RouteName, e.ResponseCodeDetails
+	d.Tracestate, d.StreamID = e.Tracestate, e.StreamID
+	if r.Reporter == ReporterSource {
+		d.PeerAddress, d.PeerPort = e.UpstreamRemote.Host, e.UpstreamRemote.Port
+	} else {
+		d.PeerAddress, d.PeerPort = e.DownstreamRemote.Host, e.DownstreamRemote.Port
+	}
+	d.LocalAddress, d.LocalPort = e.DownstreamLocal.Host, e.DownstreamLocal.Port
+	if int(e.ProtocolVersion) < len(httpVersions) {
+		d.HTTPVersion = httpVersions[e.ProtocolVersion]
+	}
+	d.Attempts = e.UpstreamRequestAttemptCount
+}
+
+// reporter decides which side of the call the proxy was on.
+func (s *Stream) reporter(e *wire.Entry) Reporter {
+	switch s.proxy.Kind {
+	case ProxyRouter:
+		return ReporterSource
+	case ProxyWaypoint:
+		return ReporterWaypoint
+	case ProxySidecar:
+		c := e.UpstreamCluster
+		switch {
+		case bytes.HasPrefix(c, []byte("outbound")), bytes.Equal(c, []byte("PassthroughCluster")), bytes.Equal(c, []byte("BlackHoleCluster")):
+			return ReporterSource
+		case bytes.HasPrefix(c, []byte("inbound")), bytes.HasPrefix(c, []byte("InboundPassthroughCluster")):
+			return ReporterDestination
+		}
+		// No upstream was chosen (local reply, NR): inbound when the request
+		// arrived on one of the proxy's own addresses.
+		if s.proxy.ownsIP(e.DownstreamLocal.Host) {
+			return ReporterDestination
+		}
+		return ReporterSource
+	}
+	return ReporterSource
+}
+
+// peerFromUpstream fills the callee seen by a client-side proxy.
+func (s *Stream) peerFromUpstream(e *wire.Entry, w *Workload) IdentitySource {
+	if pp := &e.UpstreamPeer; pp.Present {
+		s.fillPeer(pp, w)
+		return FromPeerMetadata
+	}
+	unknownWorkload(w)
+	return FromNone
+}
+
+// peerFromDownstream fills the caller seen by a server-side proxy.
+func (s *Stream) peerFromDownstream(e *wire.Entry, w *Workload) IdentitySource {
+	if pp := &e.DownstreamPeer; pp.Present {
+		s.fillPeer(pp, w)
+		if len(e.PeerURISAN) > 0 {
+			w.Principal = s.intern(e.PeerURISAN)
+		}
+		return FromPeerMetadata
+	}
+	unknownWorkload(w)
+	if ns, ok := spiffeNamespace(e.PeerURISAN); ok {
+		w.Principal = s.intern(e.PeerURISAN)
+		w.Namespace = s.intern(ns)
+		return FromSAN
+	}
+	return FromNone
+}
+
+func unknownWorkload(w *Workload) {
+	*w = Workload{
+		Name: unknown, Namespace: unknown, CanonicalService: unknown, CanonicalRevision: "latest",
+		App: unknown, Version: unknown, Cluster: unknown, Principal: unknown,
+	}
+}
+
+func (s *Stream) fillPeer(pp *wire.Peer, w *Workload) {
+	w.Name = orUnknown(s.intern(firstBytes(pp.Workload, pp.Name)))
+	w.Namespace = orUnknown(s.intern(pp.Namespace))
+	w.CanonicalService = orUnknown(s.intern(firstBytes(pp.Service, pp.App, pp.Workload)))
+	w.CanonicalRevision = s.intern(firstBytes(pp.Revision, pp.Version))
+	if w.CanonicalRevision == "" {
+		w.CanonicalRevision = "latest"
+	}
+	w.App = orUnknown(s.intern(pp.App))
+	w.Version = orUnknown(s.intern(pp.Version))
+	w.Cluster = orUnknown(s.intern(pp.Cluster))
+	w.Principal = orUnknown(s.intern(pp.Identity))
+	if ns, ok := spiffeNamespace(pp.Identity); ok && len(pp.Namespace) == 0 {
+		w.Namespace = s.intern(ns)
+	}
+}
+
+func firstBytes(b ...[]byte) []byte {
+	for _, v := range b {
+		if len(v) > 0 {
+			return v
+		}
+	}
+	return nil
+}
+
+// spiffeNamespace returns <ns> from spiffe://<td>/ns/<ns>/sa/<sa>.
+func spiffeNamespace(uri []byte) ([]byte, bool) {
+	const prefix = "spiffe://"
+	if !bytes.HasPrefix(uri, []byte(prefix)) {
+		return nil, false
+	}
+	rest := uri[len(prefix):]
+	i := bytes.Index(rest, []byte("/ns/"))
+	if i < 0 {
+		return nil, false
+	}
+	rest = rest[i+4:]
+	if j := bytes.IndexByte(rest, '/'); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest, len(rest) > 0
+}
+
+// trustDomain returns <td> from a spiffe:// URI.
+func trustDomain(uri string) string {
+	const prefix = "spiffe://"
+	if len(uri) <= len(prefix) || uri[:len(prefix)] != prefix {
+		return ""
+	}
+	rest := uri[len(prefix):]
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '/' {
+			return rest[:i]
+		}
+	}
+	return rest
+}
+
+func (s *Stream) spiffe(td, ns, sa string) string {
+	b := append(s.scratch[:0], "spiffe://"...)
+	b = append(b, td...)
+	b = append(b, "/ns/"...)
+	b = append(b, ns...)
+	b = append(b, "/sa/"...)
+	b = append(b, sa...)
+	s.scratch = b
+	return s.intern(b)
+}
+
+// grpcStatus follows Envoy: trailer, then header, then mapped from HTTP.
+func grpcStatus(e *wire.Entry) int32 {
+	for _, v := range [2][]byte{e.GRPCStatusTrailer, e.GRPCStatusHeader} {
+		if n, ok := parseSmallUint(v); ok {
+			return int32(n)
+		}
+	}
+	if !e.HasResponseCode || e.ResponseCode == 0 {
+		return -1
+	}
+	switch e.ResponseCode {
+	case 400:
+		return 13
+	case 401:
+		return 16
+	case 403:
+		return 7
+	case 404:
+		return 12
+	case 429, 502, 503, 504:
+		return 14
+	}
+	return 2
+}
+
+func parseSmallUint(b []byte) (uint32, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	var n uint32
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint32(c-'0')
+	}
+	return n, true
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// tcpCounters turns cumulative TCP byte counters into deltas and decides
+// whether the entry opens and/or closes a connection.
+func (s *Stream) tcpCounters(e *wire.Entry, r *Record, nowNano int64) {
+	sent, recv := e.TCPSentBytes, e.TCPReceivedBytes
+	if e.HasWireBytes {
+		sent, recv = e.DownstreamWireBytesSent, e.DownstreamWireBytesReceived
+	}
+	periodic := e.AccessLogType == logTypeTCPPeriodic || e.AccessLogType == logTypeTCPUpstreamConn ||
+		e.AccessLogType == logTypeTCPConnectionStart || e.AccessLogType == logTypeDownstreamPeriodic ||
+		e.AccessLogType == logTypeDownstreamStart
+	switch {
+	case s.conns != nil && (periodic || (r.Final && len(e.StreamID) > 0)):
+		var first bool
+		r.TCPSentBytes, r.TCPReceivedBytes, first = s.conns.Track(s.connKey(e), sent, recv, r.Final, unixTime(nowNano))
+		r.TCPOpened = first
+	case periodic || !r.Final:
+		// Without a tracker periodic entries cannot be turned into deltas:
+		// count only what the final entry says.
+	default:
+		r.TCPSentBytes, r.TCPReceivedBytes = sent, recv
+		r.TCPOpened = true
+	}
+	r.TCPClosed = r.Final
+}
+
+func (s *Stream) connKey(e *wire.Entry) ConnKey {
+	h := hashString(fnvOffset, s.proxy.NodeID)
+	if len(e.StreamID) > 0 {
+		return ConnKey(hashBytes(h^0x01, e.StreamID))
+	}
+	h = hashBytes(h^0x02, e.DownstreamRemote.Host)
+	h = hashBytes(h^uint64(e.DownstreamRemote.Port), e.DownstreamLocal.Host)
+	return ConnKey(h ^ uint64(e.DownstreamLocal.Port)<<32)
+}

@@ -1,0 +1,217 @@
+package accesslog
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/meshlens/meshlens/accesslog/internal/wire"
+)
+
+// Errors a Stream returns. Callers branch on them with errors.Is.
+var (
+	// ErrMalformed means the message is not a valid StreamAccessLogsMessage;
+	// the whole message is rejected.
+	ErrMalformed = errors.New("malformed access log message")
+	// ErrNoIdentifier means the stream's first message had no Identifier, so
+	// no entry of the stream can be attributed to a proxy.
+	ErrNoIdentifier = errors.New("stream sent entries before its identifier")
+	// ErrBadIdentifier means the Identifier could not be decoded.
+	ErrBadIdentifier = errors.New("invalid stream identifier")
+)
+
+// RejectReason says why an entry was rejected.
+type RejectReason uint8
+
+// Reject reasons, exported as the `reason` label of
+// meshlens_receiver_entries_rejected_total.
+const (
+	RejectNoIdentifier RejectReason = iota
+	RejectBadIdentifier
+	RejectNoCommonProperties
+	numRejectReasons
+)
+
+var rejectNames = [...]string{"no_identifier", "bad_identifier", "no_common_properties"}
+
+// String returns the label value.
+func (r RejectReason) String() string {
+	if int(r) < len(rejectNames) {
+		return rejectNames[r]
+	}
+	return "invalid"
+}
+
+// RejectReasons lists every reason.
+func RejectReasons() []RejectReason {
+	out := make([]RejectReason, numRejectReasons)
+	for i := range out {
+		out[i] = RejectReason(i)
+	}
+	return out
+}
+
+// Outcome counts what happened to the entries of one message.
+type Outcome struct {
+	Entries   int // entries in the message
+	Processed int // entries turned into records
+	Rejected  [numRejectReasons]int
+}
+
+// RejectedTotal is the number of rejected entries.
+func (o *Outcome) RejectedTotal() int {
+	n := 0
+	for _, v := range o.Rejected {
+		n += v
+	}
+	return n
+}
+
+// Config holds normalisation settings.
+type Config struct {
+	// ClusterDomain is the Kubernetes cluster domain used to qualify short
+	// service names from the :authority header (default "cluster.local").
+	ClusterDomain string `mapstructure:"cluster_domain"`
+	// MaxInterned bounds the per-stream table of interned label strings; when
+	// full it is cleared (default 16384).
+	MaxInterned int `mapstructure:"max_interned_strings"`
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.MaxInterned < 0 {
+		return fmt.Errorf("max_interned_strings must not be negative, got %d", c.MaxInterned)
+	}
+	for i := 0; i < len(c.ClusterDomain); i++ {
+		if ch := c.ClusterDomain[i]; ch == '/' || ch == ' ' || ch == '|' {
+			return fmt.Errorf("cluster_domain %q is not a DNS domain", c.ClusterDomain)
+		}
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.MaxInterned == 0 {
+		c.MaxInterned = 16384
+	}
+	return c
+}
+
+// Stream normalises the messages of one ALS gRPC stream into Records. It
+// keeps the stream's identity (the Identifier of its first message) and
+// per-stream caches. It does no I/O, starts no goroutines and is not safe
+// for concurrent use: the receiver owns one Stream per gRPC stream.
+type Stream struct {
+	cfg     Config
+	conns   ConnTracker
+	proxy   *Proxy
+	msg     wire.Message
+	strs    map[string]string
+	svcs    map[string]Service // upstream cluster → parsed service
+	scratch []byte
+	// InternResets counts how often the intern table was cleared.
+	InternResets int
+}
+
+// NewStream returns a Stream. conns tracks TCP connections across streams
+// (cumulative byte counters); it may be nil, in which case each entry's
+// counters are taken as they are.
+func NewStream(cfg Config, conns ConnTracker) *Stream {
+	cfg = cfg.withDefaults()
+	return &Stream{
+		cfg:   cfg,
+		conns: conns,
+		strs:  make(map[string]string, 256),
+		svcs:  make(map[string]Service, 64),
+	}
+}
+
+// Proxy returns the stream's proxy identity, or nil before the identifier.
+func (s *Stream) Proxy() *Proxy { return s.proxy }
+
+// Decode decodes one binary StreamAccessLogsMessage, appends one Record per
+// accepted entry to dst and returns it. The records' Details alias b. A
+// message-level error (ErrMalformed, ErrNoIdentifier, ErrBadIdentifier)
+// rejects the whole message; the Outcome still counts its entries when they
+// could be counted.
+func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcome, error) {
+	var out Outcome
+	if err := wire.DecodeAccessLogs(b, &s.msg); err != nil {
+		return dst, out, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	m := &s.msg
+	out.Entries = len(m.Entries)
+	if m.Identifier.Present && s.proxy == nil {
+		// Envoy sends the identifier once; a later one on the same stream
+		// is ignored, as go-control-plane's reference server does.
+		p, err := parseIdentifier(&m.Identifier)
+		if err != nil {
+			out.Rejected[RejectBadIdentifier] = len(m.Entries)
+			return dst, out, fmt.Errorf("%w: %w", ErrBadIdentifier, err)
+		}
+		s.proxy = p
+	}
+	if s.proxy == nil {
+		out.Rejected[RejectNoIdentifier] = len(m.Entries)
+		if len(m.Entries) == 0 {
+			return dst, out, nil
+		}
+		return dst, out, ErrNoIdentifier
+	}
+	nowNano := now.UnixNano()
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if !e.HasCommon {
+			out.Rejected[RejectNoCommonProperties]++
+			continue
+		}
+		dst = append(dst, Record{})
+		s.normalize(e, &dst[len(dst)-1], nowNano)
+		out.Processed++
+	}
+	return dst, out, nil
+}
+
+// intern returns a string equal to b, allocating only the first time the
+// stream sees the value. Invalid UTF-8 is replaced so that every label is
+// valid in the Prometheus exposition.
+func (s *Stream) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if v, ok := s.strs[string(b)]; ok {
+		return v
+	}
+	if len(s.strs) >= s.cfg.MaxInterned {
+		clear(s.strs)
+		clear(s.svcs)
+		s.InternResets++
+	}
+	v := string(b)
+	if !utf8.ValidString(v) {
+		v = toValidUTF8(v)
+	}
+	s.strs[string(b)] = v
+	return v
+}
+
+func toValidUTF8(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		out = append(out, r) // invalid bytes decode as utf8.RuneError
+	}
+	return string(out)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return unknown
+	}
+	return s
+}
+
+const unknown = "unknown"

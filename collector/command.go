@@ -1,0 +1,96 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/otelcol"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// Version is set at build time with -ldflags "-X ...collector.Version=...".
+var Version = "dev"
+
+// Settings returns the collector settings of the distribution: its
+// components and config providers, with the embedded default config used
+// when no --config flag is given.
+func Settings() otelcol.CollectorSettings {
+	return otelcol.CollectorSettings{
+		BuildInfo: component.BuildInfo{
+			Command:     "meshlens",
+			Description: "meshlens: Envoy access logs to Istio-standard metrics, a live topology and traces",
+			Version:     Version,
+		},
+		Factories: Components,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				URIs: []string{"yaml:" + DefaultConfig},
+				ProviderFactories: []confmap.ProviderFactory{
+					envprovider.NewFactory(),
+					fileprovider.NewFactory(),
+					yamlprovider.NewFactory(),
+				},
+			},
+		},
+	}
+}
+
+// NewCommand returns the meshlens command line: the collector's own command
+// (run, --config, --set, validate, components) plus --demo and loadgen.
+func NewCommand() *cobra.Command {
+	cmd := otelcol.NewCommand(Settings())
+	cmd.Short = "meshlens: Envoy access logs to Istio-standard metrics, a live topology and traces"
+	var (
+		demo         bool
+		demoRate     float64
+		demoEndpoint string
+	)
+	cmd.Flags().BoolVar(&demo, "demo", false, "also run a simulated Bookinfo mesh that streams access logs into meshlens")
+	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "requests per second of the --demo mesh")
+	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", "localhost:9001", "gRPC endpoint the --demo mesh sends to")
+	run := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if !demo {
+			return run(c, args)
+		}
+		ctx, cancel := context.WithCancel(c.Context())
+		defer cancel()
+		stopDemo, err := startDemo(ctx, demoEndpoint, demoRate)
+		if err != nil {
+			return err
+		}
+		defer stopDemo()
+		return run(c, args)
+	}
+	cmd.AddCommand(newLoadgenCommand())
+	return cmd
+}
+
+// startDemo streams a simulated mesh into the receiver in the background.
+func startDemo(ctx context.Context, endpoint string, rate float64) (func(), error) {
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("demo: connect to %s: %w", endpoint, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = loadgen.Demo(ctx, conn, loadgen.Bookinfo(), rate, time.Now)
+	}()
+	return func() {
+		cancel()
+		<-done
+		_ = conn.Close()
+	}, nil
+}

@@ -1,0 +1,66 @@
+package hubextension
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/meshlens/meshlens/exporters/envoystats"
+	"github.com/meshlens/meshlens/exporters/istiometrics"
+)
+
+// Config is the hub's YAML configuration.
+type Config struct {
+	// HTTP is the server for /metrics, the API and the page.
+	HTTP confighttp.ServerConfig `mapstructure:",squash"`
+	// MetricsPath is where Prometheus scrapes (default /metrics).
+	MetricsPath string `mapstructure:"metrics_path"`
+	// Metrics sets the Istio standard metrics: series TTL, budget, buckets,
+	// exemplars.
+	Metrics istiometrics.Config `mapstructure:"metrics"`
+	// EnvoyStats sets the re-export of Envoy's own stats received over the
+	// Metrics Service.
+	EnvoyStats envoystats.Config `mapstructure:"envoy_stats"`
+	// Join sets how long a request hop seen from one side waits for the
+	// report of the other side, and how many may wait.
+	Join JoinConfig `mapstructure:"join"`
+
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs error
+	if c.HTTP.NetAddr.Endpoint == "" {
+		errs = errors.Join(errs, errors.New("endpoint must be set"))
+	}
+	if c.MetricsPath == "" || c.MetricsPath[0] != '/' {
+		errs = errors.Join(errs, fmt.Errorf("metrics_path must start with '/', got %q", c.MetricsPath))
+	}
+	if err := c.Metrics.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("metrics: %w", err))
+	}
+	if err := c.EnvoyStats.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("envoy_stats: %w", err))
+	}
+	if c.Join.TTL <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("join: ttl must be positive, got %s", c.Join.TTL))
+	}
+	if c.Join.MaxPending < 0 {
+		errs = errors.Join(errs, fmt.Errorf("join: max_pending must not be negative, got %d", c.Join.MaxPending))
+	}
+	return errs
+}
+
+// JoinConfig bounds the joining of client-side and server-side reports.
+type JoinConfig struct {
+	// TTL is how long one side waits for the other (default 30s).
+	TTL time.Duration `mapstructure:"ttl"`
+	// MaxPending caps the hops waiting (default 100,000; 0 disables joining).
+	MaxPending int `mapstructure:"max_pending"`
+}

@@ -1,0 +1,45 @@
+package hubextension
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	tests := []struct {
+		id       component.ID
+		endpoint string
+		path     string
+		wantErr  string
+	}{
+		{id: component.NewID(Type), endpoint: DefaultEndpoint, path: "/metrics"},
+		{id: component.NewIDWithName(Type, "custom"), endpoint: "0.0.0.0:8080", path: "/stats/prometheus"},
+		{id: component.NewIDWithName(Type, "bad_path"), wantErr: `metrics_path must start with '/', got "metrics"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			c := cfg.(*Config)
+			assert.Equal(t, tt.endpoint, c.HTTP.NetAddr.Endpoint)
+			assert.Equal(t, tt.path, c.MetricsPath)
+		})
+	}
+}

@@ -1,0 +1,229 @@
+package hubextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/envoystats"
+	"github.com/meshlens/meshlens/exporters/istiometrics"
+)
+
+// RecordConsumer is one aggregation fed by the hub. Implementations lock
+// internally; records are valid only during the call.
+type RecordConsumer interface {
+	ConsumeRecords(recs []accesslog.Record, now time.Time)
+}
+
+// Hub is the meshlens extension.
+type Hub struct {
+	cfg *Config
+	set extension.Settings
+	now func() time.Time
+	reg *prometheus.Registry
+
+	consumers []RecordConsumer
+	records   prometheus.Counter
+	agg       *istiometrics.Aggregator
+	envoy     *envoystats.Locked
+
+	joinMu sync.Mutex
+	join   *accesslog.Joiner
+
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	mu      sync.Mutex
+	ready   map[string]bool
+	server  *http.Server
+	mux     *http.ServeMux
+	serveWG sync.WaitGroup
+}
+
+var _ extension.Extension = (*Hub)(nil)
+
+func newHub(cfg *Config, set extension.Settings, now func() time.Time) *Hub {
+	reg := prometheus.NewRegistry()
+	h := &Hub{
+		cfg:   cfg,
+		set:   set,
+		now:   now,
+		reg:   reg,
+		ready: map[string]bool{},
+		mux:   http.NewServeMux(),
+		records: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_hub_records_total", Help: "Records handed to the hub's aggregations.",
+		}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		h.records,
+	)
+	h.agg = istiometrics.New(cfg.Metrics)
+	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
+	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy})
+	h.consumers = append(h.consumers, h.agg)
+	h.join = accesslog.NewJoiner(cfg.Join.MaxPending, cfg.Join.TTL)
+	h.stop = make(chan struct{})
+	h.registerSelfMetrics()
+	return h
+}
+
+// Registerer returns the hub's private registry, served on /metrics.
+func (h *Hub) Registerer() prometheus.Registerer { return h.reg }
+
+// Gatherer returns the hub's registry for tests and embedding.
+func (h *Hub) Gatherer() prometheus.Gatherer { return h.reg }
+
+// ConsumeRecords implements alsreceiver.Sink. It joins the two reports of
+// each request hop (filling what one side did not know from the other) and
+// hands the batch to every aggregation.
+func (h *Hub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
+	now := h.now()
+	if h.cfg.Join.MaxPending > 0 {
+		h.joinMu.Lock()
+		for i := range recs {
+			h.join.Observe(&recs[i], now)
+		}
+		h.joinMu.Unlock()
+	}
+	for _, c := range h.consumers {
+		c.ConsumeRecords(recs, now)
+	}
+	h.records.Add(float64(len(recs)))
+	return nil
+}
+
+// ConsumeEnvoyStats implements alsreceiver.EnvoyStatsSink: Envoy's own
+// stats are re-exposed as envoy_* series labelled with the sending node.
+func (h *Hub) ConsumeEnvoyStats(p *accesslog.Proxy, fams []*dto.MetricFamily, now time.Time) {
+	h.envoy.Observe(envoystats.NodeIdentity{
+		ID: p.NodeID, Cluster: p.NodeCluster, Namespace: p.Workload.Namespace, Workload: p.Workload.Name, Pod: p.Pod,
+	}, fams, now)
+}
+
+// SetReady records whether a component is ready; /readyz answers 200 when
+// every component that reported is ready and at least one did.
+func (h *Hub) SetReady(name string, ready bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ready[name] = ready
+}
+
+// Handle adds an HTTP handler to the hub's server (before Start).
+func (h *Hub) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
+
+// Start binds the HTTP port and serves in the background.
+func (h *Hub) Start(ctx context.Context, host component.Host) error {
+	h.mux.HandleFunc(h.cfg.MetricsPath, h.serveMetrics)
+	h.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	h.mux.HandleFunc("/readyz", h.readyz)
+
+	ln, err := h.cfg.HTTP.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", h.cfg.HTTP.NetAddr.Endpoint, err)
+	}
+	srv, err := h.cfg.HTTP.ToServer(ctx, host.GetExtensions(), h.set.TelemetrySettings, h.mux)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("create HTTP server: %w", err)
+	}
+	h.mu.Lock()
+	h.server = srv
+	h.mu.Unlock()
+	h.set.Logger.Info("meshlens HTTP server started", zap.String("endpoint", ln.Addr().String()),
+		zap.String("metrics_path", h.cfg.MetricsPath))
+	h.serveWG.Add(2)
+	go func() {
+		defer h.serveWG.Done()
+		h.expireLoop()
+	}()
+	go func() {
+		defer h.serveWG.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+func (h *Hub) readyz(w http.ResponseWriter, _ *http.Request) {
+	h.mu.Lock()
+	var notReady []string
+	for name, ok := range h.ready {
+		if !ok {
+			notReady = append(notReady, name)
+		}
+	}
+	n := len(h.ready)
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case n == 0:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("no receiver is running\n"))
+	case len(notReady) > 0:
+		sort.Strings(notReady)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "not ready: %s\n", strings.Join(notReady, ", "))
+	default:
+		_, _ = w.Write([]byte("ok\n"))
+	}
+}
+
+// expireLoop drops idle series and stale join entries.
+func (h *Hub) expireLoop() {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			now := h.now()
+			h.agg.Expire(now)
+			h.envoy.Expire(now)
+			h.joinMu.Lock()
+			h.join.Expire(now)
+			h.joinMu.Unlock()
+		}
+	}
+}
+
+// Shutdown stops the HTTP server and the expiry loop. It is safe without
+// Start and idempotent.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.mu.Lock()
+	srv := h.server
+	h.server = nil
+	h.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	h.serveWG.Wait()
+	h.set.Logger.Info("meshlens HTTP server stopped")
+	return err
+}
+
+var _ net.Listener = (*net.TCPListener)(nil)

@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// need returns the path of an external program, skipping the test when it
+// is missing outside CI and failing it in CI.
+func need(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed: .ci/run must install it", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// meshlensBinary builds cmd/meshlens once per test run.
+func meshlensBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "meshlens-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "meshlens")
+		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/meshlens")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is an external program run by a test.
+type process struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd, log: logf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop(t, 20*time.Second)
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			t.Logf("%s log (tail):\n%s", name, b)
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits; it kills the process after timeout.
+func (p *process) stop(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("did not stop within %s", timeout)
+	}
+}
+
+func waitHTTP(t *testing.T, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, _, err := httpGet(url, "")
+		if err == nil && code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %s (last: %d %v)", url, timeout, code, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpGet(url, accept string) (int, string, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, http.NoBody)
+	if err != nil {
+		return 0, "", err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// meshlens is a running meshlens binary.
+type meshlens struct {
+	*process
+	GRPC, HTTP string
+}
+
+// startMeshlens runs the binary with its embedded default config, on free
+// ports, and waits until /readyz answers.
+func startMeshlens(t *testing.T, args ...string) *meshlens {
+	t.Helper()
+	m := &meshlens{GRPC: freePort(t), HTTP: freePort(t)}
+	m.process = startProcess(t, "meshlens", []string{
+		"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP,
+	}, meshlensBinary(t), args...)
+	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)
+	return m
+}
+
+// metric returns the value of one sample line of meshlens's /metrics, by
+// exact series text (e.g. `meshlens_receiver_entries_received_total`).
+func (m *meshlens) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	_, body, err := httpGet("http://"+m.HTTP+"/metrics", "")
+	require.NoError(t, err)
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	return 0
+}
+
+// prometheus is a running Prometheus server scraping meshlens every second.
+type prometheus struct {
+	*process
+	URL string
+}
+
+func startPrometheus(t *testing.T, targets ...string) *prometheus {
+	t.Helper()
+	bin := need(t, "prometheus")
+	dir := t.TempDir()
+	var quoted []string
+	for _, tg := range targets {
+		quoted = append(quoted, strconv.Quote(tg))
+	}
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+- job_name: meshlens
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  static_configs:
+  - targets: [%s]
+`, strings.Join(quoted, ", "))
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	addr := freePort(t)
+	p := &prometheus{URL: "http://" + addr}
+	p.process = startProcess(t, "prometheus", nil, bin,
+		"--config.file="+cfgPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--enable-feature=exemplar-storage",
+	)
+	waitHTTP(t, p.URL+"/-/ready", 60*time.Second)
+	return p
+}
+
+// sample is one element of an instant-vector result.
+type sample struct {
+	Metric map[string]string
+	Value  float64
+	Time   time.Time
+}
+
+// query runs an instant PromQL query.
+func (p *prometheus) query(t *testing.T, q string, at time.Time) []sample {
+	t.Helper()
+	u := p.URL + "/api/v1/query?query=" + url.QueryEscape(q)
+	if !at.IsZero() {
+		// RFC 3339 keeps the exact millisecond; a float would round.
+		u += "&time=" + url.QueryEscape(at.UTC().Format(time.RFC3339Nano))
+	}
+	code, body, err := httpGet(u, "")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, body)
+	var resp struct {
+		Status string
+		Data   struct {
+			ResultType string
+			Result     []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &resp), body)
+	require.Equal(t, "success", resp.Status, body)
+	var out []sample
+	for _, r := range resp.Data.Result {
+		ts := r.Value[0].(float64)
+		v, err := strconv.ParseFloat(r.Value[1].(string), 64)
+		require.NoError(t, err)
+		out = append(out, sample{Metric: r.Metric, Value: v, Time: time.UnixMilli(int64(ts * 1000))})
+	}
+	return out
+}
+
+// waitScrapes waits until Prometheus has scraped the target (host:port)
+// successfully at least a second after `after`, and returns the timestamp
+// of that scrape: every series of the target has a sample at exactly that
+// time.
+func (p *prometheus) waitScrapes(t *testing.T, target string, after time.Time) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	// timestamp() of a plain selector is the sample's own time (of an
+	// expression it would be the evaluation time).
+	q := fmt.Sprintf(`timestamp(up{instance=%q})`, target)
+	for time.Now().Before(deadline) {
+		res := p.query(t, q, time.Time{})
+		if len(res) == 1 && res[0].Value > float64(after.Add(time.Second).UnixMilli())/1000 {
+			return time.UnixMilli(int64(math.Round(res[0].Value * 1000)))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("Prometheus did not scrape meshlens in time")
+	return time.Time{}
+}

@@ -1,0 +1,67 @@
+package envoystats
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults used by [DefaultConfig] and by [New] for unset fields.
+const (
+	DefaultMaxSeries     = 100_000
+	DefaultTTL           = 5 * time.Minute
+	DefaultNameCacheSize = 65_536
+)
+
+// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
+var ErrInvalidConfig = errors.New("invalid envoystats config")
+
+// Config is what users set.
+type Config struct {
+	// MaxSeries caps the number of series kept over all nodes; samples that
+	// would create more are rejected with reason "series_limit".
+	MaxSeries int `mapstructure:"max_series"`
+	// TTL is how long a series lives without a new sample before Expire
+	// removes it. It should be several stats flush intervals (Envoy: 5 s).
+	TTL time.Duration `mapstructure:"ttl"`
+	// CountersAsDeltas must match the proxies' MetricsServiceConfig
+	// report_counters_as_deltas: counter samples are then added up instead
+	// of being taken as Envoy's cumulative value.
+	CountersAsDeltas bool `mapstructure:"counters_as_deltas"`
+	// NameCacheSize bounds the cache of tag-extraction results, keyed by
+	// flattened stat name and shared by all nodes. 0 means DefaultNameCacheSize.
+	NameCacheSize int `mapstructure:"name_cache_size"`
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{MaxSeries: DefaultMaxSeries, TTL: DefaultTTL, NameCacheSize: DefaultNameCacheSize}
+}
+
+// Validate reports the first invalid field, named by its YAML key.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxSeries <= 0:
+		return fmt.Errorf("%w: max_series must be positive, got %d", ErrInvalidConfig, c.MaxSeries)
+	case c.TTL <= 0:
+		return fmt.Errorf("%w: ttl must be positive, got %s", ErrInvalidConfig, c.TTL)
+	case c.NameCacheSize < 0:
+		return fmt.Errorf("%w: name_cache_size must not be negative, got %d", ErrInvalidConfig, c.NameCacheSize)
+	}
+	return nil
+}
+
+// withDefaults replaces invalid or unset values by the defaults, so that New
+// never has to fail.
+func (c Config) withDefaults() Config {
+	if c.MaxSeries <= 0 {
+		c.MaxSeries = DefaultMaxSeries
+	}
+	if c.TTL <= 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.NameCacheSize <= 0 {
+		c.NameCacheSize = DefaultNameCacheSize
+	}
+	return c
+}

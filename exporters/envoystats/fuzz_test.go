@@ -1,0 +1,78 @@
+package envoystats
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+)
+
+// FuzzObserve feeds arbitrary StreamMetricsMessage bytes to a store, twice
+// (an update after the creation), then scrapes it: no panic, and the
+// exposition must always gather without error.
+func FuzzObserve(f *testing.F) {
+	for _, name := range []string{
+		"identify.v3.json", "metrics.json", "envoy-metric.canonical.txtpb",
+		"captured-envoy-1.19-v3-StreamMetricsMessage.partial.txtpb", "captured-envoy-1.11.1-v2-StreamMetricsMessage.txtpb",
+	} {
+		msg, err := parseSample(filepath.Join(samplesDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		seed(f, msg)
+	}
+	seed(f, &metricsv3.StreamMetricsMessage{EnvoyMetrics: families(
+		histFam("cluster.a.upstream_rq_time", 3, 4, []float64{1, 5, math.Inf(1)}, []uint64{1, 2, 3}),
+		summaryFam("cluster.a.upstream_rq_time", 3, 4, 0.5, 1, 1, math.NaN()),
+		withLabels(counterFam("cluster.upstream_rq", 1), "envoy.cluster_name", "a", "pod", "p"),
+		counterFam("cluster.a.upstream_rq_200", 2),
+		counterFam("istiocustom.istio_requests_total.reporter.source", 1),
+		gaugeFam("http.inbound_0.0.0.0_9080;.downstream_cx_active", 1),
+	)})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg := &metricsv3.StreamMetricsMessage{}
+		if err := proto.Unmarshal(data, msg); err != nil {
+			return
+		}
+		node := IdentityFromNode(msg.GetIdentifier().GetNode())
+		if node.ID == "" {
+			node.ID = "fuzz"
+		}
+		s := New(Config{MaxSeries: 500, TTL: time.Minute, NameCacheSize: 16})
+		s.StreamStarted(node, t0)
+		s.Observe(node, msg.GetEnvoyMetrics(), t0)
+		s.Observe(node, msg.GetEnvoyMetrics(), t0.Add(5*time.Second))
+		s.Observe(NodeIdentity{ID: "other"}, msg.GetEnvoyMetrics(), t0.Add(5*time.Second))
+
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(s)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		n := 0
+		for _, mf := range mfs {
+			n += len(mf.Metric)
+		}
+		if st := s.Stats(); n != st.Series {
+			t.Fatalf("collected %d metrics for %d series", n, st.Series)
+		}
+		s.Expire(t0.Add(time.Hour))
+		if st := s.Stats(); st.Series != 0 || st.Families != 0 || st.Nodes != 0 {
+			t.Fatalf("after expiry: %+v", st)
+		}
+	})
+}
+
+func seed(f *testing.F, msg *metricsv3.StreamMetricsMessage) {
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+}

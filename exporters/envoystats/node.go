@@ -1,0 +1,69 @@
+package envoystats
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+)
+
+// Label names added to every exported series, in this order, to say which
+// Envoy reported it. They never clash with Envoy's tag labels, which are
+// "envoy_*" (plus "cipher_suite"); a tag label that does (possible only with
+// emit_tags_as_labels and custom tags) is renamed "exported_<name>".
+const (
+	LabelNodeID      = "node_id"      // node.id
+	LabelNodeCluster = "node_cluster" // node.cluster
+	LabelNamespace   = "namespace"    // Istio NAMESPACE metadata
+	LabelWorkload    = "workload"     // Istio WORKLOAD_NAME metadata
+	LabelPod         = "pod"          // Istio NAME (pod name) metadata
+)
+
+var nodeLabelNames = []string{LabelNodeID, LabelNodeCluster, LabelNamespace, LabelWorkload, LabelPod}
+
+// reservedLabels may not be used by tag labels: the node labels, and the
+// labels the exposition format adds to summaries and histograms.
+var reservedLabels = append(append([]string(nil), nodeLabelNames...), "le", "quantile")
+
+// NodeIdentity says which Envoy sent a stream. The caller fills it from the
+// stream's first message (the only one with an identifier) and passes it with
+// every message of that stream. ID is the key of a node's state and must be
+// unique per Envoy; the other fields only become labels ("" when unknown).
+type NodeIdentity struct {
+	ID        string
+	Cluster   string
+	Namespace string
+	Workload  string
+	Pod       string
+}
+
+// IdentityFromNode derives a NodeIdentity from an Envoy node: id and cluster
+// as sent, namespace/workload/pod from Istio's node metadata (NAMESPACE,
+// WORKLOAD_NAME, NAME; Istio 1.1-era CONFIG_NAMESPACE, POD_NAME), else from an
+// Istio node id "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>".
+// A nil node gives the zero identity, which Observe rejects.
+func IdentityFromNode(n *corev3.Node) NodeIdentity {
+	id := NodeIdentity{ID: n.GetId(), Cluster: n.GetCluster()}
+	md := n.GetMetadata().GetFields()
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if v := md[k].GetStringValue(); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	id.Namespace = str("NAMESPACE", "CONFIG_NAMESPACE")
+	id.Workload = str("WORKLOAD_NAME")
+	id.Pod = str("NAME", "POD_NAME")
+	if parts := strings.Split(id.ID, "~"); len(parts) == 4 {
+		if i := strings.LastIndexByte(parts[2], '.'); i > 0 {
+			if id.Pod == "" {
+				id.Pod = parts[2][:i]
+			}
+			if id.Namespace == "" {
+				id.Namespace = parts[2][i+1:]
+			}
+		}
+	}
+	return id
+}

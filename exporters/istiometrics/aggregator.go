@@ -1,0 +1,308 @@
+package istiometrics
+
+import (
+	"hash/maphash"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// labels is the label set shared by the metrics of one family. For TCP
+// series code, grpc and the response-code label are unused.
+type labels struct {
+	reporter accesslog.Reporter
+	protocol accesslog.Protocol
+	security accesslog.SecurityPolicy
+	code     uint32
+	grpc     int32
+	flags    accesslog.ResponseFlags
+	src, dst accesslog.Workload
+	svc      accesslog.Service
+}
+
+// exemplar is the most recent traced observation of one bucket.
+type exemplar struct {
+	traceID [16]byte
+	spanID  [8]byte
+	value   float64
+	unixMs  int64
+}
+
+// httpSeries backs istio_requests_total, istio_request_duration_milliseconds,
+// istio_request_bytes, istio_response_bytes and the gRPC message counters
+// of one label set.
+type httpSeries struct {
+	requests            uint64
+	duration            hist
+	reqBytes, respBytes hist
+	reqMsgs, respMsgs   uint64
+	exemplars           []exemplar // one per duration bucket (+Inf last), nil when off
+	lastSeen            int64
+	block               []byte // rendered labels, made at the first scrape
+}
+
+// tcpSeries backs the four TCP counters of one label set.
+type tcpSeries struct {
+	opened, closed, sent, received uint64
+	lastSeen                       int64
+	block                          []byte
+}
+
+// hist is a cumulative histogram: counts per bucket (the last is +Inf).
+type hist struct {
+	counts []uint64
+	sum    float64
+	count  uint64
+}
+
+func (h *hist) observe(bounds []float64, v float64) int {
+	i := sort.SearchFloat64s(bounds, v) // first bound >= v: Prometheus buckets are upper-inclusive
+	h.counts[i]++
+	h.sum += v
+	h.count++
+	return i
+}
+
+// shard is the pure state of one slice of the series: no locks, no I/O.
+type shard struct {
+	http map[labels]*httpSeries
+	tcp  map[labels]*tcpSeries
+}
+
+// Aggregator turns records into Istio standard series. It is safe for
+// concurrent use: the series are split into shards, each with its own lock.
+type Aggregator struct {
+	cfg    Config
+	seed   maphash.Seed
+	shards []lockedShard
+	// Series counts, for budgets and self metrics.
+	httpCount, tcpCount atomic.Int64
+	overflowHTTP        atomic.Uint64
+	overflowTCP         atomic.Uint64
+	expired             atomic.Uint64
+	records             atomic.Uint64
+	overflowLabels      [4]labels // per reporter
+}
+
+type lockedShard struct {
+	mu sync.Mutex
+	shard
+	_ [40]byte // keep shards on separate cache lines
+}
+
+// numShards shards hold the series; one more holds the overflow series.
+const numShards = 32
+
+// New returns an Aggregator with cfg (see DefaultConfig).
+func New(cfg Config) *Aggregator {
+	a := &Aggregator{cfg: cfg, seed: maphash.MakeSeed(), shards: make([]lockedShard, numShards+1)}
+	for i := range a.shards {
+		a.shards[i].http = make(map[labels]*httpSeries)
+		a.shards[i].tcp = make(map[labels]*tcpSeries)
+	}
+	for r := range a.overflowLabels {
+		a.overflowLabels[r] = overflowLabels(accesslog.Reporter(r))
+	}
+	return a
+}
+
+const overflow = "overflow"
+
+func overflowLabels(r accesslog.Reporter) labels {
+	w := accesslog.Workload{
+		Name: overflow, Namespace: overflow, CanonicalService: overflow, CanonicalRevision: overflow,
+		App: overflow, Version: overflow, Cluster: overflow, Principal: overflow,
+	}
+	return labels{
+		reporter: r, src: w, dst: w, svc: accesslog.Service{Host: overflow, Name: overflow, Namespace: overflow},
+		grpc: -1,
+	}
+}
+
+func (a *Aggregator) shardFor(r *accesslog.Record) *lockedShard {
+	h := maphash.String(a.seed, r.Source.Name) ^ maphash.String(a.seed, r.Destination.Name)<<1 ^ uint64(r.ResponseCode)
+	return &a.shards[h%numShards]
+}
+
+// ConsumeRecords aggregates a batch. now is the time of arrival, used for
+// expiry and exemplar timestamps.
+func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
+	nowNano := now.UnixNano()
+	for i := range recs {
+		a.observe(&recs[i], nowNano)
+	}
+	a.records.Add(uint64(len(recs)))
+}
+
+func (a *Aggregator) observe(r *accesslog.Record, now int64) {
+	l := labels{
+		reporter: r.Reporter, protocol: r.Protocol, security: r.Security, flags: r.Flags,
+		src: r.Source, dst: r.Destination, svc: r.Service, grpc: -1,
+	}
+	sh := a.shardFor(r)
+	if r.Kind == accesslog.KindTCP {
+		if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 {
+			return
+		}
+		sh.mu.Lock()
+		s := sh.tcp[l]
+		if s == nil {
+			if a.tcpCount.Load() >= int64(a.cfg.MaxSeries) {
+				// Over budget: the record goes to the shared overflow shard.
+				sh.mu.Unlock()
+				a.overflowTCP.Add(1)
+				l = a.overflowOf(l)
+				sh = &a.shards[numShards]
+				sh.mu.Lock()
+				if s = sh.tcp[l]; s == nil {
+					s = &tcpSeries{}
+					sh.tcp[l] = s
+				}
+			} else {
+				a.tcpCount.Add(1)
+				s = &tcpSeries{}
+				sh.tcp[l] = s
+			}
+		}
+		if r.TCPOpened {
+			s.opened++
+		}
+		if r.TCPClosed {
+			s.closed++
+		}
+		s.sent += r.TCPSentBytes
+		s.received += r.TCPReceivedBytes
+		s.lastSeen = now
+		sh.mu.Unlock()
+		return
+	}
+	if !r.Final && r.RequestMessages == 0 && r.ResponseMessages == 0 {
+		return
+	}
+	l.code, l.grpc = r.ResponseCode, r.GRPCStatus
+	sh.mu.Lock()
+	s := sh.http[l]
+	if s == nil {
+		if a.httpCount.Load() >= int64(a.cfg.MaxSeries) {
+			sh.mu.Unlock()
+			a.overflowHTTP.Add(1)
+			l = a.overflowOf(l)
+			sh = &a.shards[numShards]
+			sh.mu.Lock()
+			if s = sh.http[l]; s == nil {
+				s = a.newHTTP()
+				sh.http[l] = s
+			}
+		} else {
+			a.httpCount.Add(1)
+			s = a.newHTTP()
+			sh.http[l] = s
+		}
+	}
+	if r.Protocol == accesslog.ProtocolGRPC {
+		s.reqMsgs += r.RequestMessages
+		s.respMsgs += r.ResponseMessages
+	}
+	if r.Final {
+		s.requests++
+		if r.DurationNanos >= 0 {
+			ms := float64(r.DurationNanos) / 1e6
+			b := s.duration.observe(a.cfg.DurationBuckets, ms)
+			if s.exemplars != nil && r.Trace.Valid() {
+				s.exemplars[b] = exemplar{traceID: r.Trace.TraceID, spanID: r.Trace.SpanID, value: ms, unixMs: now / 1e6}
+			}
+		}
+		s.reqBytes.observe(a.cfg.SizeBuckets, float64(r.RequestBytes))
+		s.respBytes.observe(a.cfg.SizeBuckets, float64(r.ResponseBytes))
+	}
+	s.lastSeen = now
+	sh.mu.Unlock()
+}
+
+// newHTTP allocates a series with the configured buckets.
+func (a *Aggregator) newHTTP() *httpSeries {
+	nb, ns := len(a.cfg.DurationBuckets)+1, len(a.cfg.SizeBuckets)+1
+	counts := make([]uint64, nb+2*ns)
+	s := &httpSeries{
+		duration:  hist{counts: counts[:nb:nb]},
+		reqBytes:  hist{counts: counts[nb : nb+ns : nb+ns]},
+		respBytes: hist{counts: counts[nb+ns:]},
+	}
+	if a.cfg.Exemplars {
+		s.exemplars = make([]exemplar, nb)
+	}
+	return s
+}
+
+// overflowOf maps a label set over the budget to its overflow series: the
+// identities become "overflow"; reporter, protocol and status stay, so that
+// rates and error ratios stay right in aggregate. Status values are clamped
+// so that the overflow series themselves stay bounded.
+func (a *Aggregator) overflowOf(l labels) labels {
+	o := a.overflowLabels[l.reporter&3]
+	o.protocol = l.protocol
+	o.security = l.security
+	if l.code < 1000 {
+		o.code = l.code
+	}
+	if l.grpc >= -1 && l.grpc <= 16 {
+		o.grpc = l.grpc
+	}
+	return o
+}
+
+// Expire removes series idle for longer than the TTL and returns how many.
+func (a *Aggregator) Expire(now time.Time) int {
+	if a.cfg.SeriesTTL <= 0 {
+		return 0
+	}
+	cutoff := now.Add(-a.cfg.SeriesTTL).UnixNano()
+	n := 0
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for k, s := range sh.http {
+			if s.lastSeen < cutoff {
+				delete(sh.http, k)
+				if k.src.Name != overflow {
+					a.httpCount.Add(-1)
+				}
+				n++
+			}
+		}
+		for k, s := range sh.tcp {
+			if s.lastSeen < cutoff {
+				delete(sh.tcp, k)
+				if k.src.Name != overflow {
+					a.tcpCount.Add(-1)
+				}
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	a.expired.Add(uint64(n))
+	return n
+}
+
+// Stats are the aggregator's own counters.
+type Stats struct {
+	HTTPSeries, TCPSeries     int64
+	OverflowHTTP, OverflowTCP uint64 // records that went to an overflow series
+	Expired                   uint64
+	Records                   uint64
+}
+
+// Stats returns the current counters.
+func (a *Aggregator) Stats() Stats {
+	return Stats{
+		HTTPSeries: a.httpCount.Load(), TCPSeries: a.tcpCount.Load(),
+		OverflowHTTP: a.overflowHTTP.Load(), OverflowTCP: a.overflowTCP.Load(),
+		Expired: a.expired.Load(), Records: a.records.Load(),
+	}
+}
+
+func timeFromMs(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -1,0 +1,152 @@
+package istiometrics
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// benchRecords normalises a generated Bookinfo mesh into records (with
+// their borrowed details cleared), as the hub receives them.
+func benchRecords(b *testing.B, requests int) []accesslog.Record {
+	b.Helper()
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 1, Requests: requests})
+	conns := accesslog.NewConnTable(1<<20, time.Hour)
+	var all []accesslog.Record
+	for i := range tr.Streams {
+		st := accesslog.NewStream(accesslog.Config{}, conns)
+		for _, m := range tr.Streams[i].Messages {
+			recs, _, err := st.Decode(m, nil, now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := range recs {
+				recs[j].Details = accesslog.Details{}
+			}
+			all = append(all, recs...)
+		}
+	}
+	return all
+}
+
+// BenchmarkConsumeRecords measures aggregation of realistic records into
+// existing series, in batches of 100.
+func BenchmarkConsumeRecords(b *testing.B) {
+	recs := benchRecords(b, 20000)
+	a := New(DefaultConfig())
+	a.ConsumeRecords(recs, now)
+	b.ReportAllocs()
+	n, i := 0, 0
+	for b.Loop() {
+		end := min(i+100, len(recs))
+		a.ConsumeRecords(recs[i:end], now)
+		n += end - i
+		i = end
+		if i == len(recs) {
+			i = 0
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// syntheticAggregator holds sets HTTP label sets, each with traffic.
+func syntheticAggregator(sets int) *Aggregator {
+	cfg := DefaultConfig()
+	cfg.MaxSeries = sets + 1
+	a := New(cfg)
+	recs := make([]accesslog.Record, 0, 1000)
+	for i := 0; i < sets; i++ {
+		w := accesslog.Workload{Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1", App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "spiffe://cluster.local/ns/ns/sa/src"}
+		d := w
+		d.Name = fmt.Sprintf("dst-%d", i)
+		r := accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name + ".ns.svc.cluster.local", Name: d.Name, Namespace: "ns"},
+			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(i%1000) * int64(time.Millisecond),
+			RequestBytes: 300, ResponseBytes: 2000,
+		}
+		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
+		recs = append(recs, r)
+		if len(recs) == cap(recs) {
+			a.ConsumeRecords(recs, now)
+			recs = recs[:0]
+		}
+	}
+	a.ConsumeRecords(recs, now)
+	return a
+}
+
+// linesPerSet is the number of exposed series (lines) per HTTP label set:
+// 1 counter + 3 histograms of 20 buckets, _sum and _count.
+const linesPerSet = 1 + 3*(20+2)
+
+// BenchmarkScrape compares the direct writer with client_golang's
+// ConstMetric path for 100,000 exposed series.
+func BenchmarkScrape(b *testing.B) {
+	sets := 100_000 / linesPerSet
+	a := syntheticAggregator(sets)
+	b.Run("WriteText", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := a.WriteText(io.Discard, FormatText); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(sets*linesPerSet), "series")
+	})
+	b.Run("WriteOpenMetrics", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := a.WriteText(io.Discard, FormatOpenMetrics); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ClientGolang", func(b *testing.B) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(a.Collector())
+		b.ReportAllocs()
+		for b.Loop() {
+			fams, err := reg.Gather()
+			if err != nil {
+				b.Fatal(err)
+			}
+			enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+			for _, f := range fams {
+				if err := enc.Encode(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// TestMemoryPerSeries reports the heap held per HTTP label set and per
+// exposed series after a scrape (labels rendered).
+func TestMemoryPerSeries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures memory")
+	}
+	const sets = 20000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	a := syntheticAggregator(sets)
+	if err := a.WriteText(io.Discard, FormatText); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perSet := float64(after.HeapAlloc-before.HeapAlloc) / sets
+	t.Logf("heap per HTTP label set: %.0f bytes; per exposed series (%d per set): %.0f bytes", perSet, linesPerSet, perSet/linesPerSet)
+	runtime.KeepAlive(a)
+}

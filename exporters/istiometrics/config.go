@@ -1,0 +1,64 @@
+package istiometrics
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// DefaultBuckets are Envoy's default histogram bounds, which Istio uses for
+// both the millisecond and the byte histograms.
+var DefaultBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// Config sets the aggregation.
+type Config struct {
+	// SeriesTTL removes a series this long after its last record (0: never).
+	SeriesTTL time.Duration `mapstructure:"series_ttl"`
+	// MaxSeries caps the series of each family (HTTP, TCP); records over it
+	// go to the family's overflow series.
+	MaxSeries int `mapstructure:"max_series"`
+	// DurationBuckets are the bounds of istio_request_duration_milliseconds.
+	DurationBuckets []float64 `mapstructure:"duration_buckets"`
+	// SizeBuckets are the bounds of istio_request_bytes / istio_response_bytes.
+	SizeBuckets []float64 `mapstructure:"size_buckets"`
+	// Exemplars attaches the trace id of a recent request to each duration
+	// bucket (OpenMetrics exposition only).
+	Exemplars bool `mapstructure:"exemplars"`
+}
+
+// DefaultConfig returns Istio's defaults with a 10-minute TTL and a budget
+// of 100,000 series per family.
+func DefaultConfig() Config {
+	return Config{
+		SeriesTTL:       10 * time.Minute,
+		MaxSeries:       100_000,
+		DurationBuckets: slices.Clone(DefaultBuckets),
+		SizeBuckets:     slices.Clone(DefaultBuckets),
+		Exemplars:       true,
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs error
+	if c.SeriesTTL < 0 {
+		errs = errors.Join(errs, fmt.Errorf("series_ttl must not be negative, got %s", c.SeriesTTL))
+	}
+	if c.MaxSeries <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
+	}
+	for name, b := range map[string][]float64{"duration_buckets": c.DurationBuckets, "size_buckets": c.SizeBuckets} {
+		if len(b) == 0 {
+			errs = errors.Join(errs, fmt.Errorf("%s must not be empty", name))
+			continue
+		}
+		for i := 1; i < len(b); i++ {
+			if !(b[i] > b[i-1]) {
+				errs = errors.Join(errs, fmt.Errorf("%s must be strictly increasing, got %v", name, b))
+				break
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,17 @@
+// Package istiometrics aggregates meshlens's canonical records into the ten
+// Istio standard metrics (istio_requests_total and family) with exactly
+// Istio's names, label sets, defaults and default buckets, and exposes them
+// to Prometheus.
+//
+// The Aggregator keeps one series per label set and reporter, shared by the
+// metrics of a family (the HTTP family: requests, duration, request and
+// response bytes, gRPC messages; the TCP family: connections opened and
+// closed, bytes sent and received). Series expire after an idle TTL and a
+// per-family budget caps their number: records over the budget land in an
+// overflow series (every label but reporter and request_protocol set to
+// "overflow") and are counted.
+//
+// The state is exported at scrape time, through a client_golang Collector
+// (Collector) and through a direct exposition writer (WriteText) that
+// produces the same series faster; the hub serves the latter.
+package istiometrics

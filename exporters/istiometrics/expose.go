@@ -1,0 +1,308 @@
+package istiometrics
+
+import (
+	"bufio"
+	"encoding/hex"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Format is an exposition format.
+type Format uint8
+
+// Exposition formats.
+const (
+	FormatText        Format = iota // Prometheus text 0.0.4
+	FormatOpenMetrics               // OpenMetrics 1.0 text (carries exemplars)
+)
+
+// labelBlock renders `{name="value",...` (no closing brace) once per
+// series, so that a scrape copies bytes instead of escaping label values.
+func labelBlock(l *labels, tcp bool) []byte {
+	names := HTTPLabels
+	if tcp {
+		names = TCPLabels
+	}
+	vals := l.values(make([]string, 0, len(names)), tcp)
+	b := make([]byte, 0, 512)
+	b = append(b, '{')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, n...)
+		b = append(b, '=', '"')
+		b = appendEscaped(b, vals[i])
+		b = append(b, '"')
+	}
+	return b
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '"':
+			b = append(b, '\\', '"')
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	switch {
+	case f == 0:
+		return append(b, '0')
+	case math.IsInf(f, +1):
+		return append(b, "+Inf"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Inf"...)
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// WriteText writes every Istio series in the given format. It does not
+// write the OpenMetrics "# EOF" line: the caller ends the whole exposition.
+func (a *Aggregator) WriteText(w io.Writer, f Format) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	durLe := leLabels(a.cfg.DurationBuckets)
+	sizeLe := leLabels(a.cfg.SizeBuckets)
+	var scratch []byte
+
+	header := func(name, typ string) {
+		fam := name
+		if f == FormatOpenMetrics && typ == "counter" {
+			fam = name[:len(name)-len("_total")]
+		}
+		bw.WriteString("# HELP ")
+		bw.WriteString(fam)
+		bw.WriteByte(' ')
+		bw.WriteString(help[name])
+		bw.WriteString("\n# TYPE ")
+		bw.WriteString(fam)
+		bw.WriteByte(' ')
+		bw.WriteString(typ)
+		bw.WriteByte('\n')
+	}
+	sample := func(name, suffix string, block []byte, extra []byte, v float64, ex *exemplar) {
+		b := append(scratch[:0], name...)
+		b = append(b, suffix...)
+		b = append(b, block...)
+		b = append(b, extra...)
+		b = append(b, '}', ' ')
+		b = appendFloat(b, v)
+		if ex != nil && f == FormatOpenMetrics && ex.unixMs != 0 {
+			b = append(b, ` # {trace_id="`...)
+			b = hex.AppendEncode(b, ex.traceID[:])
+			b = append(b, `",span_id="`...)
+			b = hex.AppendEncode(b, ex.spanID[:])
+			b = append(b, `"} `...)
+			b = appendFloat(b, ex.value)
+			b = append(b, ' ')
+			b = strconv.AppendFloat(b, float64(ex.unixMs)/1e3, 'f', 3, 64)
+		}
+		b = append(b, '\n')
+		scratch = b
+		bw.Write(b)
+	}
+	hist := func(name string, block []byte, h *hist, le [][]byte, ex []exemplar) {
+		var cum uint64
+		for i, c := range h.counts {
+			cum += c
+			var e *exemplar
+			if ex != nil {
+				e = &ex[i]
+			}
+			sample(name, "_bucket", block, le[i], float64(cum), e)
+		}
+		sample(name, "_sum", block, nil, h.sum, nil)
+		sample(name, "_count", block, nil, float64(h.count), nil)
+	}
+
+	httpFams := []struct {
+		name, typ string
+		emit      func(s *httpSeries, block []byte)
+		grpcOnly  bool
+	}{
+		{RequestsTotal, "counter", func(s *httpSeries, block []byte) {
+			sample(RequestsTotal, "", block, nil, float64(s.requests), nil)
+		}, false},
+		{RequestDuration, "histogram", func(s *httpSeries, block []byte) {
+			hist(RequestDuration, block, &s.duration, durLe, s.exemplars)
+		}, false},
+		{RequestBytes, "histogram", func(s *httpSeries, block []byte) {
+			hist(RequestBytes, block, &s.reqBytes, sizeLe, nil)
+		}, false},
+		{ResponseBytes, "histogram", func(s *httpSeries, block []byte) {
+			hist(ResponseBytes, block, &s.respBytes, sizeLe, nil)
+		}, false},
+		{RequestMessages, "counter", func(s *httpSeries, block []byte) {
+			sample(RequestMessages, "", block, nil, float64(s.reqMsgs), nil)
+		}, true},
+		{ResponseMessages, "counter", func(s *httpSeries, block []byte) {
+			sample(ResponseMessages, "", block, nil, float64(s.respMsgs), nil)
+		}, true},
+	}
+	for _, fam := range httpFams {
+		header(fam.name, fam.typ)
+		for i := range a.shards {
+			sh := &a.shards[i]
+			sh.mu.Lock()
+			for k, s := range sh.http {
+				if fam.grpcOnly && k.protocol != 1+1 { // ProtocolGRPC
+					continue
+				}
+				if (fam.name == RequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
+					continue
+				}
+				if s.block == nil {
+					s.block = labelBlock(&k, false)
+				}
+				fam.emit(s, s.block)
+			}
+			sh.mu.Unlock()
+		}
+	}
+	tcpFams := []struct {
+		name string
+		get  func(s *tcpSeries) uint64
+	}{
+		{TCPConnectionsOpened, func(s *tcpSeries) uint64 { return s.opened }},
+		{TCPConnectionsClosed, func(s *tcpSeries) uint64 { return s.closed }},
+		{TCPSentBytes, func(s *tcpSeries) uint64 { return s.sent }},
+		{TCPReceivedBytes, func(s *tcpSeries) uint64 { return s.received }},
+	}
+	for _, fam := range tcpFams {
+		header(fam.name, "counter")
+		for i := range a.shards {
+			sh := &a.shards[i]
+			sh.mu.Lock()
+			for k, s := range sh.tcp {
+				if s.block == nil {
+					s.block = labelBlock(&k, true)
+				}
+				sample(fam.name, "", s.block, nil, float64(fam.get(s)), nil)
+			}
+			sh.mu.Unlock()
+		}
+	}
+	return bw.Flush()
+}
+
+func leLabels(bounds []float64) [][]byte {
+	out := make([][]byte, 0, len(bounds)+1)
+	for _, b := range bounds {
+		out = append(out, appendFloat([]byte(`,le="`), b))
+	}
+	out = append(out, []byte(`,le="+Inf`))
+	for i := range out {
+		out[i] = append(out[i], '"')
+	}
+	return out
+}
+
+// Collector exports the aggregator through client_golang: ConstMetrics built
+// at scrape time from the aggregation state, so series vanish when they
+// expire. It produces the same series as WriteText (without exemplars
+// unless the registry is scraped in OpenMetrics format) and is what tests
+// and embedders can register on any prometheus.Registry; the hub serves
+// WriteText, which is several times faster (see BENCHMARKS.md).
+func (a *Aggregator) Collector() prometheus.Collector { return collector{a} }
+
+type collector struct{ a *Aggregator }
+
+var (
+	descs = func() map[string]*prometheus.Desc {
+		m := map[string]*prometheus.Desc{}
+		for _, n := range []string{RequestsTotal, RequestDuration, RequestBytes, ResponseBytes, RequestMessages, ResponseMessages} {
+			m[n] = prometheus.NewDesc(n, help[n], HTTPLabels, nil)
+		}
+		for _, n := range []string{TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes} {
+			m[n] = prometheus.NewDesc(n, help[n], TCPLabels, nil)
+		}
+		return m
+	}()
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	var vals []string
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for k, s := range sh.http {
+			if s.requests == 0 && k.protocol != 2 {
+				continue
+			}
+			vals = k.values(vals[:0], false)
+			if s.requests > 0 {
+				ch <- prometheus.MustNewConstMetric(descs[RequestsTotal], prometheus.CounterValue, float64(s.requests), vals...)
+				if s.duration.count > 0 {
+					ch <- constHist(descs[RequestDuration], &s.duration, a.cfg.DurationBuckets, vals, s.exemplars)
+				}
+				ch <- constHist(descs[RequestBytes], &s.reqBytes, a.cfg.SizeBuckets, vals, nil)
+				ch <- constHist(descs[ResponseBytes], &s.respBytes, a.cfg.SizeBuckets, vals, nil)
+			}
+			if k.protocol == 2 {
+				ch <- prometheus.MustNewConstMetric(descs[RequestMessages], prometheus.CounterValue, float64(s.reqMsgs), vals...)
+				ch <- prometheus.MustNewConstMetric(descs[ResponseMessages], prometheus.CounterValue, float64(s.respMsgs), vals...)
+			}
+		}
+		for k, s := range sh.tcp {
+			vals = k.values(vals[:0], true)
+			ch <- prometheus.MustNewConstMetric(descs[TCPConnectionsOpened], prometheus.CounterValue, float64(s.opened), vals...)
+			ch <- prometheus.MustNewConstMetric(descs[TCPConnectionsClosed], prometheus.CounterValue, float64(s.closed), vals...)
+			ch <- prometheus.MustNewConstMetric(descs[TCPSentBytes], prometheus.CounterValue, float64(s.sent), vals...)
+			ch <- prometheus.MustNewConstMetric(descs[TCPReceivedBytes], prometheus.CounterValue, float64(s.received), vals...)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func constHist(d *prometheus.Desc, h *hist, bounds []float64, vals []string, ex []exemplar) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
+	var cum uint64
+	for i, b := range bounds {
+		cum += h.counts[i]
+		buckets[b] = cum
+	}
+	m := prometheus.MustNewConstHistogram(d, h.count, h.sum, buckets, vals...)
+	if ex == nil {
+		return m
+	}
+	var exs []prometheus.Exemplar
+	for i := range ex {
+		if ex[i].unixMs == 0 {
+			continue
+		}
+		exs = append(exs, prometheus.Exemplar{
+			Value:     ex[i].value,
+			Labels:    prometheus.Labels{"trace_id": hex.EncodeToString(ex[i].traceID[:]), "span_id": hex.EncodeToString(ex[i].spanID[:])},
+			Timestamp: timeFromMs(ex[i].unixMs),
+		})
+	}
+	if len(exs) == 0 {
+		return m
+	}
+	mm, err := prometheus.NewMetricWithExemplars(m, exs...)
+	if err != nil {
+		return m
+	}
+	return mm
+}
