@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +62,18 @@ func NewCommand() *cobra.Command {
 	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", "localhost:9001", "gRPC endpoint the --demo mesh sends to")
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
+		// MESHLENS_CPUPROFILE=<file> profiles the whole run (used by the
+		// load test; see BENCHMARKS.md).
+		if path := os.Getenv("MESHLENS_CPUPROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				return fmt.Errorf("create CPU profile: %w", err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("start CPU profile: %w", err)
+			}
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
 		if !demo {
 			return run(c, args)
 		}

@@ -160,9 +160,8 @@ type meshlens struct {
 func startMeshlens(t *testing.T, args ...string) *meshlens {
 	t.Helper()
 	m := &meshlens{GRPC: freePort(t), HTTP: freePort(t)}
-	m.process = startProcess(t, "meshlens", []string{
-		"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP,
-	}, meshlensBinary(t), args...)
+	env := []string{"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP}
+	m.process = startProcess(t, "meshlens", env, meshlensBinary(t), args...)
 	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)
 	return m
 }

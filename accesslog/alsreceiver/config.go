@@ -26,6 +26,11 @@ type Config struct {
 	MaxTCPConnections int `mapstructure:"max_tcp_connections"`
 	// TCPConnectionTTL forgets a connection this long after its last entry.
 	TCPConnectionTTL time.Duration `mapstructure:"tcp_connection_ttl"`
+	// DrainTimeout is how long Shutdown lets open streams end by themselves
+	// (after GOAWAY) before cancelling them. Envoy's streams are long-lived:
+	// a cancelled stream loses nothing already received, since every
+	// received message is aggregated before the next is read.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 
 	_ struct{}
 }
@@ -46,6 +51,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TCPConnectionTTL <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("tcp_connection_ttl must be positive, got %s", c.TCPConnectionTTL))
+	}
+	if c.DrainTimeout < 0 {
+		errs = errors.Join(errs, fmt.Errorf("drain_timeout must not be negative, got %s", c.DrainTimeout))
 	}
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("normalizer: %w", err))

@@ -35,6 +35,7 @@ func createDefaultConfig() component.Config {
 		Hub:               DefaultHub,
 		MaxTCPConnections: 100_000,
 		TCPConnectionTTL:  10 * time.Minute,
+		DrainTimeout:      2 * time.Second,
 	}
 }
 

@@ -110,7 +110,10 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.metrics = m
 
 	srv, err := r.cfg.GRPC.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
-		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())))
+		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())),
+		// Stop waits for the handlers, so that a batch being aggregated
+		// when shutdown cancels its stream is finished, not lost.
+		configgrpc.WithGrpcServerOption(grpc.WaitForHandlers(true)))
 	if err != nil {
 		m.unregister()
 		return fmt.Errorf("create gRPC server: %w", err)
@@ -182,8 +185,13 @@ func (r *alsReceiver) Shutdown(ctx context.Context) error {
 	if srv != nil {
 		done := make(chan struct{})
 		go func() { srv.GracefulStop(); close(done) }()
+		drain := time.NewTimer(r.cfg.DrainTimeout)
+		defer drain.Stop()
 		select {
 		case <-done:
+		case <-drain.C:
+			srv.Stop()
+			<-done
 		case <-ctx.Done():
 			srv.Stop()
 			<-done
@@ -192,6 +200,12 @@ func (r *alsReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.wg.Wait()
 	if r.metrics != nil {
+		m := r.metrics
+		r.set.Logger.Info("Envoy ALS receiver final accounting",
+			zap.Float64("entries_received", value(m.received)),
+			zap.Float64("entries_processed", value(m.processed)),
+			zap.Float64("entries_rejected", sumVec(m.rejected)),
+			zap.Float64("entries_dropped", sumVec(m.dropped)))
 		if rs, ok := r.sink.(readinessSetter); ok {
 			rs.SetReady(r.set.ID.String(), false)
 		}
@@ -385,3 +399,24 @@ func (l *lockedConns) Expire(now time.Time) {
 }
 
 var _ net.Addr = (*net.TCPAddr)(nil)
+
+func value(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+func sumVec(v *prometheus.CounterVec) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { v.Collect(ch); close(ch) }()
+	total := 0.0
+	for c := range ch {
+		var m dto.Metric
+		if err := c.Write(&m); err == nil {
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/topology"
 )
 
 // Config is the hub's YAML configuration.
@@ -18,12 +19,17 @@ type Config struct {
 	HTTP confighttp.ServerConfig `mapstructure:",squash"`
 	// MetricsPath is where Prometheus scrapes (default /metrics).
 	MetricsPath string `mapstructure:"metrics_path"`
+	// Auth protects everything but /healthz and /readyz; required unless the
+	// endpoint is a loopback address.
+	Auth AuthConfig `mapstructure:"api_auth"`
 	// Metrics sets the Istio standard metrics: series TTL, budget, buckets,
 	// exemplars.
 	Metrics istiometrics.Config `mapstructure:"metrics"`
 	// EnvoyStats sets the re-export of Envoy's own stats received over the
 	// Metrics Service.
 	EnvoyStats envoystats.Config `mapstructure:"envoy_stats"`
+	// Topology sets the live service graph: bounds, idle TTL, windows.
+	Topology topology.Config `mapstructure:"topology"`
 	// Join sets how long a request hop seen from one side waits for the
 	// report of the other side, and how many may wait.
 	Join JoinConfig `mapstructure:"join"`
@@ -42,11 +48,17 @@ func (c *Config) Validate() error {
 	if c.MetricsPath == "" || c.MetricsPath[0] != '/' {
 		errs = errors.Join(errs, fmt.Errorf("metrics_path must start with '/', got %q", c.MetricsPath))
 	}
+	if err := c.Auth.validate(c.HTTP.NetAddr.Endpoint); err != nil {
+		errs = errors.Join(errs, err)
+	}
 	if err := c.Metrics.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("metrics: %w", err))
 	}
 	if err := c.EnvoyStats.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("envoy_stats: %w", err))
+	}
+	if err := c.Topology.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("topology: %w", err))
 	}
 	if c.Join.TTL <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("join: ttl must be positive, got %s", c.Join.TTL))

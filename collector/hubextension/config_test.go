@@ -23,6 +23,9 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(Type), endpoint: DefaultEndpoint, path: "/metrics"},
 		{id: component.NewIDWithName(Type, "custom"), endpoint: "0.0.0.0:8080", path: "/stats/prometheus"},
 		{id: component.NewIDWithName(Type, "bad_path"), wantErr: `metrics_path must start with '/', got "metrics"`},
+		{id: component.NewIDWithName(Type, "public_no_auth"), wantErr: `endpoint "0.0.0.0:9102" is not a loopback address: set api_auth.bearer_token or api_auth.username/password`},
+		{id: component.NewIDWithName(Type, "public_token"), endpoint: "0.0.0.0:9102", path: "/metrics"},
+		{id: component.NewIDWithName(Type, "half_basic"), wantErr: "api_auth: username and password must be set together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/topology"
 )
 
 // Type is the component type users write in YAML.
@@ -32,10 +33,11 @@ func createDefaultConfig() component.Config {
 		MetricsPath: "/metrics",
 		Metrics:     istiometrics.DefaultConfig(),
 		EnvoyStats:  envoystats.DefaultConfig(),
+		Topology:    topology.DefaultConfig(),
 		Join:        JoinConfig{TTL: 30 * time.Second, MaxPending: 100_000},
 	}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
-	return newHub(cfg.(*Config), set, time.Now), nil
+	return newHub(cfg.(*Config), set, time.Now)
 }

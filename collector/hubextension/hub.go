@@ -22,6 +22,7 @@ import (
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/topology/api"
 )
 
 // RecordConsumer is one aggregation fed by the hub. Implementations lock
@@ -41,9 +42,9 @@ type Hub struct {
 	records   prometheus.Counter
 	agg       *istiometrics.Aggregator
 	envoy     *envoystats.Locked
+	graph     *api.Live
 
-	joinMu sync.Mutex
-	join   *accesslog.Joiner
+	joins [joinShards]joinShard
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -57,7 +58,7 @@ type Hub struct {
 
 var _ extension.Extension = (*Hub)(nil)
 
-func newHub(cfg *Config, set extension.Settings, now func() time.Time) *Hub {
+func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, error) {
 	reg := prometheus.NewRegistry()
 	h := &Hub{
 		cfg:   cfg,
@@ -75,14 +76,21 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) *Hub {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		h.records,
 	)
+	graph, err := api.NewLive(cfg.Topology, api.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("create topology: %w", err)
+	}
+	h.graph = graph
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
 	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy})
-	h.consumers = append(h.consumers, h.agg)
-	h.join = accesslog.NewJoiner(cfg.Join.MaxPending, cfg.Join.TTL)
+	h.consumers = append(h.consumers, h.agg, h.graph)
+	for i := range h.joins {
+		h.joins[i].j = accesslog.NewJoiner((cfg.Join.MaxPending+joinShards-1)/joinShards, cfg.Join.TTL)
+	}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
-	return h
+	return h, nil
 }
 
 // Registerer returns the hub's private registry, served on /metrics.
@@ -97,11 +105,14 @@ func (h *Hub) Gatherer() prometheus.Gatherer { return h.reg }
 func (h *Hub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
 	now := h.now()
 	if h.cfg.Join.MaxPending > 0 {
-		h.joinMu.Lock()
 		for i := range recs {
-			h.join.Observe(&recs[i], now)
+			if key, ok := accesslog.HopKey(&recs[i]); ok {
+				s := &h.joins[key%joinShards]
+				s.mu.Lock()
+				s.j.ObserveKey(&recs[i], key, now)
+				s.mu.Unlock()
+			}
 		}
-		h.joinMu.Unlock()
 	}
 	for _, c := range h.consumers {
 		c.ConsumeRecords(recs, now)
@@ -132,6 +143,7 @@ func (h *Hub) Handle(pattern string, handler http.Handler) { h.mux.Handle(patter
 // Start binds the HTTP port and serves in the background.
 func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	h.mux.HandleFunc(h.cfg.MetricsPath, h.serveMetrics)
+	h.mux.Handle("/api/", h.graph.Handler(h.now))
 	h.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -142,7 +154,7 @@ func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.HTTP.NetAddr.Endpoint, err)
 	}
-	srv, err := h.cfg.HTTP.ToServer(ctx, host.GetExtensions(), h.set.TelemetrySettings, h.mux)
+	srv, err := h.cfg.HTTP.ToServer(ctx, host.GetExtensions(), h.set.TelemetrySettings, secure(h.cfg.Auth, h.mux))
 	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("create HTTP server: %w", err)
@@ -202,9 +214,13 @@ func (h *Hub) expireLoop() {
 			now := h.now()
 			h.agg.Expire(now)
 			h.envoy.Expire(now)
-			h.joinMu.Lock()
-			h.join.Expire(now)
-			h.joinMu.Unlock()
+			h.graph.Expire(now)
+			for i := range h.joins {
+				s := &h.joins[i]
+				s.mu.Lock()
+				s.j.Expire(now)
+				s.mu.Unlock()
+			}
 		}
 	}
 }
@@ -213,6 +229,8 @@ func (h *Hub) expireLoop() {
 // Start and idempotent.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.stopOnce.Do(func() { close(h.stop) })
+	// Ends the push streams first: they never go idle on their own.
+	_ = h.graph.Close()
 	h.mu.Lock()
 	srv := h.server
 	h.server = nil
@@ -222,8 +240,33 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	err := srv.Shutdown(ctx)
 	h.serveWG.Wait()
-	h.set.Logger.Info("meshlens HTTP server stopped")
+	var m dto.Metric
+	_ = h.records.Write(&m)
+	h.set.Logger.Info("meshlens HTTP server stopped", zap.Float64("records_aggregated", m.GetCounter().GetValue()))
 	return err
 }
 
 var _ net.Listener = (*net.TCPListener)(nil)
+
+// joinShards splits the two-reporter join so that streams on different
+// cores rarely wait for each other.
+const joinShards = 16
+
+type joinShard struct {
+	mu sync.Mutex
+	j  *accesslog.Joiner
+	_  [48]byte // separate cache lines
+}
+
+// joinStats sums the shards' counters.
+func (h *Hub) joinStats() (joined, overflow uint64, pending int) {
+	for i := range h.joins {
+		s := &h.joins[i]
+		s.mu.Lock()
+		joined += s.j.Joined
+		overflow += s.j.Overflow
+		pending += s.j.Len()
+		s.mu.Unlock()
+	}
+	return joined, overflow, pending
+}

@@ -47,7 +47,8 @@ func TestHubServesHealthReadyMetrics(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	addr := freeAddr(t)
 	cfg.HTTP.NetAddr.Endpoint = addr
-	h := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	require.NoError(t, err)
 	cc := &countingConsumer{}
 	h.consumers = append(h.consumers, cc)
 	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
@@ -78,7 +79,8 @@ func TestHubServesHealthReadyMetrics(t *testing.T) {
 
 func TestHubLifecycle(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
-	h := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	require.NoError(t, err)
 	require.NoError(t, h.Shutdown(context.Background()), "shutdown without start")
 	cfg.HTTP.NetAddr.Endpoint = "256.0.0.1:1"
 	require.Error(t, h.Start(context.Background(), componenttest.NewNopHost()), "a bad endpoint fails Start")

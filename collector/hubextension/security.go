@@ -1,0 +1,96 @@
+package hubextension
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"go.opentelemetry.io/collector/config/configopaque"
+)
+
+// AuthConfig protects the HTTP API, the page and /metrics. /healthz and
+// /readyz stay open for probes. Without credentials the hub only binds to a
+// loopback address.
+type AuthConfig struct {
+	// BearerToken, when set, is accepted as "Authorization: Bearer <token>".
+	BearerToken configopaque.String `mapstructure:"bearer_token"`
+	// Username and Password, when set, are accepted as HTTP basic auth.
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+}
+
+func (a *AuthConfig) enabled() bool { return a.BearerToken != "" || a.Username != "" }
+
+func (a *AuthConfig) validate(endpoint string) error {
+	if (a.Username == "") != (a.Password == "") {
+		return errors.New("api_auth: username and password must be set together")
+	}
+	if a.enabled() {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", endpoint, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("endpoint %q is not a loopback address: set api_auth.bearer_token or api_auth.username/password "+
+		"(the API, the page and /metrics are only served without authentication on localhost)", endpoint)
+}
+
+// secure wraps the hub's handler: security headers on every response, only
+// GET and HEAD (the API is read-only), and authentication where configured.
+func secure(auth AuthConfig, next http.Handler) http.Handler {
+	token := sha256.Sum256([]byte(auth.BearerToken))
+	user := sha256.Sum256([]byte(auth.Username))
+	pass := sha256.Sum256([]byte(auth.Password))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "meshlens's HTTP API is read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		if auth.enabled() && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !authorized(r, auth, token, user, pass) {
+			h.Set("WWW-Authenticate", `Bearer realm="meshlens", Basic realm="meshlens"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorized compares hashes in constant time, so neither the credentials'
+// content nor their length leaks through timing.
+func authorized(r *http.Request, auth AuthConfig, token, user, pass [32]byte) bool {
+	if auth.BearerToken != "" {
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			got := sha256.Sum256([]byte(v))
+			if subtle.ConstantTimeCompare(got[:], token[:]) == 1 {
+				return true
+			}
+		}
+	}
+	if auth.Username != "" {
+		if u, p, ok := r.BasicAuth(); ok {
+			gu, gp := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+			if subtle.ConstantTimeCompare(gu[:], user[:])&subtle.ConstantTimeCompare(gp[:], pass[:]) == 1 {
+				return true
+			}
+		}
+	}
+	return false
+}

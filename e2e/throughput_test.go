@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// procStat returns a process's CPU seconds (user+system) and peak RSS in MiB.
+func procStat(t *testing.T, pid int) (cpu float64, peakMiB float64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	cpu = (utime + stime) / 100 // USER_HZ
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(s), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			peakMiB = kb / 1024
+		}
+	}
+	return cpu, peakMiB
+}
+
+// TestE2EThroughput is the end-to-end throughput benchmark of issue 8: the
+// meshlens binary, flat-out pre-encoded Istio traffic over many concurrent
+// ALS streams from loadgen in this process, timed from the first byte sent
+// until /metrics counts every entry. It also decodes the same messages with
+// google.golang.org/protobuf's Unmarshal alone, on as many goroutines as
+// there are cores, for the ratio. Run it with `make loadtest` (it is skipped
+// in the ordinary test run unless MESHLENS_LOADTEST is set).
+func TestE2EThroughput(t *testing.T) {
+	if os.Getenv("MESHLENS_LOADTEST") == "" {
+		t.Skip("set MESHLENS_LOADTEST=1 (make loadtest) to run the throughput benchmark")
+	}
+	requests, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_REQUESTS"))
+	if requests == 0 {
+		requests = 200_000
+	}
+	repeat := 5
+	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{Seed: 1, Requests: requests, StreamsPerProxy: 2, TCPPeriodic: true})
+	perPass := float64(tr.EntryCount())
+	total := perPass * float64(repeat)
+
+	// Standard library decode of the same messages, alone.
+	var msgs [][]byte
+	for i := range tr.Streams {
+		msgs = append(msgs, tr.Streams[i].Messages...)
+	}
+	stdStart := time.Now()
+	var wg sync.WaitGroup
+	workers := 2
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var m alsv3.StreamAccessLogsMessage
+			for i := w; i < len(msgs); i += workers {
+				if err := proto.Unmarshal(msgs[i], &m); err != nil {
+					panic(err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	stdRate := perPass / time.Since(stdStart).Seconds()
+
+	m := startMeshlens(t)
+	pid := m.cmd.Process.Pid
+	cpu0, _ := procStat(t, pid)
+	conn := dial(t, m.GRPC)
+	start := time.Now()
+	st, err := loadgen.Send(context.Background(), conn, tr, loadgen.SendOptions{Repeat: repeat})
+	require.NoError(t, err)
+	sendDone := time.Since(start)
+	for m.metric(t, "meshlens_receiver_entries_processed_total") < total {
+		time.Sleep(2 * time.Millisecond)
+	}
+	wall := time.Since(start)
+	cpu1, peak := procStat(t, pid)
+	cpu := cpu1 - cpu0
+	rate := total / wall.Seconds()
+	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams, %.1f MB sent)\n"+
+		"wall: %s (sender done after %s) → %.0f entries/s end to end\n"+
+		"meshlens CPU: %.2f s → %.0f entries per meshlens CPU-second (%.0f ns of CPU per entry)\n"+
+		"meshlens peak RSS: %.0f MiB\n"+
+		"protobuf Unmarshal alone (%d goroutines, same messages): %.0f entries/s → meshlens end to end is %.2f× that\n",
+		total, repeat, perPass, len(tr.Streams), float64(st.Bytes)/1e6,
+		wall.Round(time.Millisecond), sendDone.Round(time.Millisecond), rate,
+		cpu, total/cpu, cpu/total*1e9, peak, workers, stdRate, rate/stdRate)
+	t.Log("\n" + report)
+	if out := os.Getenv("MESHLENS_LOADTEST_REPORT"); out != "" {
+		require.NoError(t, os.WriteFile(out, []byte(report), 0o644))
+	}
+}

@@ -1,0 +1,14 @@
+// Package api is the concurrency-safe adapter around the pure topology
+// graph: Live serialises access to a topology.Graph, takes record batches
+// from the hub (ConsumeRecords), and serves the graph over HTTP:
+//
+//	GET /api/v1/graph               meshlens JSON (nodes, edges, per-window stats); ?format=dot for DOT
+//	GET /api/v1/graph.dot           Graphviz DOT, for scripts
+//	GET /api/v1/graph/stream        server-sent events: a snapshot, then changes
+//	GET /api/namespaces/graph       Kiali's graph API (namespaces=…&graphType=…&duration=…)
+//
+// The handler is meant to be mounted on the hub's mux at "/api/". The
+// stream publisher is the only goroutine: it starts with the first stream
+// client, computes at most one snapshot per option set per publish interval
+// (woken through a one-slot channel when records arrive) and stops on Close.
+package api

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/meshlens/meshlens/topology/internal/kiali"
+)
+
+// Handler serves the graph API; mount it at "/api/". now is the clock of
+// every snapshot (nil means time.Now); the stream publisher started by the
+// first stream client uses the now of its handler.
+func (l *Live) Handler(now func() time.Time) http.Handler {
+	if now == nil {
+		now = time.Now
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/graph", func(w http.ResponseWriter, r *http.Request) { l.serveGraph(w, r, now, false) })
+	mux.HandleFunc("GET /api/v1/graph.dot", func(w http.ResponseWriter, r *http.Request) { l.serveGraph(w, r, now, true) })
+	mux.HandleFunc("GET /api/v1/graph/stream", func(w http.ResponseWriter, r *http.Request) { l.serveStream(w, r, now) })
+	mux.HandleFunc("GET /api/namespaces/graph", func(w http.ResponseWriter, r *http.Request) { l.serveKiali(w, r, now) })
+	return mux
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errBadQuery):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrTooManyClients):
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+func (l *Live) parse(r *http.Request, now time.Time, kialiAPI bool) (query, error) {
+	return parseQuery(r.URL.Query(), limits{longest: l.longestWindow(), kiali: kialiAPI}, now)
+}
+
+func (l *Live) serveGraph(w http.ResponseWriter, r *http.Request, now func() time.Time, dot bool) {
+	q, err := l.parse(r, now(), false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	snap, err := l.Snapshot(q.queryTime, q.snap)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if dot || q.format == "dot" {
+		w.Header().Set("Content-Type", "text/vnd.graphviz; charset=utf-8")
+		_, _ = w.Write(DOT(snap))
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
+}
+
+func (l *Live) serveKiali(w http.ResponseWriter, r *http.Request, now func() time.Time) {
+	q, err := l.parse(r, now(), true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	snap, err := l.Snapshot(q.queryTime, q.snap)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, kiali.Render(snap, &q.kiali))
+}
+
+func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() time.Time) {
+	q, err := l.parse(r, now(), false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	s, first, err := l.subscribe(q, now)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer l.unsubscribe(s)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if !send(w, rc, first) {
+		return
+	}
+	ka := time.NewTicker(l.opts.KeepAlive)
+	defer ka.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-l.done:
+			return
+		case ev := <-s.events:
+			if !send(w, rc, ev) {
+				return
+			}
+		case <-ka.C:
+			if !send(w, rc, []byte(": keep-alive\n\n")) {
+				return
+			}
+		}
+	}
+}
+
+func send(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	if _, err := w.Write(b); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}

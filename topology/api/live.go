@@ -1,0 +1,138 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/topology"
+)
+
+// Options configure the adapter.
+type Options struct {
+	// PublishInterval is the stream publisher's period: at most one
+	// snapshot per option set per interval (default 1s).
+	PublishInterval time.Duration
+	// MaxStreamClients bounds the concurrent stream clients (default 16).
+	MaxStreamClients int
+	// KeepAlive is the period of SSE comment lines on idle streams
+	// (default 15s).
+	KeepAlive time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.PublishInterval <= 0 {
+		o.PublishInterval = time.Second
+	}
+	if o.MaxStreamClients <= 0 {
+		o.MaxStreamClients = 16
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	return o
+}
+
+// Errors of the stream endpoint.
+var (
+	ErrClosed         = errors.New("topology: closed")
+	ErrTooManyClients = errors.New("topology: too many stream clients")
+)
+
+// Live is a topology.Graph shared between the hub (ConsumeRecords, Expire)
+// and HTTP clients. It is safe for concurrent use.
+type Live struct {
+	opts Options
+
+	mu sync.RWMutex // guards g
+	g  *topology.Graph
+
+	changed chan struct{} // one slot: records arrived since the last publish
+	done    chan struct{}
+
+	subMu   sync.Mutex // guards subs, closed, started
+	subs    map[*subscriber]struct{}
+	closed  bool
+	started bool
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// NewLive returns a Live graph.
+func NewLive(cfg topology.Config, opts Options) (*Live, error) {
+	g, err := topology.NewGraph(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create topology graph: %w", err)
+	}
+	return &Live{
+		opts:    opts.withDefaults(),
+		g:       g,
+		changed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		subs:    map[*subscriber]struct{}{},
+	}, nil
+}
+
+// ConsumeRecords counts a batch of records (the hub's RecordConsumer). The
+// records' Details are read only during the call.
+func (l *Live) ConsumeRecords(recs []accesslog.Record, now time.Time) {
+	l.mu.Lock()
+	l.g.ObserveBatch(recs, now)
+	l.mu.Unlock()
+	l.signal()
+}
+
+// Expire removes idle edges and nodes; it returns the number of edges
+// removed.
+func (l *Live) Expire(now time.Time) int {
+	l.mu.Lock()
+	n := l.g.Expire(now)
+	l.mu.Unlock()
+	if n > 0 {
+		l.signal()
+	}
+	return n
+}
+
+// Stats returns the graph's counters.
+func (l *Live) Stats() topology.Stats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.g.Stats()
+}
+
+// Snapshot computes a snapshot.
+func (l *Live) Snapshot(now time.Time, o topology.SnapshotOptions) (*topology.Snapshot, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.g.Snapshot(now, o)
+}
+
+func (l *Live) longestWindow() time.Duration {
+	ws := l.g.Config().Windows // immutable after NewGraph
+	return ws[len(ws)-1]
+}
+
+// signal wakes the publisher without blocking: one pending signal stands
+// for any number of batches.
+func (l *Live) signal() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Close ends every stream and stops the publisher. It is idempotent; the
+// graph stays usable for ConsumeRecords and snapshots.
+func (l *Live) Close() error {
+	l.once.Do(func() {
+		l.subMu.Lock()
+		l.closed = true
+		close(l.done)
+		l.subMu.Unlock()
+		l.wg.Wait()
+	})
+	return nil
+}

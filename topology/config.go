@@ -1,0 +1,109 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Config bounds and shapes a Graph. Zero values take the defaults of
+// DefaultConfig.
+type Config struct {
+	// MaxEdges bounds the stored edges (one per source workload, destination
+	// service, destination workload and protocol). Records that would need a
+	// new edge beyond it are dropped and counted in Stats.EdgesOverflow.
+	MaxEdges int `mapstructure:"max_edges"`
+	// MaxNodes bounds the stored workload identities.
+	MaxNodes int `mapstructure:"max_nodes"`
+	// MaxAddresses bounds the table of pod addresses learnt from server-side
+	// records, used to name callers that carried no identity.
+	MaxAddresses int `mapstructure:"max_addresses"`
+	// IdleTTL is how long an edge without traffic is kept. It must not be
+	// shorter than the longest window.
+	IdleTTL time.Duration `mapstructure:"idle_ttl"`
+	// Windows are the sliding windows rates and latency quantiles are
+	// computed over, ascending (default 1m and 10m).
+	Windows []time.Duration `mapstructure:"windows"`
+	// SlotsPerWindow is the number of time slots of each window's ring: the
+	// window slides in steps of window/SlotsPerWindow (default 6).
+	SlotsPerWindow int `mapstructure:"slots_per_window"`
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{
+		MaxEdges:       20000,
+		MaxNodes:       10000,
+		MaxAddresses:   10000,
+		IdleTTL:        10 * time.Minute,
+		Windows:        []time.Duration{time.Minute, 10 * time.Minute},
+		SlotsPerWindow: 6,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxEdges == 0 {
+		c.MaxEdges = d.MaxEdges
+	}
+	if c.MaxNodes == 0 {
+		c.MaxNodes = d.MaxNodes
+	}
+	if c.MaxAddresses == 0 {
+		c.MaxAddresses = d.MaxAddresses
+	}
+	if len(c.Windows) == 0 {
+		c.Windows = d.Windows
+	}
+	if c.SlotsPerWindow == 0 {
+		c.SlotsPerWindow = d.SlotsPerWindow
+	}
+	if c.IdleTTL == 0 {
+		c.IdleTTL = max(d.IdleTTL, c.Windows[len(c.Windows)-1])
+	}
+	return c
+}
+
+// maxWindows bounds the number of windows (each costs memory per edge).
+const maxWindows = 4
+
+// Validate checks the configuration; zero values mean the defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxEdges < 0 {
+		errs = append(errs, fmt.Errorf("max_edges must not be negative, got %d", c.MaxEdges))
+	}
+	if c.MaxNodes < 0 {
+		errs = append(errs, fmt.Errorf("max_nodes must not be negative, got %d", c.MaxNodes))
+	}
+	if c.MaxAddresses < 0 {
+		errs = append(errs, fmt.Errorf("max_addresses must not be negative, got %d", c.MaxAddresses))
+	}
+	if c.SlotsPerWindow < 0 || c.SlotsPerWindow == 1 || c.SlotsPerWindow > 60 {
+		errs = append(errs, fmt.Errorf("slots_per_window must be between 2 and 60, got %d", c.SlotsPerWindow))
+	}
+	if c.IdleTTL < 0 {
+		errs = append(errs, fmt.Errorf("idle_ttl must not be negative, got %s", c.IdleTTL))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	d := c.withDefaults()
+	if len(d.Windows) > maxWindows {
+		errs = append(errs, fmt.Errorf("windows: at most %d windows, got %d", maxWindows, len(d.Windows)))
+	}
+	if !slices.IsSorted(d.Windows) || len(slices.Compact(slices.Clone(d.Windows))) != len(d.Windows) {
+		errs = append(errs, fmt.Errorf("windows must be strictly ascending, got %v", d.Windows))
+	}
+	for _, w := range d.Windows {
+		slot := w / time.Duration(d.SlotsPerWindow)
+		if slot < time.Second || w%time.Duration(d.SlotsPerWindow) != 0 || slot%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("windows: %s does not split into %d slots of whole seconds", w, d.SlotsPerWindow))
+		}
+	}
+	if longest := d.Windows[len(d.Windows)-1]; d.IdleTTL < longest {
+		errs = append(errs, fmt.Errorf("idle_ttl (%s) must not be shorter than the longest window (%s)", d.IdleTTL, longest))
+	}
+	return errors.Join(errs...)
+}

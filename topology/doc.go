@@ -1,0 +1,79 @@
+// Package topology is meshlens's live service graph: a pure core (no I/O,
+// no goroutines, no clock: time is a parameter) that turns normalised
+// access-log records (accesslog.Record) into nodes and edges with request
+// and error rates, latency quantiles over sliding windows, TCP byte rates,
+// mTLS share and principals, and that renders snapshots at Kiali's four
+// granularities (workload, app, versionedApp, service).
+//
+// # Storage
+//
+// An edge is stored per (source workload, destination service, destination
+// workload, protocol), with one view per reporter: the client side
+// (reporter=source) and the server side (reporter=destination or waypoint).
+// A record counts at the time Observe is given (its batch's arrival), not
+// at its start time. Each view holds, for every configured window (1m and 10m by default), a
+// ring of time slots (window/6 wide) with counters, up to eight response
+// kinds (code, flags) and a 32-bucket log-scale latency histogram. Observe
+// touches one slot per window and allocates nothing for an existing edge.
+// Edges idle for IdleTTL expire (Expire, O(removed) from a least-recently-
+// seen list) and take their nodes with them. MaxEdges and MaxNodes bound
+// the graph; what does not fit is dropped and counted (Stats).
+//
+// # Both reporters, each hop once
+//
+// One request through two sidecars is reported twice. The two views of an
+// edge are kept apart and merged at snapshot time (window.CountOnce):
+//
+//   - only one side reported: that side counts;
+//   - both reported: the server side counts, plus the client-side failures
+//     that carry a proxy failure flag (accesslog.ProxyFailureFlags: UF, UH,
+//     URX, UO, NR, …) up to the surplus of client over server requests in
+//     the window. These are the requests the client saw fail and the server
+//     never saw (connection failures, resets, no healthy upstream); they
+//     show as EdgeStats.ClientOnlyFailures and as proxy errors;
+//   - latency is the caller's (client side, network and proxies included)
+//     when the client reported, else the server's; EdgeStats.LatencyOverhead
+//     is client minus server: the time spent outside the server application;
+//   - bytes, messages, connections and mTLS come from the server side when
+//     it reported.
+//
+// Errors are 5xx, no response and non-OK gRPC statuses (TCP: proxy
+// failures), split into ProxyErrors (a proxy failure flag) and AppErrors.
+//
+// Records may arrive already joined by accesslog.Joiner (the hub runs it
+// first), so that a server-side record knows its caller (SourceFrom ==
+// accesslog.FromJoin) and a client-side record its callee. What the Joiner
+// could not fill is completed two ways:
+//
+//   - addresses: a server-side proxy reports its own pod address (downstream
+//     local address) with its own identity. The graph remembers the last
+//     workload seen on each address (MaxAddresses, IdleTTL) and names a
+//     server-side record's anonymous caller by its downstream remote
+//     address, and a client-side record's anonymous callee by its upstream
+//     address. Only records after the address was learnt benefit;
+//   - folding: at snapshot time, a client-side view whose callee is unknown
+//     is spread over the edges with the same caller, service and protocol
+//     whose server side named the callee, in proportion to their server-side
+//     traffic, instead of showing as a second edge to the service.
+//
+// # Nodes
+//
+// Node identities and ids are Kiali's (kiali-graph.md §3): the workload node
+// "wl_<cluster>_<namespace>_<workload>", the app node keyed by canonical
+// service, the versionedApp node by workload (else app and canonical
+// revision), the service node "svc_<cluster>_<namespace>_<service>" (with
+// "svc_<cluster>_<namespace>_unknown" for unknown destinations) and the
+// unknown source "unknown_unknown_source". A callee whose workload is
+// unknown is shown as its service node; PassthroughCluster and
+// BlackHoleCluster are flagged EgressCluster, and an external host reached
+// with no server-side report is flagged External (Kiali's ServiceEntry).
+//
+// In service graphs the destination is the service. The caller is the
+// service its workload serves (learnt from the server side of the edges
+// into that workload), else the service named like its canonical service in
+// its namespace when the graph has one, else its workload node (a traffic
+// generator, as Kiali keeps it), else the unknown node.
+//
+// The HTTP API, the Kiali JSON and the change stream live in
+// topology/api; this package only computes snapshots.
+package topology

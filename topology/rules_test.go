@@ -1,0 +1,361 @@
+package topology_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/topology"
+	"github.com/meshlens/meshlens/topology/internal/meshtest"
+)
+
+var (
+	frontend = meshtest.Workload("shop", "frontend-v1", "frontend", "v1")
+	backend  = meshtest.Workload("shop", "backend-v1", "backend", "v1")
+	backend2 = meshtest.Workload("shop", "backend-v2", "backend", "v2")
+	backSvc  = meshtest.Service("shop", "backend")
+)
+
+func call(sides meshtest.Side, count int, code uint32) meshtest.Call {
+	return meshtest.Call{
+		From: frontend, To: backend, Service: backSvc, Protocol: accesslog.ProtocolHTTP,
+		Code: code, GRPC: -1, Duration: 10 * time.Millisecond, ReqBytes: 100, RespBytes: 1000,
+		Sides: sides, Count: count, MTLS: true,
+	}
+}
+
+func observe(g *topology.Graph, now time.Time, calls ...meshtest.Call) {
+	for i := range calls {
+		g.ObserveBatch(calls[i].Records(), now)
+	}
+}
+
+// onlyEdge returns the only edge of a snapshot.
+func onlyEdge(t *testing.T, g *topology.Graph, now time.Time, o topology.SnapshotOptions) topology.Edge {
+	t.Helper()
+	snap, err := g.Snapshot(now, o)
+	require.NoError(t, err)
+	require.Len(t, snap.Edges, 1)
+	return snap.Edges[0]
+}
+
+// TestCountOnce checks how the two reporters' views of an edge combine.
+func TestCountOnce(t *testing.T) {
+	uf := call(meshtest.ClientSide, 3, 503)
+	uf.Flags = accesslog.FlagUpstreamConnectionFailure
+	urx := call(meshtest.ClientSide, 5, 503)
+	urx.Flags = accesslog.FlagUpstreamRetryLimitExceeded
+	grpc := call(meshtest.BothSides, 4, 200)
+	grpc.Protocol, grpc.GRPC = accesslog.ProtocolGRPC, 14
+	tests := []struct {
+		name                             string
+		calls                            []meshtest.Call
+		requests, errors, proxy, onlyCli float64
+		client, server                   float64 // -1: side absent
+	}{
+		{"server only", []meshtest.Call{call(meshtest.ServerSide, 10, 200)}, 10, 0, 0, 0, -1, 10},
+		{"client only", []meshtest.Call{call(meshtest.ClientSide, 10, 200)}, 10, 0, 0, 0, 10, -1},
+		{"both sides count once", []meshtest.Call{call(meshtest.BothSides, 10, 200)}, 10, 0, 0, 0, 10, 10},
+		{"connection failures only the client saw", []meshtest.Call{call(meshtest.BothSides, 10, 200), uf}, 13, 3, 3, 3, 13, 10},
+		{"application errors", []meshtest.Call{call(meshtest.BothSides, 10, 500)}, 10, 10, 0, 0, 10, 10},
+		{"flagged failures the server also saw", []meshtest.Call{call(meshtest.ServerSide, 5, 503), urx}, 5, 5, 0, 0, 5, 5},
+		{"unflagged client surplus is not added", []meshtest.Call{call(meshtest.BothSides, 10, 200), call(meshtest.ClientSide, 2, 200)}, 10, 0, 0, 0, 12, 10},
+		{"grpc non-OK", []meshtest.Call{grpc}, 4, 4, 0, 0, 4, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGraph(t, topology.Config{})
+			observe(g, testNow, tt.calls...)
+			e := onlyEdge(t, g, testNow, topology.SnapshotOptions{Granularity: topology.Workload, Windows: []time.Duration{time.Minute}})
+			st := e.Stats[0]
+			assert.InDelta(t, tt.requests, st.Requests, 1e-9, "requests")
+			assert.InDelta(t, tt.errors, st.Errors, 1e-9, "errors")
+			assert.InDelta(t, tt.proxy, st.ProxyErrors, 1e-9, "proxy errors")
+			assert.InDelta(t, tt.errors-tt.proxy, st.AppErrors, 1e-9, "application errors")
+			assert.InDelta(t, tt.onlyCli, st.ClientOnlyFailures, 1e-9, "client-only failures")
+			for _, s := range []struct {
+				want float64
+				got  *topology.Side
+			}{{tt.client, st.Client}, {tt.server, st.Server}} {
+				if s.want < 0 {
+					assert.Nil(t, s.got)
+				} else if assert.NotNil(t, s.got) {
+					assert.InDelta(t, s.want, s.got.Requests, 1e-9)
+				}
+			}
+		})
+	}
+}
+
+// TestLatencyComparison checks the client/server latency comparison: the
+// caller's latency includes what happens outside the server application.
+func TestLatencyComparison(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	c := call(meshtest.BothSides, 100, 200)
+	c.Duration, c.ServerDuration = 50*time.Millisecond, 20*time.Millisecond
+	observe(g, testNow, c)
+	st := onlyEdge(t, g, testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}}).Stats[0]
+	require.NotNil(t, st.Latency)
+	assert.InDelta(t, 50, st.Latency.Avg, 0.01, "the edge shows the caller's latency")
+	assert.InDelta(t, 50, st.Client.Latency.Avg, 0.01)
+	assert.InDelta(t, 20, st.Server.Latency.Avg, 0.01)
+	require.NotNil(t, st.LatencyOverhead)
+	assert.InDelta(t, 30, st.LatencyOverhead.Avg, 0.01, "30 ms spent outside the server application")
+	for _, q := range []float64{st.Latency.P50, st.Latency.P95, st.Latency.P99} {
+		assert.InEpsilon(t, 50, q, 0.25, "quantiles within the bucket resolution")
+	}
+}
+
+func TestQuantiles(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	for ms := 1; ms <= 100; ms++ {
+		c := call(meshtest.ServerSide, 1, 200)
+		c.ServerDuration = time.Duration(ms) * time.Millisecond
+		observe(g, testNow, c)
+	}
+	st := onlyEdge(t, g, testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}}).Stats[0]
+	assert.InDelta(t, 50.5, st.Latency.Avg, 0.01)
+	assert.InEpsilon(t, 50, st.Latency.P50, 0.2)
+	assert.InEpsilon(t, 95, st.Latency.P95, 0.2)
+	assert.InEpsilon(t, 99, st.Latency.P99, 0.2)
+	assert.InDelta(t, 100, st.Latency.Samples, 1e-9)
+}
+
+// TestSlidingWindows checks that traffic leaves the 1m window before the
+// 10m window, and that idle edges disappear from snapshots, then expire.
+func TestSlidingWindows(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	observe(g, testNow, call(meshtest.BothSides, 60, 200))
+	tests := []struct {
+		name          string
+		at            time.Duration
+		oneM, tenM    float64
+		edges         int
+		idleEdges     int
+		coveredOneMin float64
+	}{
+		{"at once", 0, 60, 60, 1, 1, 50},
+		{"30s later", 30 * time.Second, 60, 60, 1, 1, 50},
+		{"70s later: out of 1m", 70 * time.Second, 0, 60, 1, 1, 50},
+		{"11m later: idle", 11 * time.Minute, 0, 0, 0, 1, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap, err := g.Snapshot(testNow.Add(tt.at), topology.SnapshotOptions{Granularity: topology.Service})
+			require.NoError(t, err)
+			require.Len(t, snap.Edges, tt.edges)
+			assert.InDelta(t, tt.coveredOneMin, snap.Windows[0].CoveredSeconds, 1e-9)
+			if tt.edges > 0 {
+				assert.InDelta(t, tt.oneM, snap.Edges[0].Stats[0].Requests, 1e-9)
+				assert.InDelta(t, tt.tenM, snap.Edges[0].Stats[1].Requests, 1e-9)
+				assert.InDelta(t, tt.oneM/snap.Windows[0].CoveredSeconds, snap.Edges[0].Stats[0].RequestRate, 1e-9)
+			}
+			idle, err := g.Snapshot(testNow.Add(tt.at), topology.SnapshotOptions{Granularity: topology.Service, IncludeIdle: true})
+			require.NoError(t, err)
+			assert.Len(t, idle.Edges, tt.idleEdges)
+		})
+	}
+	assert.Equal(t, 0, g.Expire(testNow.Add(10*time.Minute)), "not idle for a full TTL yet")
+	assert.Equal(t, 1, g.Expire(testNow.Add(10*time.Minute+time.Nanosecond)))
+	s := g.Stats()
+	assert.Equal(t, 0, s.Edges)
+	assert.Equal(t, 0, s.Nodes)
+	assert.Equal(t, 0, s.Services)
+	assert.Equal(t, uint64(1), s.EdgesExpired)
+	assert.Equal(t, uint64(2), s.NodesExpired)
+}
+
+func TestSnapshotWindows(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	observe(g, testNow, call(meshtest.ServerSide, 1, 200))
+	for _, d := range []time.Duration{time.Second, 90 * time.Second, 5 * time.Minute, 10 * time.Minute} {
+		snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{d}})
+		require.NoError(t, err, d)
+		assert.Len(t, snap.Edges, 1, d)
+	}
+	for _, d := range []time.Duration{0, -time.Second, 11 * time.Minute} {
+		_, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{d}})
+		require.ErrorIs(t, err, topology.ErrWindow, d)
+	}
+	_, err := g.Snapshot(testNow, topology.SnapshotOptions{Granularity: 7})
+	require.Error(t, err)
+}
+
+// TestExpireOrder checks that Expire removes the least recently seen edges
+// only, and that an edge seen again survives.
+func TestExpireOrder(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	a := call(meshtest.ServerSide, 1, 200)
+	b := a
+	b.To, b.Service = backend2, meshtest.Service("shop", "backend2")
+	observe(g, testNow, a)
+	observe(g, testNow.Add(time.Minute), b)
+	observe(g, testNow.Add(2*time.Minute), a) // a seen again: now the newest
+	assert.Equal(t, 1, g.Expire(testNow.Add(11*time.Minute+time.Second)), "b is idle for more than 10m")
+	snap, err := g.Snapshot(testNow.Add(11*time.Minute+time.Second), topology.SnapshotOptions{IncludeIdle: true})
+	require.NoError(t, err)
+	require.Len(t, snap.Edges, 1)
+	assert.Equal(t, "wl_east_shop_backend-v1", snap.Edges[0].Target)
+	assert.Equal(t, 2, g.Stats().Nodes)
+}
+
+func TestBounds(t *testing.T) {
+	t.Run("edges", func(t *testing.T) {
+		g := newGraph(t, topology.Config{MaxEdges: 2})
+		for i, svc := range []string{"a", "b", "c", "d"} {
+			c := call(meshtest.ServerSide, 1, 200)
+			c.Service = meshtest.Service("shop", svc)
+			observe(g, testNow.Add(time.Duration(i)), c)
+		}
+		s := g.Stats()
+		assert.Equal(t, 2, s.Edges)
+		assert.Equal(t, uint64(2), s.EdgesOverflow)
+		assert.Equal(t, 2, s.Services, "services of dropped records are not kept")
+		assert.Equal(t, uint64(2), s.Records)
+		// An existing edge still counts.
+		c := call(meshtest.ServerSide, 1, 200)
+		c.Service = meshtest.Service("shop", "a")
+		observe(g, testNow, c)
+		assert.Equal(t, uint64(3), g.Stats().Records)
+	})
+	t.Run("nodes", func(t *testing.T) {
+		g := newGraph(t, topology.Config{MaxNodes: 3})
+		for _, name := range []string{"a-v1", "b-v1", "c-v1"} {
+			c := call(meshtest.ServerSide, 1, 200)
+			c.To = meshtest.Workload("shop", name, "x", "v1")
+			observe(g, testNow, c)
+		}
+		s := g.Stats()
+		assert.Equal(t, 3, s.Nodes)
+		assert.Equal(t, 2, s.Edges)
+		assert.Equal(t, uint64(1), s.NodesOverflow)
+	})
+	t.Run("addresses", func(t *testing.T) {
+		g := newGraph(t, topology.Config{MaxAddresses: 1})
+		for _, addr := range []string{"10.0.0.1", "10.0.0.2"} {
+			r := call(meshtest.ServerSide, 1, 200).Records()[0]
+			r.Details.LocalAddress = []byte(addr)
+			g.Observe(&r, testNow)
+		}
+		assert.Equal(t, 1, g.Stats().Addresses)
+		assert.Equal(t, uint64(1), g.Stats().AddressesOverflow)
+	})
+}
+
+// TestResolveByAddress checks that callers and callees without identity
+// are named from the pod addresses server-side proxies reported.
+func TestResolveByAddress(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	// backend's sidecar serves on 10.0.0.2; frontend's on 10.0.0.1.
+	for _, c := range []struct {
+		w    accesslog.Workload
+		addr string
+	}{{backend, "10.0.0.2"}, {frontend, "10.0.0.1"}} {
+		r := meshtest.Call{
+			From: meshtest.Unknown, To: c.w, Service: meshtest.Service("shop", c.w.CanonicalService),
+			Protocol: accesslog.ProtocolHTTP, Code: 200, GRPC: -1, Sides: meshtest.ServerSide, Count: 1,
+		}.Records()[0]
+		r.Details.LocalAddress = []byte(c.addr)
+		g.Observe(&r, testNow)
+	}
+	// backend's server-side record of a caller without peer metadata from
+	// 10.0.0.1, and frontend's client-side record of a callee it could not
+	// name at 10.0.0.2.
+	in := call(meshtest.ServerSide, 1, 200).Records()[0]
+	in.Source, in.SourceFrom = meshtest.Unknown, accesslog.FromNone
+	in.Details.PeerAddress = []byte("10.0.0.1")
+	g.Observe(&in, testNow)
+	out := call(meshtest.ClientSide, 1, 200).Records()[0]
+	out.Destination, out.DestinationFrom = meshtest.Unknown, accesslog.FromClusterName
+	out.Details.PeerAddress = []byte("10.0.0.2")
+	g.Observe(&out, testNow)
+	assert.Equal(t, uint64(2), g.Stats().ResolvedByAddress)
+
+	snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}})
+	require.NoError(t, err)
+	var found bool
+	for _, e := range snap.Edges {
+		if e.Source != "wl_east_shop_frontend-v1" || e.Target != "wl_east_shop_backend-v1" {
+			continue
+		}
+		found = true
+		st := e.Stats[0]
+		assert.InDelta(t, 1, st.Requests, 1e-9, "one hop, seen from both sides")
+		assert.NotNil(t, st.Client)
+		assert.NotNil(t, st.Server)
+	}
+	assert.True(t, found, "frontend → backend named from addresses: %v", snap.Edges)
+
+	// A stale address is not used.
+	late := in
+	g.Expire(testNow.Add(11 * time.Minute))
+	assert.Equal(t, 0, g.Stats().Addresses)
+	g.Observe(&late, testNow.Add(11*time.Minute))
+	assert.Equal(t, uint64(2), g.Stats().ResolvedByAddress)
+}
+
+// TestFoldUnknownCallee checks that client-side reports that could not name
+// the callee are attributed to the workloads the servers named, in
+// proportion to the servers' traffic, instead of showing as a second edge.
+func TestFoldUnknownCallee(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	toSvc := call(meshtest.ClientSide, 40, 200)
+	toSvc.To = meshtest.Unknown
+	v1 := call(meshtest.ServerSide, 30, 200)
+	v2 := call(meshtest.ServerSide, 10, 200)
+	v2.To = backend2
+	observe(g, testNow, toSvc, v1, v2)
+	snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}})
+	require.NoError(t, err)
+	got := map[string][2]float64{}
+	for _, e := range snap.Edges {
+		got[e.Target] = [2]float64{e.Stats[0].Requests, e.Stats[0].Client.Requests}
+	}
+	assert.Equal(t, map[string][2]float64{
+		"wl_east_shop_backend-v1": {30, 30},
+		"wl_east_shop_backend-v2": {10, 10},
+	}, got)
+}
+
+func TestKindsFolded(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	codes := []uint32{200, 201, 202, 204, 301, 302, 400, 404, 500, 503, 504}
+	for _, code := range codes {
+		observe(g, testNow, call(meshtest.ServerSide, 1, code))
+	}
+	assert.Equal(t, uint64(3), g.Stats().KindsFolded)
+	st := onlyEdge(t, g, testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}}).Stats[0]
+	assert.InDelta(t, 11, st.Requests, 1e-9)
+	assert.InDelta(t, 3, st.Errors, 1e-9, "folded kinds keep their class")
+	assert.InDelta(t, 3, st.Status5xx, 1e-9)
+	assert.InDelta(t, 2, st.Status4xx, 1e-9)
+}
+
+func TestIgnored(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	r := call(meshtest.ServerSide, 1, 200).Records()[0]
+	noReporter := r
+	noReporter.Reporter = 0
+	intermediate := r
+	intermediate.Final = false
+	for _, rec := range []accesslog.Record{noReporter, intermediate} {
+		g.Observe(&rec, testNow)
+	}
+	s := g.Stats()
+	assert.Equal(t, uint64(2), s.Ignored)
+	assert.Equal(t, 0, s.Edges)
+}
+
+// TestNamespaceFilter checks Kiali's namespace graph rule: edges with either
+// end in a requested namespace.
+func TestNamespaceFilter(t *testing.T) {
+	g := meshGraph(t)
+	snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Namespaces: []string{"bankapp"}, Windows: []time.Duration{time.Minute}})
+	require.NoError(t, err)
+	require.Len(t, snap.Edges, 1)
+	assert.Equal(t, "wl_east_bookinfo_reviews-v3", snap.Edges[0].Source)
+	assert.Len(t, snap.Nodes, 2)
+}
