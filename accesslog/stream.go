@@ -3,6 +3,7 @@ package accesslog
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -109,7 +110,6 @@ type Stream struct {
 	cfg     Config
 	conns   ConnTracker
 	proxy   *Proxy
-	msg     wire.Message
 	strs    map[string]string
 	svcs    map[string]Service // upstream cluster → parsed service
 	scratch []byte
@@ -140,10 +140,13 @@ func (s *Stream) Proxy() *Proxy { return s.proxy }
 // could be counted.
 func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcome, error) {
 	var out Outcome
-	if err := wire.DecodeAccessLogs(b, &s.msg); err != nil {
+	// The decoded views are only needed during this call: they come from a
+	// pool shared by all streams, so that an idle stream holds none.
+	m := msgPool.Get().(*wire.Message)
+	defer msgPool.Put(m)
+	if err := wire.DecodeAccessLogs(b, m); err != nil {
 		return dst, out, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	m := &s.msg
 	out.Entries = len(m.Entries)
 	if m.Identifier.Present && s.proxy == nil {
 		// Envoy sends the identifier once; a later one on the same stream
@@ -175,6 +178,8 @@ func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcom
 	}
 	return dst, out, nil
 }
+
+var msgPool = sync.Pool{New: func() any { return new(wire.Message) }}
 
 // intern returns a string equal to b, allocating only the first time the
 // stream sees the value. Invalid UTF-8 is replaced so that every label is

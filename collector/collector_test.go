@@ -55,3 +55,11 @@ func TestCommandFlags(t *testing.T) {
 	assert.Contains(t, sub, "loadgen")
 	assert.Contains(t, sub, "validate")
 }
+
+// TestSetAppliesOnTopOfDefault checks that --set without --config edits the
+// embedded default config instead of replacing it.
+func TestSetAppliesOnTopOfDefault(t *testing.T) {
+	cmd := NewCommand()
+	cmd.SetArgs([]string{"validate", "--set", "receivers::envoyals::max_streams=7"})
+	require.NoError(t, cmd.Execute())
+}

@@ -61,6 +61,7 @@ func NewCommand() *cobra.Command {
 	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "requests per second of the --demo mesh")
 	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", "localhost:9001", "gRPC endpoint the --demo mesh sends to")
 	run := cmd.RunE
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return useDefaultConfig(c) }
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		// MESHLENS_CPUPROFILE=<file> profiles the whole run (used by the
 		// load test; see BENCHMARKS.md).
@@ -88,6 +89,18 @@ func NewCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newLoadgenCommand())
 	return cmd
+}
+
+// useDefaultConfig makes the embedded default config the base when no
+// --config is given, so that --set (and other flags that add config) apply on
+// top of it instead of replacing it.
+func useDefaultConfig(c *cobra.Command) error {
+	if f := c.Flags().Lookup("config"); f != nil && !f.Changed {
+		if err := c.Flags().Set("config", "yaml:"+DefaultConfig); err != nil {
+			return fmt.Errorf("use the default config: %w", err)
+		}
+	}
+	return nil
 }
 
 // startDemo streams a simulated mesh into the receiver in the background.

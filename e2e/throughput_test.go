@@ -17,6 +17,22 @@ import (
 	"github.com/meshlens/meshlens/accesslog/loadgen"
 )
 
+// procRSS returns a process's current and peak RSS in MiB.
+func procRSS(t *testing.T, pid int) (cur, peak float64) {
+	t.Helper()
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(s), "\n") {
+		for key, dst := range map[string]*float64{"VmRSS:": &cur, "VmHWM:": &peak} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+				*dst = kb / 1024
+			}
+		}
+	}
+	return cur, peak
+}
+
 // procStat returns a process's CPU seconds (user+system) and peak RSS in MiB.
 func procStat(t *testing.T, pid int) (cpu float64, peakMiB float64) {
 	t.Helper()

@@ -1,6 +1,8 @@
 package alsreceiver
 
 import (
+	"sync"
+
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 
@@ -8,9 +10,22 @@ import (
 	_ "google.golang.org/grpc/encoding/proto"
 )
 
-// frame holds the bytes of one received gRPC message. Its buffer is reused
-// from message to message, so receiving allocates nothing in steady state.
+// frame holds the bytes of one received gRPC message. The buffer comes from
+// a pool when a message arrives and goes back once the message is
+// processed (release), so receiving allocates nothing in steady state and an
+// idle stream holds no buffer.
 type frame struct{ b []byte }
+
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func (f *frame) release() {
+	if f.b == nil {
+		return
+	}
+	b := f.b[:0]
+	f.b = nil
+	bufPool.Put(&b)
+}
 
 // rawCodec hands incoming messages to the receiver as raw bytes (so that the
 // hand-written decoder reads them in place) and encodes responses with the
@@ -26,6 +41,9 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	f, ok := v.(*frame)
 	if !ok {
 		return c.proto.Unmarshal(data, v)
+	}
+	if f.b == nil {
+		f.b = *bufPool.Get().(*[]byte)
 	}
 	f.b = f.b[:0]
 	for _, buf := range data {

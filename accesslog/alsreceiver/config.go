@@ -26,6 +26,19 @@ type Config struct {
 	MaxTCPConnections int `mapstructure:"max_tcp_connections"`
 	// TCPConnectionTTL forgets a connection this long after its last entry.
 	TCPConnectionTTL time.Duration `mapstructure:"tcp_connection_ttl"`
+	// MaxStreams caps the ALS and Metrics Service streams open at once over
+	// all connections (max_concurrent_streams caps them per connection).
+	// Together with max_recv_msg_size_mib it bounds the memory ingest can
+	// hold; a stream over the cap is refused with RESOURCE_EXHAUSTED.
+	MaxStreams int `mapstructure:"max_streams"`
+	// MemoryLimitMiB, when positive, is the heap size above which the
+	// receiver drops incoming entries (counted as dropped, reason
+	// memory_limit) until the heap falls again; it also sets the Go runtime's
+	// soft memory limit so that the collector works to stay under it.
+	MemoryLimitMiB int `mapstructure:"memory_limit_mib"`
+	// Traces rebuilds spans from sampled entries for the traces pipeline
+	// (spans.go).
+	Traces TracesConfig `mapstructure:"traces"`
 	// DrainTimeout is how long Shutdown lets open streams end by themselves
 	// (after GOAWAY) before cancelling them. Envoy's streams are long-lived:
 	// a cancelled stream loses nothing already received, since every
@@ -51,6 +64,15 @@ func (c *Config) Validate() error {
 	}
 	if c.TCPConnectionTTL <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("tcp_connection_ttl must be positive, got %s", c.TCPConnectionTTL))
+	}
+	if c.MaxStreams <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_streams must be positive, got %d", c.MaxStreams))
+	}
+	if c.MemoryLimitMiB < 0 {
+		errs = errors.Join(errs, fmt.Errorf("memory_limit_mib must not be negative, got %d", c.MemoryLimitMiB))
+	}
+	if err := c.Traces.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("traces: %w", err))
 	}
 	if c.DrainTimeout < 0 {
 		errs = errors.Join(errs, fmt.Errorf("drain_timeout must not be negative, got %s", c.DrainTimeout))

@@ -36,6 +36,8 @@ func createDefaultConfig() component.Config {
 		MaxTCPConnections: 100_000,
 		TCPConnectionTTL:  10 * time.Minute,
 		DrainTimeout:      2 * time.Second,
+		MaxStreams:        10_000,
+		Traces:            defaultTracesConfig(),
 	}
 }
 

@@ -13,8 +13,9 @@ const (
 	reasonBadIdent     = "bad_identifier"
 	reasonTooLarge     = "too_large"
 	reasonV2           = "v2_api"
+	reasonStreamLimit  = "stream_limit"
+	reasonMemoryLimit  = "memory_limit"
 	reasonSinkError    = "sink_error"
-	reasonShutdown     = "shutdown"
 	endClean           = "eof"
 	endAborted         = "aborted"
 	endRejected        = "rejected"
@@ -117,7 +118,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 		m.identitySrc = append(m.identitySrc, m.identity.WithLabelValues("source", s.String()))
 		m.identityDst = append(m.identityDst, m.identity.WithLabelValues("destination", s.String()))
 	}
-	for _, r := range []string{reasonSinkError, reasonShutdown} {
+	for _, r := range []string{reasonSinkError, reasonMemoryLimit} {
 		m.dropped.WithLabelValues(r)
 	}
 	for _, svc := range []string{serviceALS, serviceMetrics} {

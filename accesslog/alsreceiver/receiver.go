@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +75,10 @@ type alsReceiver struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex // guards started/shut
 	shut     bool
+	streams  atomic.Int64 // open streams, both services
+	overMem  atomic.Bool  // heap above memory_limit_mib (sampled)
+
+	spans *spanPipeline // nil unless traces.enabled (spans.go)
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now func() time.Time) *alsReceiver {
@@ -154,10 +161,23 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		m.unregister()
 		return fmt.Errorf("listen on %s: %w", r.cfg.GRPC.NetAddr.Endpoint, err)
 	}
+	if err := r.startSpans(sink.Registerer()); err != nil {
+		_ = ln.Close()
+		m.unregister()
+		return err
+	}
 	r.server = srv
 	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()))
 	if rs, ok := ext.(readinessSetter); ok {
 		rs.SetReady(r.set.ID.String(), true)
+	}
+	if r.cfg.MemoryLimitMiB > 0 {
+		debug.SetMemoryLimit(int64(r.cfg.MemoryLimitMiB) << 20)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.memoryLoop()
+		}()
 	}
 	r.wg.Add(2)
 	go func() {
@@ -199,6 +219,7 @@ func (r *alsReceiver) Shutdown(ctx context.Context) error {
 		r.set.Logger.Info("Envoy ALS and Metrics Service receiver stopped")
 	}
 	r.wg.Wait()
+	r.stopSpans(ctx)
 	if r.metrics != nil {
 		m := r.metrics
 		r.set.Logger.Info("Envoy ALS receiver final accounting",
@@ -228,6 +249,23 @@ func (r *alsReceiver) expireLoop() {
 	}
 }
 
+// memoryLoop samples the heap ten times a second.
+func (r *alsReceiver) memoryLoop() {
+	limit := uint64(r.cfg.MemoryLimitMiB) << 20
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			metrics.Read(sample)
+			r.overMem.Store(sample[0].Value.Uint64() > limit)
+		}
+	}
+}
+
 func (r *alsReceiver) rejectV2(kind string) error {
 	r.metrics.streams.WithLabelValues(kind).Inc()
 	r.metrics.streamsEnded.WithLabelValues(kind, reasonV2).Inc()
@@ -235,52 +273,106 @@ func (r *alsReceiver) rejectV2(kind string) error {
 		"meshlens accepts only the v3 API: set transport_api_version: V3 in the Envoy access logger or stats sink")
 }
 
+// admit counts a new stream against max_streams.
+func (r *alsReceiver) admit(service string) (func(), error) {
+	r.metrics.streams.WithLabelValues(service).Inc()
+	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) {
+		r.streams.Add(-1)
+		r.metrics.streamsEnded.WithLabelValues(service, reasonStreamLimit).Inc()
+		return nil, status.Errorf(codes.ResourceExhausted, "meshlens has max_streams (%d) streams open; retry later", r.cfg.MaxStreams)
+	}
+	return func() { r.streams.Add(-1) }, nil
+}
+
 // handleALS serves one StreamAccessLogs stream.
 func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 	m := r.metrics
-	m.streams.WithLabelValues(serviceALS).Inc()
+	release, err := r.admit(serviceALS)
+	if err != nil {
+		return err
+	}
+	defer release()
 	active := m.activeStreams.WithLabelValues(serviceALS)
 	active.Inc()
 	defer active.Dec()
 
 	ctx := ss.Context()
 	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
-	var (
-		f    frame
-		recs []accesslog.Record
-	)
+	var f frame
 	resets := 0
 	defer func() { m.internResets.Add(float64(st.InternResets - resets)) }()
 	for {
+		if r.overMem.Load() {
+			r.waitMemory(ctx) // read nothing meanwhile: backpressure
+		}
 		if err := ss.RecvMsg(&f); err != nil {
+			f.release()
 			return r.endStream(serviceALS, err, func() error { return ss.SendMsg(&alsv3.StreamAccessLogsResponse{}) })
 		}
-		m.alsMessages.Inc()
-		m.alsBytes.Add(float64(len(f.b)))
-		var (
-			out accesslog.Outcome
-			err error
-		)
-		recs, out, err = st.Decode(f.b, recs[:0], r.now())
-		m.received.Add(float64(out.Entries))
-		for i, n := range out.Rejected {
-			if n > 0 {
-				m.rejectedBy[i].Add(float64(n))
-			}
+		if err := r.processALS(ctx, st, &f); err != nil {
+			return err
 		}
-		if err != nil {
-			return r.rejectStream(serviceALS, err)
-		}
-		if len(recs) == 0 {
-			continue
-		}
-		r.countIdentities(recs)
-		if err := r.sink.ConsumeRecords(ctx, recs); err != nil {
-			m.dropped.WithLabelValues(reasonSinkError).Add(float64(len(recs)))
-			continue
-		}
-		m.processed.Add(float64(len(recs)))
 	}
+}
+
+// recsPool holds record batches, so that an idle stream holds none.
+var recsPool = sync.Pool{New: func() any { return new([]accesslog.Record) }}
+
+// processALS decodes, normalises and hands on one received message, then
+// returns its buffers to their pools.
+func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *frame) error {
+	m := r.metrics
+	defer f.release()
+	rp := recsPool.Get().(*[]accesslog.Record)
+	defer func() { *rp = (*rp)[:0]; recsPool.Put(rp) }()
+	m.alsMessages.Inc()
+	m.alsBytes.Add(float64(len(f.b)))
+	recs, out, err := st.Decode(f.b, (*rp)[:0], r.now())
+	*rp = recs
+	m.received.Add(float64(out.Entries))
+	for i, n := range out.Rejected {
+		if n > 0 {
+			m.rejectedBy[i].Add(float64(n))
+		}
+	}
+	if err != nil {
+		return r.rejectStream(serviceALS, err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if r.overMem.Load() {
+		// Still over the limit after waiting before the read: drop.
+		m.dropped.WithLabelValues(reasonMemoryLimit).Add(float64(len(recs)))
+		return nil
+	}
+	r.countIdentities(recs)
+	if err := r.sink.ConsumeRecords(ctx, recs); err != nil {
+		m.dropped.WithLabelValues(reasonSinkError).Add(float64(len(recs)))
+		return nil
+	}
+	m.processed.Add(float64(len(recs)))
+	if r.spans != nil {
+		r.spans.offer(recs)
+	}
+	return nil
+}
+
+// waitMemory holds a stream while the heap is over memory_limit_mib, for at
+// most a second: meanwhile the stream reads nothing, so gRPC flow control
+// pushes back on the sender. It reports whether memory came back under the
+// limit (otherwise the caller drops the message, counted).
+func (r *alsReceiver) waitMemory(ctx context.Context) bool {
+	for i := 0; i < 20 && r.overMem.Load(); i++ {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.stop:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return !r.overMem.Load()
 }
 
 func (r *alsReceiver) countIdentities(recs []accesslog.Record) {
@@ -339,7 +431,11 @@ func (r *alsReceiver) endStream(service string, err error, ack func() error) err
 // handleMetrics serves one StreamMetrics stream.
 func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 	m := r.metrics
-	m.streams.WithLabelValues(serviceMetrics).Inc()
+	release, err := r.admit(serviceMetrics)
+	if err != nil {
+		return err
+	}
+	defer release()
 	active := m.activeStreams.WithLabelValues(serviceMetrics)
 	active.Inc()
 	defer active.Dec()

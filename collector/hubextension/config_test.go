@@ -3,12 +3,15 @@ package hubextension
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/meshlens/meshlens/topology"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -18,6 +21,7 @@ func TestLoadConfig(t *testing.T) {
 		id       component.ID
 		endpoint string
 		path     string
+		global   topology.GlobalConfig
 		wantErr  string
 	}{
 		{id: component.NewID(Type), endpoint: DefaultEndpoint, path: "/metrics"},
@@ -26,6 +30,10 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(Type, "public_no_auth"), wantErr: `endpoint "0.0.0.0:9102" is not a loopback address: set api_auth.bearer_token or api_auth.username/password`},
 		{id: component.NewIDWithName(Type, "public_token"), endpoint: "0.0.0.0:9102", path: "/metrics"},
 		{id: component.NewIDWithName(Type, "half_basic"), wantErr: "api_auth: username and password must be set together"},
+		{id: component.NewIDWithName(Type, "global"), endpoint: DefaultEndpoint, path: "/metrics", global: topology.GlobalConfig{
+			PrometheusURL: "http://prometheus.monitoring:9090", Timeout: 5 * time.Second, Selector: `job="meshlens"`, BearerToken: "t0ken",
+		}},
+		{id: component.NewIDWithName(Type, "bad_global"), wantErr: `topology: global: prometheus_url "prometheus:9090" must be an http:// or https:// URL with a host`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -43,6 +51,7 @@ func TestLoadConfig(t *testing.T) {
 			c := cfg.(*Config)
 			assert.Equal(t, tt.endpoint, c.HTTP.NetAddr.Endpoint)
 			assert.Equal(t, tt.path, c.MetricsPath)
+			assert.Equal(t, tt.global, c.Topology.Global)
 		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 	"github.com/meshlens/meshlens/topology/api"
+	"github.com/meshlens/meshlens/topology/web"
 )
 
 // RecordConsumer is one aggregation fed by the hub. Implementations lock
@@ -144,6 +145,7 @@ func (h *Hub) Handle(pattern string, handler http.Handler) { h.mux.Handle(patter
 func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	h.mux.HandleFunc(h.cfg.MetricsPath, h.serveMetrics)
 	h.mux.Handle("/api/", h.graph.Handler(h.now))
+	h.mux.Handle("/", web.Handler()) // the graph page at "/" and its /assets/
 	h.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -84,4 +85,10 @@ func TestHubLifecycle(t *testing.T) {
 	require.NoError(t, h.Shutdown(context.Background()), "shutdown without start")
 	cfg.HTTP.NetAddr.Endpoint = "256.0.0.1:1"
 	require.Error(t, h.Start(context.Background(), componenttest.NewNopHost()), "a bad endpoint fails Start")
+}
+
+func newRegistryWith(c prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	return reg
 }

@@ -1,0 +1,155 @@
+package alsreceiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"net"
+	"runtime/debug"
+	"testing"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestStreamLimit(t *testing.T) {
+	_, hub, addr := startReceiver(t, func(c *Config) { c.MaxStreams = 2 })
+	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
+	var open []alsv3.AccessLogService_StreamAccessLogsClient
+	for range 2 {
+		s, err := client.StreamAccessLogs(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, s.Send(loadALS(t, "envoy-ingress.json")))
+		open = append(open, s)
+	}
+	require.Eventually(t, func() bool { return hub.count() == 2 }, 5*time.Second, 5*time.Millisecond)
+	s, err := client.StreamAccessLogs(context.Background())
+	require.NoError(t, err)
+	_ = s.Send(loadALS(t, "envoy-ingress.json"))
+	_, err = s.CloseAndRecv()
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_streams_ended_total", "reason", "stream_limit"), 0)
+	// A slot frees when a stream ends.
+	_, err = open[0].CloseAndRecv()
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, err := client.StreamAccessLogs(context.Background())
+		if err != nil {
+			return false
+		}
+		_ = s.Send(loadALS(t, "envoy-ingress.json"))
+		_, err = s.CloseAndRecv()
+		return err == nil
+	}, 5*time.Second, 20*time.Millisecond)
+	_, err = open[1].CloseAndRecv()
+	require.NoError(t, err)
+	checkAccounting(t, hub.reg)
+}
+
+// rawStream opens an HTTP/2 connection by hand and starts a StreamAccessLogs
+// call, so a test can send what no gRPC client would.
+func rawStream(t *testing.T, addr string) (net.Conn, *http2.Framer) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"},
+		{":authority", addr}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}))
+	return conn, fr
+}
+
+func grpcFrame(msg []byte, declared int) []byte {
+	b := make([]byte, 5, 5+len(msg))
+	binary.BigEndian.PutUint32(b[1:], uint32(declared))
+	return append(b, msg...)
+}
+
+// TestStreamCutMidMessage: a client sends one whole message, then half of
+// the next, then the connection dies. The whole message is aggregated, the
+// half one was never accepted, the stream counts as aborted, and the
+// receiver goes on serving.
+func TestStreamCutMidMessage(t *testing.T) {
+	_, hub, addr := startReceiver(t, nil)
+	msg, err := proto.Marshal(loadALS(t, "envoy-ingress.json"))
+	require.NoError(t, err)
+	conn, fr := rawStream(t, addr)
+	require.NoError(t, fr.WriteData(1, false, grpcFrame(msg, len(msg))))
+	require.NoError(t, fr.WriteData(1, false, grpcFrame(msg[:len(msg)/2], len(msg))))
+	require.Eventually(t, func() bool { return hub.count() == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, conn.Close())
+	require.Eventually(t, func() bool {
+		return counter(t, hub.reg, "meshlens_receiver_streams_ended_total", "reason", "aborted") == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	checkAccounting(t, hub.reg)
+	// Still serving.
+	require.NoError(t, sendRaw(t, dial(t, addr), "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", msg))
+	assert.Equal(t, 2, hub.count())
+}
+
+// TestSlowClientDoesNotStallOthers: one client trickles a message a byte at
+// a time while another streams normally.
+func TestSlowClientDoesNotStallOthers(t *testing.T) {
+	_, hub, addr := startReceiver(t, nil)
+	msg, err := proto.Marshal(loadALS(t, "envoy-ingress.json"))
+	require.NoError(t, err)
+	_, fr := rawStream(t, addr)
+	frame := grpcFrame(msg, len(msg))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(frame); i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if fr.WriteData(1, false, frame[i:i+1]) != nil {
+				return
+			}
+		}
+	}()
+	conn := dial(t, addr)
+	start := time.Now()
+	for range 20 {
+		require.NoError(t, sendRaw(t, conn, "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", msg))
+	}
+	assert.Less(t, time.Since(start), 15*time.Second, "other streams are served while one trickles")
+	assert.GreaterOrEqual(t, hub.count(), 20)
+	close(stop)
+	<-done
+}
+
+// TestMemoryLimitDropsAndCounts: above memory_limit_mib, entries are
+// dropped and counted, and the accounting still adds up.
+func TestMemoryLimitDropsAndCounts(t *testing.T) {
+	_, hub, addr := startReceiver(t, func(c *Config) { c.MemoryLimitMiB = 1 }) // any heap is above 1 MiB
+	defer debug.SetMemoryLimit(math.MaxInt64)
+	msg, err := proto.Marshal(loadALS(t, "envoy-ingress.json"))
+	require.NoError(t, err)
+	conn := dial(t, addr)
+	require.Eventually(t, func() bool {
+		require.NoError(t, sendRaw(t, conn, "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", msg))
+		return counter(t, hub.reg, "meshlens_receiver_entries_dropped_total", "reason", "memory_limit") > 0
+	}, 20*time.Second, 50*time.Millisecond)
+	checkAccounting(t, hub.reg)
+}

@@ -1,0 +1,260 @@
+package alsreceiver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/exporters/spans"
+)
+
+// fakeRecords decodes the gateway's and productpage's reports of one real
+// request.
+func fakeRecords(t *testing.T) []accesslog.Record {
+	t.Helper()
+	var out []accesslog.Record
+	for _, f := range []string{"envoy-ingress.json", "envoy-ingress2sidecar.json"} {
+		b, err := proto.Marshal(loadALS(t, f))
+		require.NoError(t, err)
+		out, _, err = accesslog.NewStream(accesslog.Config{}, nil).Decode(b, out, time.Now())
+		require.NoError(t, err)
+	}
+	return out
+}
+
+// startSpanReceiver starts a receiver with traces enabled (every trace
+// kept) that hands spans to next.
+func startSpanReceiver(t *testing.T, next consumer.Traces, edit func(*Config)) (*alsReceiver, *fakeHub, string) {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Traces.Enabled = true
+	cfg.Traces.SamplingRate = 1
+	if edit != nil {
+		edit(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.GRPC.NetAddr.Endpoint = ln.Addr().String()
+	require.NoError(t, ln.Close())
+	hub := newFakeHub()
+	r := newReceiver(cfg, receivertest.NewNopSettings(Type), next, time.Now)
+	require.NoError(t, r.Start(context.Background(), host{ext: map[component.ID]component.Component{DefaultHub: hub}}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return r, hub, cfg.GRPC.NetAddr.Endpoint
+}
+
+func sendCapture(t *testing.T, addr string, files ...string) {
+	t.Helper()
+	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
+	for _, f := range files {
+		s, err := client.StreamAccessLogs(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, s.Send(loadALS(t, f)))
+		_, err = s.CloseAndRecv()
+		require.NoError(t, err)
+	}
+}
+
+// checkSpanAccounting asserts built = exported + dropped + queued.
+func checkSpanAccounting(t *testing.T, reg *prometheus.Registry) {
+	t.Helper()
+	built := counter(t, reg, "meshlens_spans_total", "stage", "built")
+	exported := counter(t, reg, "meshlens_spans_total", "stage", "exported")
+	dropped := counter(t, reg, "meshlens_spans_dropped_total")
+	queued := counter(t, reg, "meshlens_spans_queued")
+	assert.InDelta(t, built, exported+dropped+queued, 0, "built %v = exported %v + dropped %v + queued %v", built, exported, dropped, queued)
+}
+
+func TestSpansFromRealCaptures(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	_, hub, addr := startSpanReceiver(t, sink, nil)
+	sendCapture(t, addr, "envoy-ingress.json", "envoy-ingress2sidecar.json")
+	require.Eventually(t, func() bool { return sink.SpanCount() == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	byKind := map[ptrace.SpanKind]ptrace.Span{}
+	for _, td := range sink.AllTraces() {
+		rs := td.ResourceSpans()
+		for i := 0; i < rs.Len(); i++ {
+			ss := rs.At(i).ScopeSpans().At(0).Spans()
+			for j := 0; j < ss.Len(); j++ {
+				byKind[ss.At(j).Kind()] = ss.At(j)
+			}
+		}
+	}
+	client, server := byKind[ptrace.SpanKindClient], byKind[ptrace.SpanKindServer]
+	assert.Equal(t, client.TraceID(), server.TraceID())
+	assert.Equal(t, client.SpanID(), server.ParentSpanID())
+	assert.Equal(t, "35.227.162.132/productpage", client.Name(), "borrowed bytes were copied")
+
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_spans_total", "stage", "exported"), 0)
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_spans_records_total", "decision", "rate"), 0)
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
+	checkSpanAccounting(t, hub.reg)
+}
+
+func TestSpansOffByDefault(t *testing.T) {
+	r, hub, addr := startReceiver(t, nil)
+	assert.Nil(t, r.spans, "the receiver does not look at records for spans")
+	sendCapture(t, addr, "envoy-ingress.json")
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
+	fams, err := hub.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		assert.NotContains(t, f.GetName(), "meshlens_spans_")
+	}
+}
+
+// blockingTraces is a pipeline that does not take anything until released.
+type blockingTraces struct {
+	release chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	spans   int
+}
+
+func (b *blockingTraces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (b *blockingTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.mu.Lock()
+	b.spans += td.SpanCount()
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *blockingTraces) open() { b.once.Do(func() { close(b.release) }) }
+
+// A pipeline that does not take spans fills the receiver's bounded queue;
+// ingest goes on at full speed and the spans beyond the queue are dropped
+// and counted.
+func TestSpansNeverBlockIngest(t *testing.T) {
+	next := &blockingTraces{release: make(chan struct{})}
+	t.Cleanup(next.open) // before the receiver's Shutdown (cleanups run last-in first-out)
+	_, hub, addr := startSpanReceiver(t, next, func(c *Config) { c.Traces.QueueSize = 50 })
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 9, Requests: 2000})
+	_, err := loadgen.Send(context.Background(), dial(t, addr), tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		return counter(t, hub.reg, "meshlens_receiver_entries_processed_total") == float64(tr.EntryCount())
+	}, 20*time.Second, 10*time.Millisecond, "ingest is not held up by the pipeline")
+	dropped := counter(t, hub.reg, "meshlens_spans_dropped_total", "reason", "queue_full")
+	assert.Positive(t, dropped)
+	assert.LessOrEqual(t, counter(t, hub.reg, "meshlens_spans_queued"), 50.0)
+	checkSpanAccounting(t, hub.reg)
+
+	next.open()
+	require.Eventually(t, func() bool { return counter(t, hub.reg, "meshlens_spans_queued") == 0 }, 10*time.Second, 10*time.Millisecond)
+	checkSpanAccounting(t, hub.reg)
+}
+
+func TestSpansPipelineErrorCounted(t *testing.T) {
+	fail := consumertest.NewErr(errors.New("sending queue is full"))
+	_, hub, addr := startSpanReceiver(t, fail, nil)
+	sendCapture(t, addr, "envoy-ingress.json", "envoy-ingress2sidecar.json")
+	require.Eventually(t, func() bool {
+		return counter(t, hub.reg, "meshlens_spans_dropped_total", "reason", "pipeline_error") == 2
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
+	checkSpanAccounting(t, hub.reg)
+}
+
+// Shutdown hands what is queued to the pipeline; what the deadline leaves
+// is dropped, counted, and Shutdown returns.
+func TestSpansShutdownDrains(t *testing.T) {
+	t.Run("drained", func(t *testing.T) {
+		sink := new(consumertest.TracesSink)
+		r, hub, addr := startSpanReceiver(t, sink, nil)
+		sendCapture(t, addr, "envoy-ingress.json", "envoy-ingress2sidecar.json")
+		require.Eventually(t, func() bool {
+			return counter(t, hub.reg, "meshlens_receiver_entries_processed_total") == 2
+		}, 10*time.Second, 10*time.Millisecond)
+		require.NoError(t, r.Shutdown(context.Background()))
+		assert.Equal(t, 2, sink.SpanCount())
+	})
+	t.Run("deadline", func(t *testing.T) {
+		next := &blockingTraces{release: make(chan struct{})}
+		cfg := createDefaultConfig().(*Config)
+		cfg.Traces.Enabled, cfg.Traces.SamplingRate = true, 1
+		reg := prometheus.NewRegistry()
+		p, err := newSpanPipeline(cfg.Traces, next, receivertest.NewNopSettings(Type).Logger, reg)
+		require.NoError(t, err)
+		p.start()
+		p.offer(fakeRecords(t))
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		p.shutdown(ctx) // returns although the pipeline never takes anything
+		assert.InDelta(t, 2, testutil.ToFloat64(p.m.dropped[spanDropShutdown]), 0)
+		assert.InDelta(t, 0, testutil.ToFloat64(p.m.exported), 0)
+		assert.Zero(t, p.queued.Load())
+		p.offer(fakeRecords(t)) // late: dropped, counted
+		assert.InDelta(t, 4, testutil.ToFloat64(p.m.dropped[spanDropShutdown]), 0)
+	})
+}
+
+func TestLoadTracesConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	tests := []struct {
+		id      component.ID
+		want    TracesConfig
+		wantErr []string
+	}{
+		{id: component.NewID(Type), want: TracesConfig{
+			Enabled: false, QueueSize: 10_000,
+			Config: spans.Config{SamplingRate: 0.01, KeepErrors: true, SlowThreshold: time.Second, SyntheticTraceIDs: true},
+		}},
+		{id: component.NewIDWithName(Type, "traces"), want: TracesConfig{
+			Enabled: true, QueueSize: 2000,
+			Config: spans.Config{SamplingRate: 0.25, KeepErrors: false, SlowThreshold: 500 * time.Millisecond, SyntheticTraceIDs: false},
+		}},
+		{id: component.NewIDWithName(Type, "bad_traces"), wantErr: []string{
+			"traces: sampling_rate must be between 0 and 1, got 2",
+			"slow_threshold must not be negative, got -1s",
+			"queue_size must be positive, got 0",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if len(tt.wantErr) > 0 {
+				require.Error(t, err)
+				for _, w := range tt.wantErr {
+					assert.Contains(t, err.Error(), w)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg.(*Config).Traces)
+		})
+	}
+}

@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// TestE2EOverload offers meshlens far more than it can process — three
+// flat-out generators, each able to saturate it alone — for a while, and
+// checks that its memory stays under the configured bound, /metrics and
+// the API keep answering, what it cannot take is pushed back (gRPC flow
+// control) or dropped with a count, the accounting adds up, and it
+// recovers when the load stops.
+func TestE2EOverload(t *testing.T) {
+	const limitMiB = 384
+	m := startMeshlens(t, "--set", "receivers::envoyals::memory_limit_mib=384")
+	tr := loadgen.Synthetic(40, 2, 150, 7).Generate(loadgen.GenConfig{Seed: 7, Requests: 40000, StreamsPerProxy: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var offered [3]loadgen.Stats
+	for i := range offered {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			offered[i], _ = loadgen.Send(ctx, dial(t, m.GRPC), tr, loadgen.SendOptions{Duration: 12 * time.Second})
+		}(i)
+	}
+	pid := m.cmd.Process.Pid
+	var maxRSS float64
+	var slowest time.Duration
+	deadline := time.Now().Add(12 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, path := range []string{"/metrics", "/api/v1/graph", "/healthz"} {
+			start := time.Now()
+			code, _, err := httpGet("http://"+m.HTTP+path, "")
+			require.NoError(t, err, path)
+			require.Equal(t, http.StatusOK, code, path)
+			slowest = max(slowest, time.Since(start))
+		}
+		_, rss := procRSS(t, pid)
+		maxRSS = max(maxRSS, rss)
+		time.Sleep(250 * time.Millisecond)
+	}
+	wg.Wait()
+	var sent int64
+	for _, s := range offered {
+		sent += s.Entries
+	}
+	received := m.metric(t, "meshlens_receiver_entries_received_total")
+	processed := m.metric(t, "meshlens_receiver_entries_processed_total")
+	t.Logf("offered by 3 generators: %d entries in 12 s; received %.0f, processed %.0f; peak RSS %.0f MiB (heap limit %d MiB); slowest /metrics|API answer %s",
+		sent, received, processed, maxRSS, limitMiB, slowest)
+	assert.Less(t, maxRSS, float64(2*limitMiB), "RSS stays bounded (heap limit + runtime and gRPC buffers)")
+	assert.Less(t, slowest, 3*time.Second, "/metrics and the API keep answering under overload")
+
+	// Recovery: after the load, the accounting adds up and new traffic is
+	// processed promptly.
+	require.Eventually(t, func() bool {
+		r := m.metric(t, "meshlens_receiver_entries_received_total")
+		p := m.metric(t, "meshlens_receiver_entries_processed_total")
+		var rej, drop float64
+		for _, reason := range []string{"no_identifier", "bad_identifier", "no_common_properties"} {
+			rej += m.metric(t, `meshlens_receiver_entries_rejected_total{reason="`+reason+`"}`)
+		}
+		for _, reason := range []string{"sink_error", "memory_limit"} {
+			drop += m.metric(t, `meshlens_receiver_entries_dropped_total{reason="`+reason+`"}`)
+		}
+		return r == p+rej+drop
+	}, 10*time.Second, 100*time.Millisecond, "received = processed + rejected + dropped")
+	before := m.metric(t, "meshlens_receiver_entries_processed_total")
+	small := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 1, Requests: 500})
+	_, err := loadgen.Send(context.Background(), dial(t, m.GRPC), small, loadgen.SendOptions{})
+	require.NoError(t, err)
+	waitProcessed(t, m, before+float64(small.EntryCount()))
+}

@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// browser starts a headless Chromium (Debian's) with a fresh profile and
+// returns a tab and the console messages of type error or exception seen so
+// far. Everything is stopped when the test ends.
+func browser(t *testing.T, chromium string) (context.Context, func() []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		// Nothing may go to the network: the test machine has none.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1600, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc() // waits for the browser to exit and removes its profile
+	})
+	var (
+		mu       sync.Mutex
+		problems []string
+	)
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
+				mu.Unlock()
+			}
+		}
+	}()
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1600, 1000)))
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(problems)
+	}
+}
+
+// pageState is what the graph page has drawn.
+type pageState struct {
+	Conn   string            `json:"conn"`
+	Empty  bool              `json:"empty"`
+	Nodes  []string          `json:"nodes"`
+	Edges  []string          `json:"edges"`
+	Labels map[string]string `json:"labels"`
+	Kind   string            `json:"kind"`
+	ID     string            `json:"id"`
+	Hash   string            `json:"hash"`
+}
+
+const pageStateJS = `(() => {
+	const q = (s) => [...document.querySelectorAll(s)];
+	const d = document.getElementById('details');
+	return {
+		conn: document.getElementById('status').dataset.conn,
+		empty: !document.getElementById('empty').hidden,
+		nodes: q('#nodes [data-node-id]').map((e) => e.dataset.nodeId),
+		edges: q('#edges [data-edge-id]').map((e) => e.dataset.edgeId),
+		labels: Object.fromEntries(q('#labels [data-edge-id]').map((e) => [e.dataset.edgeId, e.textContent])),
+		kind: d.dataset.kind,
+		id: d.dataset.id || '',
+		hash: location.hash,
+	};
+})()`
+
+// waitPage polls the page until ok accepts its state.
+func waitPage(t *testing.T, ctx context.Context, what string, timeout time.Duration, ok func(pageState) bool) pageState {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last pageState
+	for {
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](pageStateJS))
+		require.NoError(t, err)
+		last = st
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("page: %s: not after %s; last state: %+v", what, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	labelRE = regexp.MustCompile(`^[0-9.<k]+ rps · [0-9.<]+% · p99 [0-9.]+ (ms|s)$`)
+	rateRE  = regexp.MustCompile(`^([0-9.]+k?)/s$`)
+	pctRE   = regexp.MustCompile(`^[0-9.<]+%$`)
+	msRE    = regexp.MustCompile(`^[0-9.]+ (ms|s)$`)
+)
+
+// TestE2EGraphPage loads the graph page of the real binary in headless
+// Chromium, under the hub's security headers: it waits for traffic, then
+// follows the push stream while a simulated Bookinfo mesh streams access
+// logs, clicks an edge and a node, checks the details (both reporters side
+// by side), switches the graph type and saves a screenshot
+// (MESHLENS_SCREENSHOT, else a temporary file).
+func TestE2EGraphPage(t *testing.T) {
+	chromium := need(t, "chromium")
+	start := time.Now()
+	m := startMeshlens(t)
+	base := "http://" + m.HTTP + "/"
+
+	// The page and its assets are served from the binary.
+	resp, err := http.Get(base)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
+	for _, a := range []string{"assets/app.js", "assets/style.css", "assets/favicon.svg"} {
+		code, _, err := httpGet(base+a, "")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code, a)
+	}
+
+	ctx, problems := browser(t, chromium)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base)))
+
+	// No traffic yet: connected, and saying so.
+	waitPage(t, ctx, "live and waiting for traffic", 20*time.Second, func(s pageState) bool {
+		return s.Conn == "live" && s.Empty && len(s.Nodes) == 0
+	})
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("empty")))
+	require.NoError(t, err)
+	assert.Contains(t, text, "Waiting for traffic")
+
+	// A simulated Bookinfo mesh streams into meshlens, as Envoys would; the
+	// page is not reloaded: what appears comes through the push stream.
+	demoCtx, stopDemo := context.WithCancel(context.Background())
+	demoDone := make(chan error, 1)
+	conn := dial(t, m.GRPC)
+	go func() { demoDone <- loadgen.Demo(demoCtx, conn, loadgen.Bookinfo(), 100, time.Now) }()
+	t.Cleanup(func() {
+		stopDemo()
+		<-demoDone
+	})
+
+	const (
+		ingress     = "wl_Kubernetes_istio-system_istio-ingressgateway"
+		productpage = "wl_Kubernetes_default_productpage-v1"
+		reviews2    = "wl_Kubernetes_default_reviews-v2"
+		ratings     = "wl_Kubernetes_default_ratings-v1"
+	)
+	wantNodes := []string{
+		ingress, productpage, "wl_Kubernetes_default_details-v1",
+		"wl_Kubernetes_default_reviews-v1", reviews2, "wl_Kubernetes_default_reviews-v3", ratings,
+		"wl_Kubernetes_default_recommendations-v1", "wl_Kubernetes_default_mongodb-v1",
+		"svc_unknown_unknown_www.googleapis.com", "svc_unknown_unknown_PassthroughCluster",
+	}
+	edge := productpage + "." + reviews2 + ".http"
+	wantEdges := []string{
+		ingress + "." + productpage + ".http",
+		productpage + ".wl_Kubernetes_default_details-v1.http",
+		productpage + ".wl_Kubernetes_default_reviews-v1.http",
+		edge,
+		productpage + ".wl_Kubernetes_default_reviews-v3.http",
+		productpage + ".wl_Kubernetes_default_recommendations-v1.grpc",
+		productpage + ".svc_unknown_unknown_PassthroughCluster.http",
+		reviews2 + "." + ratings + ".http",
+		"wl_Kubernetes_default_reviews-v3." + ratings + ".http",
+		ratings + ".wl_Kubernetes_default_mongodb-v1.tcp",
+		"wl_Kubernetes_default_details-v1.svc_unknown_unknown_www.googleapis.com.tcp",
+	}
+	t0 := time.Now()
+	st := waitPage(t, ctx, "Bookinfo nodes and edges drawn", 60*time.Second, func(s pageState) bool {
+		return !s.Empty && containsAll(s.Nodes, wantNodes) && containsAll(s.Edges, wantEdges) &&
+			labelRE.MatchString(s.Labels[edge]) && labelRE.MatchString(s.Labels[reviews2+"."+ratings+".http"])
+	})
+	t.Logf("graph drawn %s after the traffic started: %d nodes, %d edges; %s: %q",
+		time.Since(t0).Round(time.Millisecond), len(st.Nodes), len(st.Edges), edge, st.Labels[edge])
+
+	// Click the productpage → reviews-v2 edge (its label: a real mouse click).
+	label := chromedp.CSS(`#labels [data-edge-id="` + edge + `"] rect`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(label)))
+	waitPage(t, ctx, "edge details", 10*time.Second, func(s pageState) bool { return s.Kind == "edge" && s.ID == edge })
+
+	// Both reporters side by side, with numbers: rate, error rate, p50/p95/p99.
+	type sides map[string]string
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[sides](`Object.fromEntries([...document.querySelectorAll('#details td[data-side]')]
+		.map((e) => [e.dataset.side + '.' + e.dataset.metric, e.textContent]))`))
+	require.NoError(t, err)
+	for _, side := range []string{"client", "server"} {
+		rate := cells[side+".rate"]
+		mm := rateRE.FindStringSubmatch(rate)
+		require.NotNil(t, mm, "%s rate %q", side, rate)
+		v, err := strconv.ParseFloat(strings.TrimSuffix(mm[1], "k"), 64)
+		require.NoError(t, err)
+		assert.Positive(t, v, "%s rate", side)
+		assert.Regexp(t, pctRE, cells[side+".errors"], "%s error rate", side)
+		for _, q := range []string{"p50", "p95", "p99"} {
+			assert.Regexp(t, msRE, cells[side+"."+q], "%s %s", side, q)
+		}
+	}
+	details, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("details")))
+	require.NoError(t, err)
+	for _, want := range []string{"Client vs server", "source proxy", "destination proxy", "Where the time goes", "Failures only the client saw"} {
+		assert.Contains(t, details, want)
+	}
+	// Where the time goes: client, server and client − server per quantile;
+	// and the failures only the client saw.
+	timing, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(
+		[...document.querySelectorAll('#details .timegrid [data-metric], #details [data-metric="client-only-failures"]')]
+		.map((e) => [e.dataset.metric, e.textContent]))`))
+	require.NoError(t, err)
+	for _, q := range []string{"p50", "p95", "p99"} {
+		assert.Regexp(t, msRE, timing["client-"+q], "client %s", q)
+		assert.Regexp(t, msRE, timing["server-"+q], "server %s", q)
+		assert.Regexp(t, `^[+−][0-9.]+ (ms|s)$`, timing["overhead-"+q], "overhead %s", q)
+	}
+	assert.NotEmpty(t, timing["client-only-failures"], "client-only failures")
+
+	// The screenshot: the graph with the edge's details.
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
+	path := os.Getenv("MESHLENS_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "graph.png")
+	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, shot, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+
+	// A node: its traffic in and out.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#nodes [data-node-id="`+productpage+`"] .shape`))))
+	waitPage(t, ctx, "node details", 10*time.Second, func(s pageState) bool { return s.Kind == "node" && s.ID == productpage })
+	details, err = chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("details")))
+	require.NoError(t, err)
+	for _, want := range []string{"productpage-v1", "Inbound", "Outbound", "istio-ingressgateway", "reviews-v2"} {
+		assert.Contains(t, details, want)
+	}
+
+	// Other graph type and window: the page reconnects with ?graphType=app.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.getElementById('graphType');
+		s.value = 'app';
+		s.dispatchEvent(new Event('change'));
+		const w = document.getElementById('window');
+		w.value = '10m';
+		w.dispatchEvent(new Event('change'));
+	})()`)))
+	appEdge := "app_Kubernetes_default_productpage.app_Kubernetes_default_reviews.http"
+	st = waitPage(t, ctx, "app graph", 30*time.Second, func(s pageState) bool {
+		return s.Conn == "live" && slices.Contains(s.Nodes, "app_Kubernetes_default_reviews") &&
+			slices.Contains(s.Edges, appEdge) && labelRE.MatchString(s.Labels[appEdge])
+	})
+	assert.Equal(t, "#graphType=app&window=10m", st.Hash)
+	for _, id := range st.Nodes {
+		assert.False(t, strings.HasPrefix(id, "wl_Kubernetes_default_"), "workload node %s in the app graph", id)
+	}
+
+	assert.Empty(t, problems(), "console errors and exceptions (CSP violations show here)")
+	t.Logf("page test: %s in all", time.Since(start).Round(time.Millisecond))
+}
