@@ -13,7 +13,7 @@ GOFUMPT_PKG   := mvdan.cc/gofumpt
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run test fuzz-smoke e2e bench lint tools fmt generate dashboards clean
+.PHONY: help build run test fuzz-smoke e2e bench loadtest soak lint tools fmt generate dashboards clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [GO=go] [FUZZTIME=10s]"
@@ -38,6 +38,12 @@ e2e: ## Run only the end-to-end tests (names containing E2E)
 
 bench: ## Run all benchmarks once, with allocation stats
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+loadtest: ## End-to-end throughput benchmark (meshlens binary + loadgen), see BENCHMARKS.md
+	MESHLENS_LOADTEST=1 $(GO) test -count=1 -v -run 'TestE2EThroughput' ./e2e/
+
+soak: ## Soak test: 20 minutes at a steady rate, memory and goroutines must stay flat
+	MESHLENS_SOAK=$${MESHLENS_SOAK:-20m} $(GO) test -count=1 -v -timeout 40m -run 'TestE2ESoak' ./e2e/
 
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (built from internal/tools if missing)
 	$(GOLANGCI_LINT) run ./...

@@ -43,6 +43,7 @@ type selfMetrics struct {
 	internResets     prometheus.Counter
 	tcpTracked       prometheus.GaugeFunc
 	metricFamilies   prometheus.Counter
+	batchSeconds     prometheus.Histogram
 
 	// Pre-resolved children for the per-message path.
 	alsMessages, alsBytes    prometheus.Counter
@@ -98,10 +99,15 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 		metricFamilies: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshlens_receiver_envoy_metric_families_total", Help: "Metric families received over the Metrics Service.",
 		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "meshlens_receiver_batch_duration_seconds",
+			Help:    "Time from a message's arrival to its entries being aggregated (decode, normalise, join, metrics, graph).",
+			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies, m.batchSeconds,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -134,7 +140,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 func (m *selfMetrics) unregister() {
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies, m.batchSeconds,
 	} {
 		m.reg.Unregister(c)
 	}
