@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/internal/benchutil"
 )
 
 // benchStream returns the messages of the largest HTTP stream of a generated
@@ -50,19 +51,22 @@ func BenchmarkStreamDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(rest[0])))
 	entries := 0
-	i := 0
-	for b.Loop() {
-		var out accesslog.Outcome
-		recs, out, err = st.Decode(rest[i], recs[:0], now)
-		if err != nil {
-			b.Fatal(err)
+	benchutil.CPUPerItem(b, "entry", func() int {
+		i := 0
+		for b.Loop() {
+			var out accesslog.Outcome
+			recs, out, err = st.Decode(rest[i], recs[:0], now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			entries += out.Processed
+			i++
+			if i == len(rest) {
+				i = 0
+			}
 		}
-		entries += out.Processed
-		i++
-		if i == len(rest) {
-			i = 0
-		}
-	}
+		return entries
+	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(entries), "ns/entry")
 	b.ReportMetric(float64(entries)/b.Elapsed().Seconds(), "entries/s")
 }

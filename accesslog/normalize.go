@@ -217,7 +217,21 @@ func unknownWorkload(w *Workload) {
 	}
 }
 
+// fillPeer fills w from a peer object. A proxy sees the same few peers over
+// and over: their labels are cached by the peer's encoded bytes, which
+// replaces ten interning lookups with one.
 func (s *Stream) fillPeer(pp *wire.Peer, w *Workload) {
+	if len(pp.Raw) > 0 {
+		if c, ok := s.peers[string(pp.Raw)]; ok {
+			*w = c
+			return
+		}
+		defer func() {
+			if len(s.peers) < s.cfg.MaxInterned {
+				s.peers[string(pp.Raw)] = *w
+			}
+		}()
+	}
 	w.Name = orUnknown(s.intern(firstBytes(pp.Workload, pp.Name)))
 	w.Namespace = orUnknown(s.intern(pp.Namespace))
 	w.CanonicalService = orUnknown(s.intern(firstBytes(pp.Service, pp.App, pp.Workload)))

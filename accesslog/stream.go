@@ -112,6 +112,7 @@ type Stream struct {
 	proxy   *Proxy
 	strs    map[string]string
 	svcs    map[string]Service // upstream cluster → parsed service
+	peers   map[string]Workload // encoded peer Struct → its labels
 	scratch []byte
 	// InternResets counts how often the intern table was cleared.
 	InternResets int
@@ -127,6 +128,7 @@ func NewStream(cfg Config, conns ConnTracker) *Stream {
 		conns: conns,
 		strs:  make(map[string]string, 256),
 		svcs:  make(map[string]Service, 64),
+		peers: make(map[string]Workload, 64),
 	}
 }
 
@@ -194,6 +196,7 @@ func (s *Stream) intern(b []byte) string {
 	if len(s.strs) >= s.cfg.MaxInterned {
 		clear(s.strs)
 		clear(s.svcs)
+		clear(s.peers)
 		s.InternResets++
 	}
 	v := string(b)

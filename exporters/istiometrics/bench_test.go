@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/internal/benchutil"
 )
 
 // benchRecords normalises a generated Bookinfo mesh into records (with
@@ -45,15 +46,18 @@ func BenchmarkConsumeRecords(b *testing.B) {
 	a.ConsumeRecords(recs, now)
 	b.ReportAllocs()
 	n, i := 0, 0
-	for b.Loop() {
-		end := min(i+100, len(recs))
-		a.ConsumeRecords(recs[i:end], now)
-		n += end - i
-		i = end
-		if i == len(recs) {
-			i = 0
+	benchutil.CPUPerItem(b, "record", func() int {
+		for b.Loop() {
+			end := min(i+100, len(recs))
+			a.ConsumeRecords(recs[i:end], now)
+			n += end - i
+			i = end
+			if i == len(recs) {
+				i = 0
+			}
 		}
-	}
+		return n
+	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

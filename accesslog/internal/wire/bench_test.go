@@ -2,6 +2,7 @@ package wire
 
 import (
 	"fmt"
+	"github.com/meshlens/meshlens/internal/benchutil"
 	"runtime"
 	"testing"
 	"time"
@@ -169,13 +170,13 @@ func BenchmarkDecodeAccessLogs(b *testing.B) {
 	b.ReportAllocs()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu := threadCPUTime()
+	cpu := benchutil.ThreadCPUTime()
 	for b.Loop() {
 		if err := DecodeAccessLogs(data, &m); err != nil {
 			b.Fatal(err)
 		}
 	}
-	cpu = threadCPUTime() - cpu
+	cpu = benchutil.ThreadCPUTime() - cpu
 	if len(m.Entries) != benchEntries {
 		b.Fatalf("decoded %d entries", len(m.Entries))
 	}
@@ -198,7 +199,7 @@ func BenchmarkProtoUnmarshal(b *testing.B) {
 	b.ReportAllocs()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu := threadCPUTime()
+	cpu := benchutil.ThreadCPUTime()
 	for b.Loop() {
 		var msg alsv3.StreamAccessLogsMessage
 		if err := proto.Unmarshal(data, &msg); err != nil {
@@ -207,5 +208,5 @@ func BenchmarkProtoUnmarshal(b *testing.B) {
 	}
 	// The garbage collector's work runs partly on other threads, so the
 	// CPU time of this thread undercounts proto.Unmarshal somewhat.
-	reportPerEntry(b, threadCPUTime()-cpu)
+	reportPerEntry(b, benchutil.ThreadCPUTime()-cpu)
 }

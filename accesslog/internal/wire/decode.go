@@ -1354,6 +1354,7 @@ func applyPeer(p *Peer, unknown *uint8, bit uint8, typeURL, value []byte) {
 	*p = Peer{}
 	if hasTypeName(typeURL, typeStruct) && decodePeerStruct(value, p) {
 		p.Present = true
+		p.Raw = value
 		*unknown &^= bit
 		return
 	}

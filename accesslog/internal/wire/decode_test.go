@@ -618,7 +618,10 @@ func semanticCases() []semanticCase {
 			check: func(t *testing.T, m *Message) {
 				e := m.Entries[0]
 				assert.Equal(t, Peer{}, e.UpstreamPeer)
-				assert.Equal(t, Peer{Present: true, Name: []byte("n2"), Version: []byte("v"), Cluster: []byte("c2")}, e.DownstreamPeer)
+				peer := e.DownstreamPeer
+				assert.NotEmpty(t, peer.Raw, "the encoded Struct is kept for caching")
+				peer.Raw = nil
+				assert.Equal(t, Peer{Present: true, Name: []byte("n2"), Version: []byte("v"), Cluster: []byte("c2")}, peer)
 				assert.Equal(t, uint32(1), e.FilterStateUnknownKinds)
 				assert.True(t, e.HasGRPCStats)
 				assert.Equal(t, uint64(5), e.GRPCRequestMessages)

@@ -368,6 +368,12 @@ func diffValue(path string, got, want reflect.Value, out *[]string) {
 			if !f.IsExported() {
 				continue
 			}
+			if f.Name == "Raw" && got.Type() == reflect.TypeOf(Peer{}) {
+				// The raw Struct bytes have no proto getter; checked by
+				// checkPeerRaw instead.
+				checkPeerRaw(path, got.Interface().(Peer), out)
+				continue
+			}
 			p := f.Name
 			if path != "" {
 				p = path + "." + f.Name
@@ -391,5 +397,21 @@ func diffValue(path string, got, want reflect.Value, out *[]string) {
 		if !reflect.DeepEqual(got.Interface(), want.Interface()) {
 			*out = append(*out, fmt.Sprintf("%s: got %v, want %v", path, got.Interface(), want.Interface()))
 		}
+	}
+}
+
+// checkPeerRaw checks that a present peer's Raw bytes are the Struct the
+// other fields were read from.
+func checkPeerRaw(path string, p Peer, out *[]string) {
+	if !p.Present {
+		return
+	}
+	var st structpb.Struct
+	if err := proto.Unmarshal(p.Raw, &st); err != nil {
+		*out = append(*out, fmt.Sprintf("%s.Raw: not a Struct: %v", path, err))
+		return
+	}
+	if w := st.GetFields()["workload"].GetStringValue(); w != string(p.Workload) {
+		*out = append(*out, fmt.Sprintf("%s.Raw: workload %q, view %q", path, w, p.Workload))
 	}
 }

@@ -51,7 +51,10 @@ type Identifier struct {
 // Peer is a view of an Istio peer object (filter state upstream_peer /
 // downstream_peer: an Any holding a google.protobuf.Struct).
 type Peer struct {
-	Present   bool
+	Present bool
+	// Raw is the encoded google.protobuf.Struct the fields below come from;
+	// the same peer encodes to the same bytes, so callers may cache by it.
+	Raw       []byte
 	Workload  []byte
 	Name      []byte
 	Namespace []byte
