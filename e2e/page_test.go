@@ -38,11 +38,14 @@ func browser(t *testing.T, chromium string) (context.Context, func() []string) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1600, 1000),
 	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	// A bound for everything the browser does, so that a hang fails the test.
+	parent, cancelParent := context.WithTimeout(context.Background(), 4*time.Minute)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc() // waits for the browser to exit and removes its profile
+		cancelParent()
 	})
 	var (
 		mu       sync.Mutex
@@ -96,23 +99,47 @@ const pageStateJS = `(() => {
 	};
 })()`
 
-// waitPage polls the page until ok accepts its state.
-func waitPage(t *testing.T, ctx context.Context, what string, timeout time.Duration, ok func(pageState) bool) pageState {
+// pollPage polls the page until ok accepts its state or timeout passes; it
+// returns the last state.
+func pollPage(ctx context.Context, t *testing.T, timeout time.Duration, ok func(pageState) bool) (pageState, bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var last pageState
 	for {
 		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](pageStateJS))
 		require.NoError(t, err)
-		last = st
 		if ok(st) {
-			return st
+			return st, true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("page: %s: not after %s; last state: %+v", what, timeout, last)
+			return st, false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// waitPage polls the page until ok accepts its state, or fails the test.
+func waitPage(ctx context.Context, t *testing.T, what string, timeout time.Duration, ok func(pageState) bool) pageState {
+	t.Helper()
+	st, done := pollPage(ctx, t, timeout, ok)
+	if !done {
+		t.Fatalf("page: %s: not after %s; last state: %+v", what, timeout, st)
+	}
+	return st
+}
+
+// click clicks an element with the mouse until the page shows what it
+// should: a live update may move the element between the two steps of a
+// click (finding its position, pressing the button).
+func click(ctx context.Context, t *testing.T, sel chromedp.CSS, what string, ok func(pageState) bool) {
+	t.Helper()
+	for attempt := 1; attempt <= 3; attempt++ {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(sel)))
+		if _, done := pollPage(ctx, t, 3*time.Second, ok); done {
+			return
+		}
+		t.Logf("click %d on %s: no %s yet", attempt, sel, what)
+	}
+	waitPage(ctx, t, what, time.Second, ok)
 }
 
 func containsAll(have, want []string) bool {
@@ -135,8 +162,9 @@ var (
 // Chromium, under the hub's security headers: it waits for traffic, then
 // follows the push stream while a simulated Bookinfo mesh streams access
 // logs, clicks an edge and a node, checks the details (both reporters side
-// by side), switches the graph type and saves a screenshot
-// (MESHLENS_SCREENSHOT, else a temporary file).
+// by side), saves a screenshot (MESHLENS_SCREENSHOT, else a temporary file),
+// switches the graph type and window, and reconnects when the server
+// restarts.
 func TestE2EGraphPage(t *testing.T) {
 	chromium := need(t, "chromium")
 	start := time.Now()
@@ -144,9 +172,11 @@ func TestE2EGraphPage(t *testing.T) {
 	base := "http://" + m.HTTP + "/"
 
 	// The page and its assets are served from the binary.
-	resp, err := http.Get(base)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base, http.NoBody)
 	require.NoError(t, err)
-	_ = resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
@@ -160,7 +190,7 @@ func TestE2EGraphPage(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base)))
 
 	// No traffic yet: connected, and saying so.
-	waitPage(t, ctx, "live and waiting for traffic", 20*time.Second, func(s pageState) bool {
+	waitPage(ctx, t, "live and waiting for traffic", 20*time.Second, func(s pageState) bool {
 		return s.Conn == "live" && s.Empty && len(s.Nodes) == 0
 	})
 	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("empty")))
@@ -172,10 +202,10 @@ func TestE2EGraphPage(t *testing.T) {
 	demoCtx, stopDemo := context.WithCancel(context.Background())
 	demoDone := make(chan error, 1)
 	conn := dial(t, m.GRPC)
-	go func() { demoDone <- loadgen.Demo(demoCtx, conn, loadgen.Bookinfo(), 100, time.Now) }()
+	go func() { demoDone <- loadgen.Demo(demoCtx, conn, loadgen.Bookinfo(), 200, time.Now) }()
 	t.Cleanup(func() {
 		stopDemo()
-		<-demoDone
+		assert.NoError(t, <-demoDone)
 	})
 
 	const (
@@ -205,7 +235,7 @@ func TestE2EGraphPage(t *testing.T) {
 		"wl_Kubernetes_default_details-v1.svc_unknown_unknown_www.googleapis.com.tcp",
 	}
 	t0 := time.Now()
-	st := waitPage(t, ctx, "Bookinfo nodes and edges drawn", 60*time.Second, func(s pageState) bool {
+	st := waitPage(ctx, t, "Bookinfo nodes and edges drawn", 60*time.Second, func(s pageState) bool {
 		return !s.Empty && containsAll(s.Nodes, wantNodes) && containsAll(s.Edges, wantEdges) &&
 			labelRE.MatchString(s.Labels[edge]) && labelRE.MatchString(s.Labels[reviews2+"."+ratings+".http"])
 	})
@@ -213,13 +243,15 @@ func TestE2EGraphPage(t *testing.T) {
 		time.Since(t0).Round(time.Millisecond), len(st.Nodes), len(st.Edges), edge, st.Labels[edge])
 
 	// Click the productpage → reviews-v2 edge (its label: a real mouse click).
-	label := chromedp.CSS(`#labels [data-edge-id="` + edge + `"] rect`)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(label)))
-	waitPage(t, ctx, "edge details", 10*time.Second, func(s pageState) bool { return s.Kind == "edge" && s.ID == edge })
+	click(ctx, t, chromedp.CSS(`#labels [data-edge-id="`+edge+`"] rect`), "edge details",
+		func(s pageState) bool { return s.Kind == "edge" && s.ID == edge })
 
-	// Both reporters side by side, with numbers: rate, error rate, p50/p95/p99.
-	type sides map[string]string
-	cells, err := chromedp.Run(ctx, chromedp.Evaluate[sides](`Object.fromEntries([...document.querySelectorAll('#details td[data-side]')]
+	// Both reporters side by side, with numbers: rate, error rate, p50/p95/p99
+	// (once both have reported: their batches arrive independently).
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('#details td[data-side]').length > 0 &&
+		!document.querySelector('#details td[data-side].na')`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "both sides in the details")
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('#details td[data-side]')]
 		.map((e) => [e.dataset.side + '.' + e.dataset.metric, e.textContent]))`))
 	require.NoError(t, err)
 	for _, side := range []string{"client", "server"} {
@@ -252,11 +284,24 @@ func TestE2EGraphPage(t *testing.T) {
 	}
 	assert.NotEmpty(t, timing["client-only-failures"], "client-only failures")
 
-	// The screenshot: the graph with the edge's details.
+	// The screenshot: the graph with the edge's details. For the README
+	// (MESHLENS_SCREENSHOT set), let the traffic run until the edge shows
+	// failures only the client saw (connection failures: 0.5% of its calls).
+	path := os.Getenv("MESHLENS_SCREENSHOT")
+	if path != "" {
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			warn, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('#details .callout.warn[data-metric="client-only-failures"]')`))
+			require.NoError(t, err)
+			if warn {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
-	path := os.Getenv("MESHLENS_SCREENSHOT")
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "graph.png")
 	}
@@ -265,8 +310,8 @@ func TestE2EGraphPage(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 
 	// A node: its traffic in and out.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#nodes [data-node-id="`+productpage+`"] .shape`))))
-	waitPage(t, ctx, "node details", 10*time.Second, func(s pageState) bool { return s.Kind == "node" && s.ID == productpage })
+	click(ctx, t, chromedp.CSS(`#nodes [data-node-id="`+productpage+`"] .shape`), "node details",
+		func(s pageState) bool { return s.Kind == "node" && s.ID == productpage })
 	details, err = chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("details")))
 	require.NoError(t, err)
 	for _, want := range []string{"productpage-v1", "Inbound", "Outbound", "istio-ingressgateway", "reviews-v2"} {
@@ -283,7 +328,7 @@ func TestE2EGraphPage(t *testing.T) {
 		w.dispatchEvent(new Event('change'));
 	})()`)))
 	appEdge := "app_Kubernetes_default_productpage.app_Kubernetes_default_reviews.http"
-	st = waitPage(t, ctx, "app graph", 30*time.Second, func(s pageState) bool {
+	st = waitPage(ctx, t, "app graph", 30*time.Second, func(s pageState) bool {
 		return s.Conn == "live" && slices.Contains(s.Nodes, "app_Kubernetes_default_reviews") &&
 			slices.Contains(s.Edges, appEdge) && labelRE.MatchString(s.Labels[appEdge])
 	})
@@ -293,5 +338,18 @@ func TestE2EGraphPage(t *testing.T) {
 	}
 
 	assert.Empty(t, problems(), "console errors and exceptions (CSP violations show here)")
+
+	// The server restarts: the page notices, reconnects by itself and draws
+	// the new process's graph as the mesh reconnects too. (Chromium logs the
+	// refused connections as console errors: checked above, not here.)
+	require.NoError(t, m.stop(t, 15*time.Second))
+	waitPage(ctx, t, "not live while the server is down", 15*time.Second, func(s pageState) bool { return s.Conn != "live" })
+	startProcess(t, "meshlens-restarted", []string{"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP}, meshlensBinary(t))
+	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)
+	t1 := time.Now()
+	waitPage(ctx, t, "live again with the restarted server's graph", 45*time.Second, func(s pageState) bool {
+		return s.Conn == "live" && slices.Contains(s.Edges, appEdge)
+	})
+	t.Logf("reconnected and redrawn %s after the restart", time.Since(t1).Round(time.Millisecond))
 	t.Logf("page test: %s in all", time.Since(start).Round(time.Millisecond))
 }
