@@ -13,7 +13,7 @@ GOFUMPT_PKG   := mvdan.cc/gofumpt
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run test fuzz-smoke e2e bench loadtest soak lint tools fmt generate dashboards clean
+.PHONY: help build run test fuzz-smoke e2e bench loadtest soak lint tools fmt generate dashboards dashboards-test dashboards-lint clean demo-stack deploy-test
 
 help: ## List the targets
 	@echo "Usage: make <target> [GO=go] [FUZZTIME=10s]"
@@ -28,7 +28,14 @@ run: build ## Build, then run ./bin/meshlens --demo
 
 test: ## Run all tests with the race detector, then the fuzz smoke test
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) deploy-test
 	$(MAKE) fuzz-smoke
+
+deploy-test: ## Check the deployment files (the deploy/ module: Envoy, Istio, Envoy Gateway, Kubernetes, Prometheus)
+	cd deploy && $(GO) test -count=1 ./...
+
+demo-stack: build ## Run meshlens --demo, Prometheus and Jaeger as local processes; Ctrl-C stops them
+	@GO="$(GO)" MESHLENS_BIN="$(CURDIR)/$(BIN)/meshlens" bash deploy/local/demo-stack.sh
 
 fuzz-smoke: ## Run every Fuzz* target for FUZZTIME (default 10s) each, one at a time
 	@GO="$(GO)" FUZZTIME="$(FUZZTIME)" bash scripts/fuzz-smoke.sh
@@ -65,13 +72,35 @@ fmt: $(GOLANGCI_LINT) ## Format the code (gofumpt + goimports, as configured in 
 generate: ## Run go generate (placeholder: no generators yet)
 	$(GO) generate ./...
 
-dashboards: ## Regenerate dashboards (runs the dashboards/ module if it exists)
+dashboards: ## Regenerate deploy/grafana (dashboards JSON + provisioning) with the dashboards/ module
 	@if [ -f dashboards/go.mod ]; then \
 		echo "cd dashboards && $(GO) run ."; \
-		cd dashboards && $(GO) run .; \
+		(cd dashboards && $(GO) run .) || exit 1; \
+		if [ -n "$$CI" ] && [ -n "$$(git status --porcelain --untracked-files=all -- deploy/grafana 2>/dev/null)" ]; then \
+			echo "dashboards: deploy/grafana differs from what is committed (git diff misses new files):"; \
+			git status --porcelain --untracked-files=all -- deploy/grafana; \
+			exit 1; \
+		fi; \
 	else \
 		echo "dashboards: no dashboards/go.mod yet, skipping"; \
 	fi
+
+DASHBOARD_LINTER     := $(BIN)/dashboard-linter
+DASHBOARD_LINTER_DIR := internal/tools/dashboardlinter
+
+dashboards-test: ## Vet and test the dashboards module (golden JSON, query rules, PromQL parsing, discovery)
+	cd dashboards && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+dashboards-lint: $(DASHBOARD_LINTER) ## Lint every generated dashboard with Grafana's dashboard-linter --strict
+	@if [ -e deploy/grafana/dashboards/.lint ]; then echo "dashboards-lint: no lint exclusions (.lint) allowed"; exit 1; fi
+	@for f in deploy/grafana/dashboards/*.json dashboards/testdata/*.json; do \
+		echo "$(DASHBOARD_LINTER) lint --strict $$f"; \
+		out=$$(./$(DASHBOARD_LINTER) lint --strict "$$f" 2>&1) || { echo "$$out"; exit 1; }; \
+	done
+
+$(DASHBOARD_LINTER): $(DASHBOARD_LINTER_DIR)/go.mod $(DASHBOARD_LINTER_DIR)/go.sum
+	@mkdir -p $(BIN)
+	cd $(DASHBOARD_LINTER_DIR) && $(GO) build -o $(CURDIR)/$(DASHBOARD_LINTER) github.com/grafana/dashboard-linter
 
 clean: ## Remove build output (bin/)
 	rm -rf $(BIN)

@@ -1,0 +1,137 @@
+package board
+
+// meshlens's own metrics (collector/hubextension, accesslog/alsreceiver and
+// the span exporter in the root module).
+const (
+	entriesReceived  = "meshlens_receiver_entries_received_total"
+	entriesProcessed = "meshlens_receiver_entries_processed_total"
+	entriesRejected  = "meshlens_receiver_entries_rejected_total"
+	entriesDropped   = "meshlens_receiver_entries_dropped_total"
+	messages         = "meshlens_receiver_messages_total"
+	messagesRejected = "meshlens_receiver_messages_rejected_total"
+	receivedBytes    = "meshlens_receiver_bytes_total"
+	identitySource   = "meshlens_receiver_identity_source_total"
+	streamsOpened    = "meshlens_receiver_streams_total"
+	streamsEnded     = "meshlens_receiver_streams_ended_total"
+	activeStreams    = "meshlens_receiver_active_streams"
+	internResets     = "meshlens_receiver_intern_table_resets_total"
+	tcpTracked       = "meshlens_receiver_tcp_connections_tracked"
+	metricFamilies   = "meshlens_receiver_envoy_metric_families_total"
+	seriesActive     = "meshlens_series_active"
+	seriesOverflow   = "meshlens_series_overflow_total"
+	seriesExpired    = "meshlens_series_expired_total"
+	joinJoined       = "meshlens_join_joined_total"
+	joinOverflow     = "meshlens_join_overflow_total"
+	joinPending      = "meshlens_join_pending"
+	envoyAccepted    = "meshlens_envoy_stats_samples_accepted_total"
+	envoyRejected    = "meshlens_envoy_stats_samples_rejected_total"
+	envoySeries      = "meshlens_envoy_stats_series"
+	envoyRestarts    = "meshlens_envoy_stats_restarts_total"
+	spansTotal       = "meshlens_spans_total"
+	spansDropped     = "meshlens_spans_dropped_total"
+	spansRecords     = "meshlens_spans_records_total"
+	spansQueued      = "meshlens_spans_queued"
+	processCPU       = "process_cpu_seconds_total"
+	processRSS       = "process_resident_memory_bytes"
+	goHeapInuse      = "go_memstats_heap_inuse_bytes"
+	goGoroutines     = "go_goroutines"
+)
+
+// self is meshlens watching itself: ingest, identity resolution, series
+// budgets, the two-reporter join, Envoy stats and span export.
+func self() spec {
+	received := sumRate("", entriesReceived)
+	return spec{
+		file:  "meshlens-self.json",
+		uid:   "meshlens-self",
+		title: "meshlens / Self-monitoring",
+		desc:  "meshlens's own metrics: entries received, processed, rejected and dropped; identity sources; series and budgets; joins; Envoy stats; span export; the process.",
+		vars:  baseVars(),
+		rows: []row{
+			{title: "Ingest", panels: []panel{
+				statPanel("Entries received", "Access-log entries per second received in well-formed messages.", unitCps, q(received, "received")),
+				statPanel("Entries lost", "Share of received entries that were rejected or dropped (received = processed + rejected + dropped).", unitPercent,
+					q("("+sumRate("", entriesRejected)+" + "+sumRate("", entriesDropped)+") / "+received, "lost")),
+				statPanel("Active streams", "gRPC streams open now (ALS and Metrics Service).", unitShort, q(sumBy("", sel(activeStreams)), "streams")),
+				statPanel("Istio series", "Istio series held (HTTP and TCP families).", unitShort, q(sumBy("", sel(seriesActive)), "series")),
+				timeseriesPanel("Entries", "Access-log entries per second: received, processed (handed to the hub), rejected and dropped.", unitCps,
+					q(received, "received"),
+					q(sumRate("", entriesProcessed), "processed"),
+					q(sumRate("", entriesRejected), "rejected"),
+					q(sumRate("", entriesDropped), "dropped")),
+				timeseriesPanel("Rejected and dropped entries by reason",
+					"Entries per second the receiver rejected (malformed, no identifier…) or the hub could not take, by reason.", unitCps,
+					q(sumRate("reason", entriesRejected), "rejected {{reason}}"),
+					q(sumRate("reason", entriesDropped), "dropped {{reason}}")),
+				timeseriesPanel("Messages by service", "gRPC messages per second by service (als, metrics), and whole messages rejected by reason.", unitCps,
+					q(sumRate("service", messages), "{{service}}"),
+					q(sumRate("service, reason", messagesRejected), "rejected {{service}} {{reason}}")),
+				timeseriesPanel("Bytes received by service", "Bytes per second of gRPC messages received, by service.", unitBps,
+					q(sumRate("service", receivedBytes), "{{service}}")),
+				timeseriesPanel("Streams", "gRPC streams open now by service, and streams opened and ended per second.", unitShort,
+					q(sumBy("service", sel(activeStreams)), "open {{service}}"),
+					q(sumRate("service", streamsOpened), "opened/s {{service}}"),
+					q(sumRate("service, reason", streamsEnded), "ended/s {{service}} {{reason}}")),
+			}},
+			{title: "Identity resolution", panels: []panel{
+				timeseriesPanel("Client-side identity sources",
+					"Records per second by where the source side's identity came from (node_metadata, peer_metadata, san, cluster_name, authority, join, none).", unitCps,
+					q(sumRate("source", identitySource, eq("side", "source")), "{{source}}")).stacked(),
+				timeseriesPanel("Server-side identity sources",
+					"Records per second by where the destination side's identity came from.", unitCps,
+					q(sumRate("source", identitySource, eq("side", "destination")), "{{source}}")).stacked(),
+				timeseriesPanel("Unknown identities", "Share of records whose side stayed unknown (source none): the labels say unknown.", unitPercent,
+					q(ratio(sumRate("side", identitySource, eq("source", "none")), sumRate("side", identitySource)), "{{side}}")).ratio(),
+			}},
+			{title: "Series and budgets", panels: []panel{
+				timeseriesPanel("Istio series held", "Series held per family (http, tcp); each family's max_series is its budget.", unitShort,
+					q(sumBy("family", sel(seriesActive)), "{{family}}")),
+				timeseriesPanel("Records into overflow series",
+					"Records per second aggregated into an overflow series because the family's budget was spent: raise max_series or cut labels.", unitCps,
+					q(sumRate("family", seriesOverflow), "{{family}}")),
+				timeseriesPanel("Series expired", "Istio series removed per second after series_ttl without records.", unitCps,
+					q(sumRate("", seriesExpired), "expired")),
+				timeseriesPanel("Receiver tables", "Open TCP connections tracked for byte deltas, and per-stream label tables cleared because they were full (per second).", unitShort,
+					q(sumBy("", sel(tcpTracked)), "TCP connections tracked"),
+					q(sumRate("", internResets), "intern table resets/s")),
+			}},
+			{title: "Two-reporter join", panels: []panel{
+				timeseriesPanel("Joins", "Request hops per second whose client-side and server-side reports were joined, and hops not remembered because join.max_pending was reached.", unitCps,
+					q(sumRate("", joinJoined), "joined"),
+					q(sumRate("", joinOverflow), "overflow")),
+				timeseriesPanel("Hops waiting for the other side", "Request hops seen from one side only, waiting for the other report.", unitShort,
+					q(sumBy("", sel(joinPending)), "pending")),
+			}},
+			{title: "Envoy stats (Metrics Service)", panels: []panel{
+				timeseriesPanel("Envoy stat samples", "Samples per second from the Metrics Service: stored for re-export, and not re-exported by reason.", unitCps,
+					q(sumRate("", envoyAccepted), "accepted"),
+					q(sumRate("reason", envoyRejected), "rejected {{reason}}")),
+				timeseriesPanel("envoy_* series held", "envoy_* series meshlens re-exports.", unitShort,
+					q(sumBy("", sel(envoySeries)), "series")),
+				timeseriesPanel("Envoy restarts and metric families", "Envoy counters that went down (restarts, kept cumulative) and metric families received, per second.", unitCps,
+					q(sumRate("", envoyRestarts), "restarts"),
+					q(sumRate("", metricFamilies), "metric families")),
+			}},
+			{title: "Span export", panels: []panel{
+				timeseriesPanel("Spans", "Spans per second rebuilt from access-log entries (built) and taken by the traces pipeline (exported); "+
+					"built = exported + dropped + queued. Zero while receivers::envoyals::traces::enabled is off.", unitCps,
+					q(sumRate("stage", spansTotal), "{{stage}}")),
+				timeseriesPanel("Spans dropped by reason", "Spans per second not exported: queue_full (receiver queue), pipeline_error (the pipeline refused them), shutdown.", unitCps,
+					q(sumRate("reason", spansDropped), "{{reason}}")),
+				timeseriesPanel("Sampling decisions", "Records per second considered for span reconstruction, by decision: rate, error, slow (kept), sampled_out, ineligible.", unitCps,
+					q(sumRate("decision", spansRecords), "{{decision}}")).stacked(),
+				timeseriesPanel("Spans queued", "Rebuilt spans waiting in the receiver's queue for the traces pipeline.", unitShort,
+					q(sumBy("", sel(spansQueued)), "queued")),
+			}},
+			{title: "Process", panels: []panel{
+				timeseriesPanel("CPU", "CPU used by meshlens (1 = one core).", unitPercent,
+					q(sumBy("instance", rate(sel(processCPU))), "{{instance}}")),
+				timeseriesPanel("Memory", "Resident memory and Go heap in use.", unitBytes,
+					q(sumBy("instance", sel(processRSS)), "resident {{instance}}"),
+					q(sumBy("instance", sel(goHeapInuse)), "heap in use {{instance}}")),
+				timeseriesPanel("Goroutines", "Goroutines running in meshlens.", unitShort,
+					q(sumBy("instance", sel(goGoroutines)), "{{instance}}")),
+			}},
+		},
+	}
+}

@@ -1,0 +1,648 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/accesslog/loadgen"
+)
+
+// The generated Grafana dashboards (deploy/grafana/dashboards/*.json, made
+// by the dashboards/ module) are checked here against a real meshlens, as
+// files: this test reads the JSON and does not import the dashboards module.
+//
+//   - Contract: every query of every panel and variable parses with
+//     Prometheus's PromQL parser once its Grafana variables are expanded, and
+//     reads only metric names and label names that the running meshlens
+//     exports after the traffic below (its /metrics; job and instance are the
+//     labels Prometheus adds when it scrapes). Renaming a metric or a label in
+//     meshlens breaks this test until the dashboards follow.
+//   - Data: against a real Prometheus scraping that meshlens, every query
+//     returns data for chosen variable values (Bookinfo's default namespace,
+//     the reviews service, the productpage-v1 workload, …) with each
+//     reporter, latency queries return exemplars with a trace_id, and each
+//     variable's query lists the value chosen for it.
+//
+// Parsing uses Prometheus's own parser, which lives in the Prometheus server
+// module; the root module does not depend on it (its requirements would move
+// the collector off its release line), so the test builds the dashboards
+// module's small promqlnames command and runs it as a program.
+
+// dashboardsDir holds the generated dashboards.
+const dashboardsDir = "../deploy/grafana/dashboards"
+
+// pendingMetrics are read by the dashboards but not exported by meshlens
+// yet. Once meshlens exports one, this test fails until it is removed from
+// this list, so that the contract covers it from then on.
+// Add entries as "name": "why" while a dashboard is ahead of meshlens.
+var pendingMetrics = map[string]string{}
+
+// noDataExpected lists the queries that cannot return data with the traffic
+// this test can generate, by "<dashboard uid>/<panel title>/<refId>@<reporter>"
+// (reporter "" for dashboards without the variable), with the reason.
+// Queries on pendingMetrics are exempt while pending.
+var noDataExpected = map[string]string{
+	"meshlens-overview/Proxy-generated vs application errors/A@destination": serverFlagless,
+	"meshlens-overview/Proxy-generated errors by flag/A@destination":        serverFlagless,
+	"meshlens-service/Proxy-generated vs application errors/A@destination":  serverFlagless,
+	"meshlens-workload/Outbound proxy-generated errors/A@destination":       serverFlagless,
+}
+
+const serverFlagless = "the generated mesh's proxy-generated errors are upstream connection failures (UF,URX), " +
+	"which only the client-side proxy reports: the request never reaches a server-side proxy"
+
+// dashScenarios are the variable values the data test selects, per
+// dashboard uid (job, instance and $__rate_interval are added). Dashboards
+// with a reporter variable are checked with both reporters.
+var dashScenarios = map[string]map[string]string{
+	"meshlens-overview": {"namespace": "default"},
+	"meshlens-service":  {"namespace": "default", "service": "reviews.default.svc.cluster.local"},
+	"meshlens-workload": {"namespace": "default", "workload": "productpage-v1"},
+	"meshlens-tcp":      {"namespace": "default", "service": "mongodb"},
+	"meshlens-edge":     {"namespace": "default", "service": "reviews.default.svc.cluster.local", "caller": "productpage-v1"},
+	"meshlens-self":     {},
+}
+
+// The dashboards as JSON, decoded as far as the tests need.
+type dashFile struct {
+	File       string
+	UID        string `json:"uid"`
+	Templating struct {
+		List []dashVariable `json:"list"`
+	} `json:"templating"`
+	Panels []dashPanel `json:"panels"`
+}
+
+type dashVariable struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Query any    `json:"query"`
+}
+
+type dashPanel struct {
+	Type    string       `json:"type"`
+	Title   string       `json:"title"`
+	Targets []dashTarget `json:"targets"`
+	Panels  []dashPanel  `json:"panels"`
+}
+
+type dashTarget struct {
+	RefID    string `json:"refId"`
+	Expr     string `json:"expr"`
+	Exemplar bool   `json:"exemplar"`
+}
+
+func loadDashboards(t *testing.T) []dashFile {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dashboardsDir, "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no dashboards in %s: run make dashboards", dashboardsDir)
+	var out []dashFile
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var d dashFile
+		require.NoError(t, json.Unmarshal(b, &d), f)
+		d.File = filepath.Base(f)
+		out = append(out, d)
+	}
+	return out
+}
+
+// query is one PromQL expression of a dashboard, before expansion.
+type dashQuery struct {
+	board    *dashFile
+	panel    string
+	refID    string
+	expr     string
+	exemplar bool
+	// variable is set for a variable's label_values(selector, label)
+	// query: expr is the selector.
+	variable, label string
+}
+
+func (q dashQuery) String() string {
+	if q.variable != "" {
+		return fmt.Sprintf("%s variable %s", q.board.File, q.variable)
+	}
+	return fmt.Sprintf("%s panel %q %s", q.board.File, q.panel, q.refID)
+}
+
+var labelValuesRE = regexp.MustCompile(`^label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
+
+func (d *dashFile) queries(t *testing.T) []dashQuery {
+	t.Helper()
+	var out []dashQuery
+	var walk func([]dashPanel)
+	walk = func(ps []dashPanel) {
+		for _, p := range ps {
+			for _, tg := range p.Targets {
+				out = append(out, dashQuery{board: d, panel: p.Title, refID: tg.RefID, expr: tg.Expr, exemplar: tg.Exemplar})
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		q, _ := v.Query.(string)
+		m := labelValuesRE.FindStringSubmatch(q)
+		require.NotNil(t, m, "%s: variable %s: not label_values(selector, label): %q", d.File, v.Name, q)
+		out = append(out, dashQuery{board: d, variable: v.Name, expr: m[1], label: m[2]})
+	}
+	return out
+}
+
+func (d *dashFile) hasVariable(name string) bool {
+	return slices.ContainsFunc(d.Templating.List, func(v dashVariable) bool { return v.Name == name })
+}
+
+var grafanaVarRE = regexp.MustCompile(`\$([A-Za-z0-9_]+)|\$\{([A-Za-z0-9_]+)(?::[^}]*)?\}|\[\[([A-Za-z0-9_]+)\]\]`)
+
+// expandVars replaces Grafana's $var, ${var}, ${var:fmt} and [[var]]; a
+// variable without a value is an error, so a new variable needs a value
+// here.
+func expandVars(expr string, vals map[string]string) (string, error) {
+	var missing []string
+	out := grafanaVarRE.ReplaceAllStringFunc(expr, func(s string) string {
+		m := grafanaVarRE.FindStringSubmatch(s)
+		name := m[1] + m[2] + m[3]
+		v, ok := vals[name]
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("no value for variable(s) %v", missing)
+	}
+	return out, nil
+}
+
+var (
+	promqlNamesOnce sync.Once
+	promqlNamesPath string
+	promqlNamesErr  error
+)
+
+// promqlNamesTool builds the dashboards module's promqlnames command once.
+func promqlNamesTool(t *testing.T) string {
+	t.Helper()
+	promqlNamesOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "meshlens-promqlnames-")
+		if err != nil {
+			promqlNamesErr = err
+			return
+		}
+		promqlNamesPath = filepath.Join(dir, "promqlnames")
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-o", promqlNamesPath, "./cmd/promqlnames")
+		cmd.Dir = "../dashboards"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			promqlNamesErr = fmt.Errorf("build dashboards/cmd/promqlnames: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, promqlNamesErr)
+	return promqlNamesPath
+}
+
+// promqlUse is what an expression reads from one metric.
+type promqlUse struct {
+	Metric string
+	Labels []string
+}
+
+// parsePromQL runs the parser on the expressions, in one process.
+func parsePromQL(t *testing.T, exprs []string) (uses [][]promqlUse, errs []string) {
+	t.Helper()
+	in, err := json.Marshal(exprs)
+	require.NoError(t, err)
+	cmd := exec.CommandContext(t.Context(), promqlNamesTool(t))
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var res []struct {
+		Error string
+		Uses  []promqlUse
+	}
+	require.NoError(t, json.Unmarshal(out, &res))
+	require.Len(t, res, len(exprs))
+	for _, r := range res {
+		uses = append(uses, r.Uses)
+		errs = append(errs, r.Error)
+	}
+	return uses, errs
+}
+
+// exportedLabels reads meshlens's /metrics and returns the label names of
+// every series name it exports: a histogram gives name_bucket (with le),
+// name_sum and name_count; a summary name (with quantile), name_sum and
+// name_count. job and instance, which Prometheus adds on scrape, are added
+// to every name.
+func exportedLabels(t *testing.T, m *meshlens) map[string]map[string]bool {
+	t.Helper()
+	code, body, err := httpGet("http://"+m.HTTP+"/metrics", "text/plain;version=0.0.4")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	out := map[string]map[string]bool{}
+	add := func(name string, labels []*dto.LabelPair, extra ...string) {
+		set := out[name]
+		if set == nil {
+			set = map[string]bool{"job": true, "instance": true}
+			out[name] = set
+		}
+		for _, l := range labels {
+			set[l.GetName()] = true
+		}
+		for _, l := range extra {
+			set[l] = true
+		}
+	}
+	for name, f := range fams {
+		for _, s := range f.GetMetric() {
+			switch f.GetType() {
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				add(name+"_bucket", s.GetLabel(), "le")
+				add(name+"_sum", s.GetLabel())
+				add(name+"_count", s.GetLabel())
+			case dto.MetricType_SUMMARY:
+				add(name, s.GetLabel(), "quantile")
+				add(name+"_sum", s.GetLabel())
+				add(name+"_count", s.GetLabel())
+			default:
+				add(name, s.GetLabel())
+			}
+		}
+	}
+	return out
+}
+
+// dashTraffic is what the test sends to meshlens: the real Bookinfo ALS
+// and Metrics Service captures once, and a generated Bookinfo mesh (HTTP,
+// gRPC, TCP, errors, Envoy stats) per pass.
+type dashTraffic struct {
+	m       *meshlens
+	tr      *loadgen.Traffic
+	entries float64
+	passes  int
+}
+
+func newDashTraffic(t *testing.T, m *meshlens) *dashTraffic {
+	t.Helper()
+	sendCaptures(t, m.GRPC)
+	waitProcessed(t, m, 4)
+	sendMetricsCaptures(t, m.GRPC, "identify.v3.json", "metrics.json")
+	sendMetricsCaptures(t, m.GRPC, "identify.v3.json")
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 11, Requests: 4000, TCPPeriodic: true, MetricsInterval: 5 * time.Second})
+	return &dashTraffic{m: m, tr: tr, entries: float64(tr.EntryCount())}
+}
+
+// pass sends the generated mesh once more and waits until meshlens has
+// processed it.
+func (d *dashTraffic) pass(t *testing.T) {
+	t.Helper()
+	conn := dial(t, d.m.GRPC)
+	_, err := loadgen.Send(context.Background(), conn, d.tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+	_, err = loadgen.SendMetrics(context.Background(), conn, d.tr.Metrics, loadgen.SendOptions{})
+	require.NoError(t, err)
+	d.passes++
+	waitProcessed(t, d.m, 4+float64(d.passes)*d.entries)
+}
+
+// TestE2EDashboards runs the contract and data checks described at the top
+// of this file.
+func TestE2EDashboards(t *testing.T) {
+	boards := loadDashboards(t)
+	tool := promqlNamesTool(t)
+	require.NotEmpty(t, tool)
+
+	// Span reconstruction is off by default; on, its metrics are exported
+	// too and the span panels have data.
+	m := startMeshlens(t, "--set", "receivers::envoyals::traces::enabled=true")
+	var prom *prometheus
+	if _, err := exec.LookPath("prometheus"); err == nil {
+		prom = startPrometheus(t, m.HTTP)
+	}
+	traffic := newDashTraffic(t, m)
+	traffic.pass(t)
+	var t0, t1 time.Time
+	if prom != nil {
+		// Two passes with a scrape between them: rate() over the window
+		// sees the second pass's increase.
+		t0 = prom.waitScrapes(t, m.HTTP, time.Now())
+		traffic.pass(t)
+		t1 = prom.waitScrapes(t, m.HTTP, time.Now())
+	}
+	exported := exportedLabels(t, m)
+
+	t.Run("contract: queries parse and read only exported names", func(t *testing.T) {
+		testDashboardContract(t, boards, exported)
+	})
+	t.Run("data: every query returns data", func(t *testing.T) {
+		need(t, "prometheus")
+		require.NotNil(t, prom)
+		testDashboardData(t, boards, prom, m, exported, t0, t1)
+	})
+}
+
+func testDashboardContract(t *testing.T, boards []dashFile, exported map[string]map[string]bool) {
+	var qs []dashQuery
+	var exprs []string
+	for i := range boards {
+		b := &boards[i]
+		// Any value does for names; the scenario's keeps the queries
+		// realistic.
+		vals := scenarioVars(b, "destination", "meshlens", "meshlens:9102", "5m")
+		for _, q := range b.queries(t) {
+			x, err := expandVars(q.expr, vals)
+			if err != nil {
+				t.Errorf("%s: %v (give it a value in dashScenarios)", q, err)
+				continue
+			}
+			qs = append(qs, q)
+			exprs = append(exprs, x)
+		}
+	}
+	uses, errs := parsePromQL(t, exprs)
+	seenPending := map[string]bool{}
+	metrics := 0
+	for i, q := range qs {
+		if errs[i] != "" {
+			t.Errorf("%s does not parse: %s", q, errs[i])
+			continue
+		}
+		if q.variable != "" {
+			// label_values(selector, label): the label must be on the
+			// selector's metrics.
+			for j := range uses[i] {
+				uses[i][j].Labels = append(uses[i][j].Labels, q.label)
+			}
+		}
+		for _, u := range uses[i] {
+			metrics++
+			labels, ok := exported[u.Metric]
+			if _, pending := pendingMetrics[u.Metric]; pending {
+				seenPending[u.Metric] = true
+				if ok {
+					t.Errorf("%s is exported now: remove it from pendingMetrics in e2e/dashboards_test.go", u.Metric)
+				}
+				continue
+			}
+			if !ok {
+				t.Errorf("%s reads %s, which meshlens does not export\n  query: %s", q, u.Metric, q.expr)
+				continue
+			}
+			for _, l := range u.Labels {
+				if !labels[l] {
+					t.Errorf("%s reads label %s of %s, which meshlens does not export (it has %v)\n  query: %s",
+						q, l, u.Metric, sortedKeys(labels), q.expr)
+				}
+			}
+		}
+	}
+	for name := range pendingMetrics {
+		if !seenPending[name] {
+			t.Errorf("pendingMetrics lists %s, which no dashboard reads", name)
+		}
+	}
+	t.Logf("%d queries, %d metric uses checked against %d exported names", len(qs), metrics, len(exported))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scenarioVars returns the variable values of a dashboard for one reporter.
+func scenarioVars(b *dashFile, reporter, job, instance, rateInterval string) map[string]string {
+	vals := map[string]string{
+		"job": job, "instance": instance, "__rate_interval": rateInterval, "reporter": reporter,
+	}
+	for k, v := range dashScenarios[b.UID] {
+		vals[k] = v
+	}
+	return vals
+}
+
+func testDashboardData(t *testing.T, boards []dashFile, prom *prometheus, m *meshlens, exported map[string]map[string]bool, t0, t1 time.Time) {
+	// The window covers the second pass (and the scrape before t0).
+	window := fmt.Sprintf("%dms", t1.Sub(t0).Milliseconds()+1000)
+	usedExemption := map[string]bool{}
+	checked := 0
+	for i := range boards {
+		b := &boards[i]
+		_, ok := dashScenarios[b.UID]
+		if !ok {
+			t.Errorf("%s: no variable values for dashboard %s in dashScenarios", b.File, b.UID)
+			continue
+		}
+		reporters := []string{""}
+		if b.hasVariable("reporter") {
+			reporters = []string{"destination", "source"}
+		}
+		for _, rep := range reporters {
+			vals := scenarioVars(b, rep, "meshlens", m.HTTP, window)
+			for _, q := range b.queries(t) {
+				x, err := expandVars(q.expr, vals)
+				if err != nil {
+					t.Errorf("%s: %v", q, err)
+					continue
+				}
+				checked++
+				if q.variable != "" {
+					checkVariable(t, prom, q, x, vals, t1)
+					continue
+				}
+				key := fmt.Sprintf("%s/%s/%s@%s", b.UID, q.panel, q.refID, rep)
+				if _, ok := noDataExpected[key]; ok {
+					usedExemption[key] = true
+					continue
+				}
+				if readsPending(x, exported) {
+					continue
+				}
+				res, err := promQuery(prom.URL, x, t1)
+				if err != nil {
+					t.Errorf("%s (reporter %q): %v\n  query: %s", q, rep, err, x)
+					continue
+				}
+				if !hasFinite(res) {
+					t.Errorf("%s (reporter %q): no data\n  query: %s", q, rep, x)
+					continue
+				}
+				if q.exemplar {
+					n, err := promExemplars(prom.URL, x, t0.Add(-time.Minute), t1)
+					if err != nil || n == 0 {
+						t.Errorf("%s (reporter %q): no exemplar with a trace_id (%v)\n  query: %s", q, rep, err, x)
+					}
+				}
+			}
+		}
+	}
+	for key := range noDataExpected {
+		if !usedExemption[key] {
+			t.Errorf("noDataExpected lists %s, which is no query of a dashboard any more", key)
+		}
+	}
+	t.Logf("%d queries checked for data over a %s window", checked, window)
+}
+
+// readsPending says whether expr reads a pending metric meshlens does not
+// export yet.
+func readsPending(expr string, exported map[string]map[string]bool) bool {
+	for name := range pendingMetrics {
+		if _, ok := exported[name]; !ok && strings.Contains(expr, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkVariable checks that a variable's query lists the value the test
+// selects for it.
+func checkVariable(t *testing.T, prom *prometheus, q dashQuery, selector string, vals map[string]string, at time.Time) {
+	t.Helper()
+	want, ok := vals[q.variable]
+	if !ok {
+		t.Errorf("%s: no value chosen", q)
+		return
+	}
+	res, err := promQuery(prom.URL, "group by ("+q.label+") ("+selector+")", at)
+	if err != nil {
+		t.Errorf("%s: %v", q, err)
+		return
+	}
+	var got []string
+	for _, s := range res {
+		got = append(got, s.Metric[q.label])
+	}
+	if !slices.Contains(got, want) {
+		t.Errorf("%s lists %v, not the chosen %q\n  selector: %s", q, got, want, selector)
+	}
+}
+
+func hasFinite(res []sample) bool {
+	for _, s := range res {
+		if !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// promQuery runs an instant query; unlike prometheus.query it returns
+// errors, so that one bad query does not hide the others.
+func promQuery(base, q string, at time.Time) ([]sample, error) {
+	u := base + "/api/v1/query?query=" + url.QueryEscape(q) + "&time=" + url.QueryEscape(at.UTC().Format(time.RFC3339Nano))
+	code, body, err := httpGet(u, "")
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Status, Error string
+		Data          struct {
+			ResultType string
+			Result     json.RawMessage
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		return nil, fmt.Errorf("HTTP %d: %w: %s", code, err, body)
+	}
+	if resp.Status != "success" {
+		return nil, fmt.Errorf("HTTP %d: %s", code, resp.Error)
+	}
+	switch resp.Data.ResultType {
+	case "vector":
+		var rs []struct {
+			Metric map[string]string
+			Value  [2]any
+		}
+		if err := json.Unmarshal(resp.Data.Result, &rs); err != nil {
+			return nil, err
+		}
+		var out []sample
+		for _, r := range rs {
+			s, _ := r.Value[1].(string)
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("value %q: %w", s, err)
+			}
+			out = append(out, sample{Metric: r.Metric, Value: v})
+		}
+		return out, nil
+	case "scalar":
+		var r [2]any
+		if err := json.Unmarshal(resp.Data.Result, &r); err != nil {
+			return nil, err
+		}
+		s, _ := r[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		return []sample{{Value: v}}, err
+	}
+	return nil, fmt.Errorf("result type %s", resp.Data.ResultType)
+}
+
+// promExemplars returns the number of exemplars with a trace_id that the
+// query's selectors have between start and end.
+func promExemplars(base, q string, start, end time.Time) (int, error) {
+	u := fmt.Sprintf("%s/api/v1/query_exemplars?query=%s&start=%d&end=%d", base, url.QueryEscape(q), start.Unix(), end.Unix()+1)
+	code, body, err := httpGet(u, "")
+	if err != nil {
+		return 0, err
+	}
+	var resp struct {
+		Status, Error string
+		Data          []struct {
+			Exemplars []struct {
+				Labels map[string]string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		return 0, fmt.Errorf("HTTP %d: %w", code, err)
+	}
+	if resp.Status != "success" {
+		return 0, fmt.Errorf("HTTP %d: %s", code, resp.Error)
+	}
+	n := 0
+	for _, s := range resp.Data {
+		for _, e := range s.Exemplars {
+			if e.Labels["trace_id"] != "" {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
