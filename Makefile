@@ -26,9 +26,10 @@ build: ## Build the collector binary into bin/meshlens
 run: build ## Build, then run ./bin/meshlens --demo
 	./$(BIN)/meshlens --demo
 
-test: ## Run all tests with the race detector, then the fuzz smoke test
+test: ## Run all tests with the race detector, the deploy and dashboards checks, then the fuzz smoke test
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) deploy-test
+	$(MAKE) dashboards-test dashboards-lint
 	$(MAKE) fuzz-smoke
 
 deploy-test: ## Check the deployment files (the deploy/ module: Envoy, Istio, Envoy Gateway, Kubernetes, Prometheus)
