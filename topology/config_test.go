@@ -42,6 +42,52 @@ func TestConfigValidate(t *testing.T) {
 			topology.Config{IdleTTL: time.Minute},
 			"idle_ttl (1m0s) must not be shorter than the longest window (10m0s)",
 		},
+		{"global", topology.Config{Global: topology.GlobalConfig{
+			PrometheusURL: "http://prometheus:9090", Timeout: 5 * time.Second, Selector: `job="meshlens"`, BearerToken: "t",
+		}}, ""},
+		{"global with a path prefix and basic auth", topology.Config{Global: topology.GlobalConfig{
+			PrometheusURL: "https://mimir.example.com/prometheus", Username: "u", Password: "p",
+		}}, ""},
+		{
+			"global settings without url",
+			topology.Config{Global: topology.GlobalConfig{Selector: `job="x"`}},
+			"global: prometheus_url is required when the other global settings are set",
+		},
+		{
+			"global url without scheme",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "prometheus:9090"}},
+			`global: prometheus_url "prometheus:9090" must be an http:// or https:// URL with a host`,
+		},
+		{
+			"global url unparsable",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://[::1"}},
+			`global: prometheus_url: parse "http://[::1": missing ']' in host`,
+		},
+		{
+			"global url with query",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090/?x=1"}},
+			`global: prometheus_url "http://p:9090/?x=1" must not carry a query, a fragment or credentials (use bearer_token or username/password)`,
+		},
+		{
+			"global negative timeout",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090", Timeout: -time.Second}},
+			"global: timeout must not be negative, got -1s",
+		},
+		{
+			"global bad selector",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090", Selector: "job=x"}},
+			`global: selector "job=x": value of job: expected a quoted value at "x"`,
+		},
+		{
+			"global half basic auth",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090", Username: "u"}},
+			"global: username and password must be set together",
+		},
+		{
+			"global two kinds of auth",
+			topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090", Username: "u", Password: "p", BearerToken: "t"}},
+			"global: set bearer_token or username/password, not both",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +103,17 @@ func TestConfigValidate(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+func TestGlobalDefaults(t *testing.T) {
+	g, err := topology.NewGraph(topology.Config{Global: topology.GlobalConfig{PrometheusURL: "http://p:9090"}})
+	require.NoError(t, err)
+	assert.Equal(t, topology.DefaultGlobalTimeout, g.Config().Global.Timeout)
+	assert.True(t, g.Config().Global.Enabled())
+	g, err = topology.NewGraph(topology.Config{})
+	require.NoError(t, err)
+	assert.False(t, g.Config().Global.Enabled())
+	assert.Zero(t, g.Config().Global.Timeout)
 }
 
 func TestParseGranularity(t *testing.T) {

@@ -74,6 +74,14 @@
 // its namespace when the graph has one, else its workload node (a traffic
 // generator, as Kiali keeps it), else the unknown node.
 //
+// # Totals from elsewhere
+//
+// SnapshotFromTotals applies the same rules (fold, count-once, nodes,
+// granularities) to traffic already summed per edge, reporter side and
+// window instead of the rings: the global graph of several meshlens
+// replicas, built from the Istio metrics they export (topology/promsource).
+// Its quantiles are histogram_quantile's over the buckets given.
+//
 // The HTTP API, the Kiali JSON and the change stream live in
 // topology/api; this package only computes snapshots.
 package topology

@@ -38,7 +38,11 @@ type SnapshotOptions struct {
 
 // Snapshot is the graph at one instant.
 type Snapshot struct {
-	Time        time.Time   `json:"time"`
+	Time time.Time `json:"time"`
+	// Source says where the traffic was read: empty for the live graph of
+	// this instance, "prometheus" for the global graph (SnapshotFromTotals
+	// over the Istio metrics of every replica).
+	Source      string      `json:"source,omitempty"`
 	Granularity Granularity `json:"graphType"`
 	Namespaces  []string    `json:"namespaces,omitempty"`
 	Windows     []Window    `json:"windows"`
@@ -199,6 +203,13 @@ func (g *Graph) spans(ws []time.Duration, nowNano int64) ([]span, error) {
 	return out, nil
 }
 
+func checkGranularity(g Granularity) error {
+	if int(g) >= len(granularityNames) {
+		return fmt.Errorf("invalid granularity %d", g)
+	}
+	return nil
+}
+
 // internal is one stored edge summed over the snapshot's windows.
 type internal struct {
 	i      int32
@@ -232,8 +243,8 @@ func (g *Graph) Snapshot(now time.Time, o SnapshotOptions) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int(o.Granularity) >= len(granularityNames) {
-		return nil, fmt.Errorf("invalid granularity %d", o.Granularity)
+	if err := checkGranularity(o.Granularity); err != nil {
+		return nil, err
 	}
 	nw := len(spans)
 	var ies []internal
@@ -254,6 +265,14 @@ func (g *Graph) Snapshot(now time.Time, o SnapshotOptions) (*Snapshot, error) {
 			ies = append(ies, ie)
 		}
 	}
+	return g.build(now, o, spans, ies), nil
+}
+
+// build folds, merges and maps the summed edges onto the nodes of the
+// requested granularity: the part of a snapshot shared by the live graph and
+// the graph of external totals (SnapshotFromTotals).
+func (g *Graph) build(now time.Time, o SnapshotOptions, spans []span, ies []internal) *Snapshot {
+	nw := len(spans)
 	g.fold(ies, nw)
 
 	b := builder{
@@ -269,7 +288,7 @@ func (g *Graph) Snapshot(now time.Time, o SnapshotOptions) (*Snapshot, error) {
 		}
 		b.add(ie)
 	}
-	return b.finish(now, spans), nil
+	return b.finish(now, spans)
 }
 
 // fold moves client-side views whose callee is unknown into the edges of

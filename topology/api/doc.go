@@ -7,6 +7,11 @@
 //	GET /api/v1/graph/stream        server-sent events: a snapshot, then changes
 //	GET /api/namespaces/graph       Kiali's graph API (namespaces=…&graphType=…&duration=…)
 //
+// Every route but the stream also serves the global graph of all meshlens
+// replicas with ?source=prometheus when topology.Config.Global names a
+// Prometheus-compatible query API (see topology/promsource); its failures
+// answer 502.
+//
 // The handler is meant to be mounted on the hub's mux at "/api/". The
 // stream publisher is the only goroutine: it starts with the first stream
 // client, computes at most one snapshot per option set per publish interval

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/meshlens/meshlens/topology"
 	"github.com/meshlens/meshlens/topology/internal/kiali"
+	"github.com/meshlens/meshlens/topology/promsource"
 )
 
 // Handler serves the graph API; mount it at "/api/". now is the clock of
@@ -46,6 +49,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrTooManyClients):
 		code = http.StatusServiceUnavailable
+	case errors.Is(err, promsource.ErrUpstream):
+		code = http.StatusBadGateway
 	}
 	writeJSON(w, code, errorBody{Error: err.Error()})
 }
@@ -54,13 +59,29 @@ func (l *Live) parse(r *http.Request, now time.Time, kialiAPI bool) (query, erro
 	return parseQuery(r.URL.Query(), limits{longest: l.longestWindow(), kiali: kialiAPI}, now)
 }
 
+// snapshot computes the snapshot a query asks for: the live graph of this
+// instance, or the global graph from the query endpoint (source=prometheus).
+func (l *Live) snapshot(ctx context.Context, q *query) (*topology.Snapshot, error) {
+	if q.source != sourcePrometheus {
+		return l.Snapshot(q.queryTime, q.snap)
+	}
+	if l.global == nil {
+		return nil, badf("source=prometheus needs topology::global::prometheus_url in the meshlens configuration")
+	}
+	o := q.snap
+	if len(o.Windows) == 0 {
+		o.Windows = l.windows()
+	}
+	return l.global.Snapshot(ctx, q.queryTime, o)
+}
+
 func (l *Live) serveGraph(w http.ResponseWriter, r *http.Request, now func() time.Time, dot bool) {
 	q, err := l.parse(r, now(), false)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	snap, err := l.Snapshot(q.queryTime, q.snap)
+	snap, err := l.snapshot(r.Context(), &q)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -79,7 +100,7 @@ func (l *Live) serveKiali(w http.ResponseWriter, r *http.Request, now func() tim
 		writeError(w, err)
 		return
 	}
-	snap, err := l.Snapshot(q.queryTime, q.snap)
+	snap, err := l.snapshot(r.Context(), &q)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -91,6 +112,10 @@ func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() ti
 	q, err := l.parse(r, now(), false)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if q.source == sourcePrometheus {
+		writeError(w, badf("the stream serves this instance's live graph only: poll /api/v1/graph?source=prometheus for the global graph"))
 		return
 	}
 	rc := http.NewResponseController(w)

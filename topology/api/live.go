@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/topology"
+	"github.com/meshlens/meshlens/topology/promsource"
 )
 
 // Options configure the adapter.
@@ -49,6 +50,9 @@ type Live struct {
 	mu sync.RWMutex // guards g
 	g  *topology.Graph
 
+	// global answers ?source=prometheus; nil unless topology::global is set.
+	global *promsource.Source
+
 	changed chan struct{} // one slot: records arrived since the last publish
 	done    chan struct{}
 
@@ -60,19 +64,26 @@ type Live struct {
 	once    sync.Once
 }
 
-// NewLive returns a Live graph.
+// NewLive returns a Live graph. When cfg.Global names a query endpoint,
+// the HTTP API also serves the global graph from it (?source=prometheus).
 func NewLive(cfg topology.Config, opts Options) (*Live, error) {
 	g, err := topology.NewGraph(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create topology graph: %w", err)
 	}
-	return &Live{
+	l := &Live{
 		opts:    opts.withDefaults(),
 		g:       g,
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		subs:    map[*subscriber]struct{}{},
-	}, nil
+	}
+	if gc := g.Config().Global; gc.Enabled() {
+		if l.global, err = promsource.New(gc); err != nil {
+			return nil, fmt.Errorf("create global topology source: %w", err)
+		}
+	}
+	return l, nil
 }
 
 // ConsumeRecords counts a batch of records (the hub's RecordConsumer). The
@@ -111,9 +122,12 @@ func (l *Live) Snapshot(now time.Time, o topology.SnapshotOptions) (*topology.Sn
 }
 
 func (l *Live) longestWindow() time.Duration {
-	ws := l.g.Config().Windows // immutable after NewGraph
+	ws := l.windows()
 	return ws[len(ws)-1]
 }
+
+// windows are the configured windows (immutable after NewGraph).
+func (l *Live) windows() []time.Duration { return l.g.Config().Windows }
 
 // signal wakes the publisher without blocking: one pending signal stands
 // for any number of batches.
@@ -133,6 +147,9 @@ func (l *Live) Close() error {
 		close(l.done)
 		l.subMu.Unlock()
 		l.wg.Wait()
+		if l.global != nil {
+			l.global.Close()
+		}
 	})
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshlens/meshlens/topology"
 	"github.com/meshlens/meshlens/topology/internal/kiali"
+	"github.com/meshlens/meshlens/topology/promsource"
 )
 
 // query is a parsed graph request.
@@ -21,12 +22,24 @@ type query struct {
 	kiali     kiali.Options
 	queryTime time.Time // snapshot instant
 	format    string    // json | dot
+	source    string    // local | prometheus
 }
+
+// Sources of a graph.
+const (
+	sourceLocal      = "local"
+	sourcePrometheus = promsource.SourceName
+)
+
+// maxGlobalWindow bounds the window of the global graph: Prometheus keeps
+// history far longer than the live graph's rings.
+const maxGlobalWindow = 30 * 24 * time.Hour
 
 // limits are what the graph allows a query to ask for.
 type limits struct {
 	longest time.Duration // longest window
 	kiali   bool          // Kiali API: namespaces required, one window (default 10m)
+	anyTime bool          // queryTime may be any past time
 }
 
 var (
@@ -42,10 +55,11 @@ var (
 		"configVendor":    {"common", "cytoscape"},
 		"telemetryVendor": {"istio"},
 		"format":          {"json", "dot"},
+		"source":          {sourceLocal, sourcePrometheus},
 	}
 	enumDefaults = map[string]string{
 		"rateHttp": "requests", "rateGrpc": "requests", "rateTcp": "sent", "responseTime": "95",
-		"throughputType": "response", "format": "json",
+		"throughputType": "response", "format": "json", "source": sourceLocal,
 	}
 )
 
@@ -69,6 +83,12 @@ func parseQuery(v url.Values, lim limits, now time.Time) (query, error) {
 		enum[name] = val
 	}
 	q.format = enum["format"]
+	q.source = enum["source"]
+	if q.source == sourcePrometheus {
+		// The query endpoint keeps its own history: longer windows, any
+		// past queryTime.
+		lim.longest, lim.anyTime = maxGlobalWindow, true
+	}
 
 	gt := v.Get("graphType")
 	if gt == "" {
@@ -121,12 +141,14 @@ func parseQuery(v url.Values, lim limits, now time.Time) (query, error) {
 
 	q.queryTime = now
 	if raw := v.Get("queryTime"); raw != "" {
-		secs, err := strconv.ParseInt(raw, 10, 64)
+		t, err := parseUnix(raw)
 		if err != nil {
 			return q, badf("invalid queryTime %q: want unix seconds", raw)
 		}
-		t := time.Unix(secs, 0)
-		if t.Before(now) {
+		secs := t.Unix()
+		if t.Before(now) && lim.anyTime {
+			q.queryTime = t
+		} else if t.Before(now) {
 			span := d
 			if span == 0 {
 				span = lim.longest
@@ -188,6 +210,29 @@ func parseQuery(v url.Values, lim limits, now time.Time) (query, error) {
 		ResponseTime: enum["responseTime"], ThroughputType: enum["throughputType"],
 	}
 	return q, nil
+}
+
+// parseUnix parses unix seconds with up to three decimals ("1700000000",
+// "1700000000.125"), exactly.
+func parseUnix(raw string) (time.Time, error) {
+	whole, frac, hasFrac := strings.Cut(raw, ".")
+	secs, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || secs < 0 || secs > 1<<40 {
+		return time.Time{}, errors.New("bad seconds")
+	}
+	var ms int64
+	if hasFrac {
+		if frac == "" || len(frac) > 3 {
+			return time.Time{}, errors.New("bad decimals")
+		}
+		for range 3 - len(frac) {
+			frac += "0"
+		}
+		if ms, err = strconv.ParseInt(frac, 10, 64); err != nil || frac[0] == '+' || frac[0] == '-' {
+			return time.Time{}, errors.New("bad decimals")
+		}
+	}
+	return time.UnixMilli(secs*1000 + ms), nil
 }
 
 // validNamespace reports whether s is a DNS-1123 label.

@@ -31,7 +31,19 @@ type Agg struct {
 	BytesIn              float64
 	BytesOut             float64
 	Hist                 [hist.N]float64
-	Kinds                []KindCount
+	// Ext is a duration histogram with other bounds (the Istio buckets of
+	// metrics read back from Prometheus). When set it replaces Hist:
+	// quantiles are then Prometheus's histogram_quantile over it.
+	Ext   *ExtHist
+	Kinds []KindCount
+}
+
+// ExtHist is a histogram with explicit bounds: Counts[i] samples in
+// (Bounds[i-1], Bounds[i]] (from 0 for i = 0) and Counts[len(Bounds)]
+// above the last bound.
+type ExtHist struct {
+	Bounds []float64 // finite upper bounds in milliseconds, ascending
+	Counts []float64
 }
 
 func (a *Agg) addRange(lo, hi float64) {
@@ -46,6 +58,9 @@ func (a *Agg) addRange(lo, hi float64) {
 // Quantile returns the q-quantile of the durations in milliseconds: the
 // histogram's, kept within the shortest and longest duration seen.
 func (a *Agg) Quantile(q float64) (float64, bool) {
+	if a.Ext != nil {
+		return a.Ext.quantile(q)
+	}
 	v, ok := hist.Quantile(&a.Hist, q)
 	if !ok {
 		return 0, false
@@ -55,6 +70,9 @@ func (a *Agg) Quantile(q float64) (float64, bool) {
 	}
 	return v, true
 }
+
+// AddKind adds c responses of kind k towards the destination service host.
+func (a *Agg) AddKind(k Kind, host string, c float64) { a.addKind(k, host, c) }
 
 func (a *Agg) addKind(k Kind, host string, c float64) {
 	for i := range a.Kinds {
@@ -92,6 +110,9 @@ func (a *Agg) Add(o *Agg, f float64) {
 	for i, c := range o.Hist {
 		a.Hist[i] += f * c
 	}
+	if o.Ext != nil {
+		a.addExt(o.Ext, f)
+	}
 	for _, k := range o.Kinds {
 		a.addKind(k.Kind, k.Host, f*k.Count)
 	}
@@ -100,10 +121,109 @@ func (a *Agg) Add(o *Agg, f float64) {
 // Samples is the number of latency samples.
 func (a *Agg) Samples() float64 {
 	var n float64
+	if a.Ext != nil {
+		for _, c := range a.Ext.Counts {
+			n += c
+		}
+		return n
+	}
 	for _, c := range a.Hist {
 		n += c
 	}
 	return n
+}
+
+// AddCumulative adds a Prometheus histogram to the external histogram:
+// bounds are the finite `le` bounds (ascending, milliseconds), cum the
+// cumulative counts of each followed by the +Inf count. Decreasing counts
+// (extrapolation noise) count as zero.
+func (a *Agg) AddCumulative(bounds, cum []float64) {
+	if len(bounds) == 0 || len(cum) != len(bounds)+1 {
+		return
+	}
+	e := &ExtHist{Bounds: bounds, Counts: make([]float64, len(cum))}
+	prev := 0.0
+	for i, c := range cum {
+		e.Counts[i] = max(0, c-prev)
+		prev = max(prev, c)
+	}
+	a.addExt(e, 1)
+}
+
+// addExt adds f × o to the external histogram; histograms with other
+// bounds are re-bucketed onto the union of the bounds, as if samples were
+// uniform within each bucket.
+func (a *Agg) addExt(o *ExtHist, f float64) {
+	if a.Ext == nil {
+		a.Ext = &ExtHist{Bounds: slices.Clone(o.Bounds), Counts: make([]float64, len(o.Counts))}
+	} else if !slices.Equal(a.Ext.Bounds, o.Bounds) {
+		union := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a.Ext.Bounds), o.Bounds...))))
+		a.Ext = &ExtHist{Bounds: union, Counts: a.Ext.rebucket(union)}
+		o = &ExtHist{Bounds: union, Counts: o.rebucket(union)}
+	}
+	for i, c := range o.Counts {
+		a.Ext.Counts[i] += f * c
+	}
+}
+
+// cumulativeAt is the number of samples at or below v, interpolated
+// linearly within a bucket.
+func (e *ExtHist) cumulativeAt(v float64) float64 {
+	cum, lo := 0.0, 0.0
+	for i, b := range e.Bounds {
+		c := e.Counts[i]
+		if v <= b {
+			if b > lo && v > lo {
+				return cum + c*(v-lo)/(b-lo)
+			}
+			return cum
+		}
+		cum += c
+		lo = b
+	}
+	return cum
+}
+
+// rebucket returns the counts of e over other bounds (a superset).
+func (e *ExtHist) rebucket(bounds []float64) []float64 {
+	out := make([]float64, len(bounds)+1)
+	prev, total := 0.0, 0.0
+	for _, c := range e.Counts {
+		total += c
+	}
+	for i, b := range bounds {
+		c := e.cumulativeAt(b)
+		out[i] = c - prev
+		prev = c
+	}
+	out[len(bounds)] = total - prev
+	return out
+}
+
+// quantile is Prometheus's histogram_quantile: linear interpolation within
+// the bucket holding the rank; the last finite bound when it falls in the
+// +Inf bucket.
+func (e *ExtHist) quantile(q float64) (float64, bool) {
+	var total float64
+	for _, c := range e.Counts {
+		total += c
+	}
+	if total <= 0 || len(e.Bounds) == 0 {
+		return 0, false
+	}
+	rank := q * total
+	cum, lo := 0.0, 0.0
+	for i, c := range e.Counts {
+		if i == len(e.Bounds) {
+			break
+		}
+		if c > 0 && cum+c >= rank {
+			return lo + (e.Bounds[i]-lo)*(rank-cum)/c, true
+		}
+		cum += c
+		lo = e.Bounds[i]
+	}
+	return e.Bounds[len(e.Bounds)-1], true
 }
 
 // Errors returns the errors (accesslog.Record.IsError) and, of those, the
@@ -198,6 +318,10 @@ func CountOnce(dst, client, server *Agg) (clientOnly float64) {
 	}
 	if client.Samples() > 0 {
 		dst.Hist = client.Hist
+		dst.Ext = nil
+		if client.Ext != nil {
+			dst.Ext = &ExtHist{Bounds: slices.Clone(client.Ext.Bounds), Counts: slices.Clone(client.Ext.Counts)}
+		}
 		dst.DurSumMicros = client.DurSumMicros
 		dst.MinMicros, dst.MaxMicros, dst.HasRange = client.MinMicros, client.MaxMicros, client.HasRange
 	}
