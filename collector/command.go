@@ -60,8 +60,14 @@ func NewCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&demo, "demo", false, "also run a simulated Bookinfo mesh that streams access logs into meshlens")
 	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "requests per second of the --demo mesh")
 	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", "localhost:9001", "gRPC endpoint the --demo mesh sends to")
+	tracesEndpoint := addTracesFlag(cmd) // --traces-endpoint: traces.go
 	run := cmd.RunE
-	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return useDefaultConfig(c) }
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := useDefaultConfig(c); err != nil {
+			return err
+		}
+		return useTracesEndpoint(c, *tracesEndpoint) // after the base config, before --set
+	}
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		// MESHLENS_CPUPROFILE=<file> profiles the whole run (used by the
 		// load test; see BENCHMARKS.md).

@@ -327,7 +327,8 @@ func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *f
 	defer func() { *rp = (*rp)[:0]; recsPool.Put(rp) }()
 	m.alsMessages.Inc()
 	m.alsBytes.Add(float64(len(f.b)))
-	recs, out, err := st.Decode(f.b, (*rp)[:0], r.now())
+	arrived := r.now()
+	recs, out, err := st.Decode(f.b, (*rp)[:0], arrived)
 	*rp = recs
 	m.received.Add(float64(out.Entries))
 	for i, n := range out.Rejected {
@@ -352,6 +353,7 @@ func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *f
 		return nil
 	}
 	m.processed.Add(float64(len(recs)))
+	m.batchSeconds.Observe(r.now().Sub(arrived).Seconds())
 	if r.spans != nil {
 		r.spans.offer(recs)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +68,7 @@ type spanPipeline struct {
 	queue    chan ptrace.Traces
 	queued   atomic.Int64 // spans in queue
 	stopping atomic.Bool
+	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
 	ctx      context.Context // cancelled when Shutdown's deadline passes
@@ -193,18 +195,22 @@ func (p *spanPipeline) run() {
 
 // shutdown stops taking spans, hands what is queued to the pipeline until
 // ctx is done (what is left then is dropped, counted) and waits for the
-// goroutine. Call it once ingest has stopped.
+// goroutine; a pipeline that ignores its context's cancellation holds it
+// until its ConsumeTraces returns. Offers that still arrive (a stream not
+// yet ended) are dropped, counted. It is idempotent.
 func (p *spanPipeline) shutdown(ctx context.Context) {
-	p.stopping.Store(true)
-	close(p.stop)
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		p.cancel() // the pipeline's ConsumeTraces sees a cancelled context
-		<-p.done
-	}
-	p.cancel()
-	p.m.unregister()
+	p.stopOnce.Do(func() {
+		p.stopping.Store(true)
+		close(p.stop)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.cancel() // the pipeline's ConsumeTraces sees a cancelled context
+			<-p.done
+		}
+		p.cancel()
+		p.m.unregister()
+	})
 }
 
 // spanMetrics are the span pipeline's own metrics, on the hub's registry.
@@ -285,9 +291,10 @@ func (r *alsReceiver) startSpans(reg prometheus.Registerer) error {
 }
 
 // stopSpans drains the span pipeline; call it after ingest has stopped.
+// r.spans stays set: a stream handler that outlived the gRPC server's stop
+// may still offer, and is counted as dropped.
 func (r *alsReceiver) stopSpans(ctx context.Context) {
 	if r.spans != nil {
 		r.spans.shutdown(ctx)
-		r.spans = nil
 	}
 }

@@ -53,7 +53,7 @@ func startSpanReceiver(t *testing.T, next consumer.Traces, edit func(*Config)) (
 		edit(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.GRPC.NetAddr.Endpoint = ln.Addr().String()
 	require.NoError(t, ln.Close())

@@ -1,0 +1,419 @@
+package spans
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strconv"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// ScopeName is the instrumentation scope of every span meshlens builds.
+const ScopeName = "github.com/meshlens/meshlens/exporters/spans"
+
+// MaxNameLen bounds span names (and the span_name label of span metrics).
+const MaxNameLen = 256
+
+// Attribute keys. OpenTelemetry semantic conventions where one exists; the
+// Envoy tracer's own tag names for what only Envoy has (so that a rebuilt
+// span reads like one Envoy would have reported); istio.* and meshlens.*
+// for the mesh.
+const (
+	AttrMethod            = "http.request.method"
+	AttrURLPath           = "url.path"
+	AttrURLScheme         = "url.scheme"
+	AttrStatusCode        = "http.response.status_code"
+	AttrRequestSize       = "http.request.size"  // wire bytes, headers included
+	AttrResponseSize      = "http.response.size" // wire bytes, headers included
+	AttrResendCount       = "http.request.resend_count"
+	AttrServerAddress     = "server.address"
+	AttrServerPort        = "server.port"
+	AttrPeerAddress       = "network.peer.address"
+	AttrPeerPort          = "network.peer.port"
+	AttrProtocolName      = "network.protocol.name"
+	AttrProtocolVersion   = "network.protocol.version"
+	AttrUserAgent         = "user_agent.original"
+	AttrRPCSystem         = "rpc.system"
+	AttrRPCService        = "rpc.service"
+	AttrRPCMethod         = "rpc.method"
+	AttrGRPCStatus        = "rpc.grpc.status_code"
+	AttrGRPCRequestMsgs   = "meshlens.grpc.request_messages"
+	AttrGRPCResponseMsgs  = "meshlens.grpc.response_messages"
+	AttrRequestID         = "guid:x-request-id"
+	AttrNodeID            = "node_id"
+	AttrUpstreamCluster   = "upstream_cluster"
+	AttrResponseFlags     = "response_flags"
+	AttrRouteName         = "envoy.route_name"
+	AttrResponseDetails   = "envoy.response_code_details"
+	AttrReporter          = "istio.reporter"
+	AttrCanonicalService  = "istio.canonical_service"
+	AttrCanonicalRevision = "istio.canonical_revision"
+	AttrNamespace         = "istio.namespace"
+	AttrSourceWorkload    = "istio.source_workload"
+	AttrSourceNamespace   = "istio.source_workload_namespace"
+	AttrSourcePrincipal   = "istio.source_principal"
+	AttrDestWorkload      = "istio.destination_workload"
+	AttrDestNamespace     = "istio.destination_workload_namespace"
+	AttrDestPrincipal     = "istio.destination_principal"
+	AttrDestService       = "istio.destination_service"
+	AttrSecurityPolicy    = "istio.connection_security_policy"
+	AttrSourceFrom        = "meshlens.identity.source"
+	AttrDestinationFrom   = "meshlens.identity.destination"
+	AttrServiceFrom       = "meshlens.identity.service"
+	AttrTraceFormat       = "meshlens.trace.format"
+	AttrSynthetic         = "meshlens.trace.synthetic"
+	AttrLoggedSpanID      = "meshlens.trace.logged_span_id"
+	AttrLoggedParentID    = "meshlens.trace.logged_parent_span_id"
+	AttrSampledBy         = "meshlens.sampled_by"
+	AttrDurationUnknown   = "meshlens.duration_unknown"
+)
+
+var traceFormats = [...]string{"none", "w3c", "b3", "b3multi", "request_id"}
+
+// Builder turns sampled records into spans, grouped in one ptrace.Traces by
+// the reporting service (one ResourceSpans each). It copies everything it
+// takes from a record's Details, which are borrowed. Not safe for
+// concurrent use.
+type Builder struct {
+	td        ptrace.Traces
+	resources []resourceSpans
+	n         int
+	scratch   []byte
+}
+
+type resourceKey struct{ name, namespace, version string }
+
+type resourceSpans struct {
+	key   resourceKey
+	spans ptrace.SpanSlice
+}
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder { return &Builder{td: ptrace.NewTraces()} }
+
+// Len returns the number of spans built since the last Take.
+func (b *Builder) Len() int { return b.n }
+
+// Take returns the spans built so far and starts a new batch.
+func (b *Builder) Take() ptrace.Traces {
+	td := b.td
+	b.td = ptrace.NewTraces()
+	b.resources = b.resources[:0]
+	b.n = 0
+	return td
+}
+
+// Append adds the span of record r, which belongs to trace t and was kept
+// for reason d (see Sampler.Decide).
+func (b *Builder) Append(r *accesslog.Record, t Trace, d Decision) {
+	server := r.Reporter != accesslog.ReporterSource
+	w := &r.Source
+	if server {
+		w = &r.Destination
+	}
+	span := b.spans(w).AppendEmpty()
+	b.n++
+
+	id, parent := SpanIDs(r, &t.ID)
+	span.SetTraceID(pcommon.TraceID(t.ID))
+	span.SetSpanID(pcommon.SpanID(id))
+	span.SetParentSpanID(pcommon.SpanID(parent))
+	if r.Trace.Format == accesslog.TraceW3C && len(r.Details.Tracestate) > 0 {
+		span.TraceState().FromRaw(text(r.Details.Tracestate))
+	}
+	b.scratch = AppendName(b.scratch[:0], r)
+	span.SetName(string(b.scratch))
+	if server {
+		span.SetKind(ptrace.SpanKindServer)
+	} else {
+		span.SetKind(ptrace.SpanKindClient)
+	}
+	start := r.StartUnixNano
+	end := start
+	if r.DurationNanos > 0 {
+		end += r.DurationNanos
+	}
+	span.SetStartTimestamp(pcommon.Timestamp(start))
+	span.SetEndTimestamp(pcommon.Timestamp(end))
+	if r.IsError() {
+		span.Status().SetCode(ptrace.StatusCodeError)
+		span.Status().SetMessage(statusMessage(r))
+	}
+	b.attributes(span.Attributes(), r, t, d, w)
+}
+
+// spans returns the span slice of the resource of workload w.
+func (b *Builder) spans(w *accesslog.Workload) ptrace.SpanSlice {
+	key := resourceKey{ServiceName(w), w.Namespace, w.CanonicalRevision}
+	for i := range b.resources {
+		if b.resources[i].key == key {
+			return b.resources[i].spans
+		}
+	}
+	rs := b.td.ResourceSpans().AppendEmpty()
+	attrs := rs.Resource().Attributes()
+	attrs.PutStr("service.name", key.name)
+	if key.namespace != "" {
+		attrs.PutStr("service.namespace", key.namespace)
+	}
+	if key.version != "" {
+		attrs.PutStr("service.version", key.version)
+	}
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(ScopeName)
+	b.resources = append(b.resources, resourceSpans{key: key, spans: ss.Spans()})
+	return ss.Spans()
+}
+
+func (b *Builder) attributes(a pcommon.Map, r *accesslog.Record, t Trace, d Decision, local *accesslog.Workload) {
+	dt := &r.Details
+	a.EnsureCapacity(40)
+	if dt.Method != "" {
+		a.PutStr(AttrMethod, dt.Method)
+	}
+	path := pathOnly(dt.Path)
+	if len(path) > 0 {
+		a.PutStr(AttrURLPath, text(path))
+	}
+	if len(dt.Scheme) > 0 {
+		a.PutStr(AttrURLScheme, text(dt.Scheme))
+	}
+	if r.ResponseCode > 0 {
+		a.PutInt(AttrStatusCode, int64(r.ResponseCode))
+	}
+	a.PutInt(AttrRequestSize, int64(min(r.RequestBytes, 1<<62)))
+	a.PutInt(AttrResponseSize, int64(min(r.ResponseBytes, 1<<62)))
+	if dt.Attempts > 1 {
+		a.PutInt(AttrResendCount, int64(dt.Attempts-1))
+	}
+	host, port := splitHostPort(dt.Authority)
+	if len(host) == 0 {
+		host = []byte(r.Service.Host)
+	}
+	if len(host) > 0 && string(host) != "unknown" {
+		a.PutStr(AttrServerAddress, text(host))
+	}
+	if port > 0 {
+		a.PutInt(AttrServerPort, int64(port))
+	}
+	if len(dt.PeerAddress) > 0 {
+		a.PutStr(AttrPeerAddress, text(dt.PeerAddress))
+		if dt.PeerPort > 0 {
+			a.PutInt(AttrPeerPort, int64(dt.PeerPort))
+		}
+	}
+	a.PutStr(AttrProtocolName, "http")
+	if dt.HTTPVersion != "" {
+		a.PutStr(AttrProtocolVersion, dt.HTTPVersion)
+	}
+	if len(dt.UserAgent) > 0 {
+		a.PutStr(AttrUserAgent, text(dt.UserAgent))
+	}
+	if r.Protocol == accesslog.ProtocolGRPC {
+		a.PutStr(AttrRPCSystem, "grpc")
+		if svc, method, ok := grpcMethod(path); ok {
+			a.PutStr(AttrRPCService, text(svc))
+			a.PutStr(AttrRPCMethod, text(method))
+		}
+		if r.GRPCStatus >= 0 {
+			a.PutInt(AttrGRPCStatus, int64(r.GRPCStatus))
+		}
+		if r.RequestMessages > 0 {
+			a.PutInt(AttrGRPCRequestMsgs, int64(min(r.RequestMessages, 1<<62)))
+		}
+		if r.ResponseMessages > 0 {
+			a.PutInt(AttrGRPCResponseMsgs, int64(min(r.ResponseMessages, 1<<62)))
+		}
+	}
+
+	if len(dt.RequestID) > 0 {
+		a.PutStr(AttrRequestID, text(dt.RequestID))
+	}
+	if r.NodeID != "" {
+		a.PutStr(AttrNodeID, r.NodeID)
+	}
+	if len(dt.UpstreamCluster) > 0 {
+		a.PutStr(AttrUpstreamCluster, text(dt.UpstreamCluster))
+	}
+	a.PutStr(AttrResponseFlags, r.Flags.String())
+	if len(dt.RouteName) > 0 {
+		a.PutStr(AttrRouteName, text(dt.RouteName))
+	}
+	if len(dt.ResponseDetails) > 0 {
+		a.PutStr(AttrResponseDetails, text(dt.ResponseDetails))
+	}
+
+	a.PutStr(AttrReporter, r.Reporter.String())
+	a.PutStr(AttrCanonicalService, local.CanonicalService)
+	a.PutStr(AttrCanonicalRevision, local.CanonicalRevision)
+	a.PutStr(AttrNamespace, local.Namespace)
+	a.PutStr(AttrSourceWorkload, r.Source.Name)
+	a.PutStr(AttrSourceNamespace, r.Source.Namespace)
+	a.PutStr(AttrSourcePrincipal, r.Source.Principal)
+	a.PutStr(AttrDestWorkload, r.Destination.Name)
+	a.PutStr(AttrDestNamespace, r.Destination.Namespace)
+	a.PutStr(AttrDestPrincipal, r.Destination.Principal)
+	a.PutStr(AttrDestService, r.Service.Host)
+	a.PutStr(AttrSecurityPolicy, r.Security.String())
+	a.PutStr(AttrSourceFrom, r.SourceFrom.String())
+	a.PutStr(AttrDestinationFrom, r.DestinationFrom.String())
+	a.PutStr(AttrServiceFrom, r.ServiceFrom.String())
+
+	if t.Synthetic {
+		a.PutStr(AttrTraceFormat, traceFormats[accesslog.TraceRequestID])
+		a.PutBool(AttrSynthetic, true)
+	} else {
+		if int(r.Trace.Format) < len(traceFormats) {
+			a.PutStr(AttrTraceFormat, traceFormats[r.Trace.Format])
+		}
+		if r.Trace.SpanID != [8]byte{} {
+			a.PutStr(AttrLoggedSpanID, hex.EncodeToString(r.Trace.SpanID[:]))
+		}
+		if r.Trace.ParentSpanID != [8]byte{} {
+			a.PutStr(AttrLoggedParentID, hex.EncodeToString(r.Trace.ParentSpanID[:]))
+		}
+	}
+	a.PutStr(AttrSampledBy, d.String())
+	if r.DurationNanos < 0 {
+		a.PutBool(AttrDurationUnknown, true)
+	}
+}
+
+// ServiceName is the service.name of a workload's spans: its canonical
+// service, else its workload name, else "unknown".
+func ServiceName(w *accesslog.Workload) string {
+	switch {
+	case w.CanonicalService != "" && w.CanonicalService != "unknown":
+		return w.CanonicalService
+	case w.Name != "" && w.Name != "unknown":
+		return w.Name
+	}
+	return "unknown"
+}
+
+// AppendName appends the span name of r to dst and returns it:
+// "<authority><path without query>", as Envoy and Istio name proxy spans
+// (e.g. "productpage:9080/productpage"); the destination service host stands
+// in for a missing authority, "/" for a missing path. Names are cut at
+// MaxNameLen bytes on a UTF-8 boundary and made valid UTF-8. It allocates
+// only when dst is too small.
+func AppendName(dst []byte, r *accesslog.Record) []byte {
+	start := len(dst)
+	host := r.Details.Authority
+	switch {
+	case len(host) > 0:
+		dst = append(dst, host...)
+	case r.Service.Host != "":
+		dst = append(dst, r.Service.Host...)
+	default:
+		dst = append(dst, "unknown"...)
+	}
+	if path := pathOnly(r.Details.Path); len(path) > 0 {
+		dst = append(dst, path...)
+	} else {
+		dst = append(dst, '/')
+	}
+	name := dst[start:]
+	if len(name) > MaxNameLen {
+		cut := MaxNameLen
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		dst = dst[:start+cut]
+	}
+	if !utf8.Valid(dst[start:]) {
+		fixed := bytes.ToValidUTF8(dst[start:], []byte("\uFFFD"))
+		dst = append(dst[:start], fixed...)
+	}
+	return dst
+}
+
+// pathOnly cuts the query and fragment off a request path.
+func pathOnly(p []byte) []byte {
+	if i := bytes.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// grpcMethod splits "/package.Service/Method".
+func grpcMethod(path []byte) (svc, method []byte, ok bool) {
+	if len(path) < 4 || path[0] != '/' {
+		return nil, nil, false
+	}
+	i := bytes.LastIndexByte(path, '/')
+	if i <= 1 || i == len(path)-1 {
+		return nil, nil, false
+	}
+	return path[1:i], path[i+1:], true
+}
+
+// splitHostPort splits an :authority ("host", "host:port", "[v6]:port").
+// A port that is not a number in 1..65535 is left in the host.
+func splitHostPort(a []byte) (host []byte, port uint32) {
+	if len(a) > 0 && a[0] == '[' {
+		end := bytes.IndexByte(a, ']')
+		if end < 0 {
+			return a, 0
+		}
+		host, rest := a[1:end], a[end+1:]
+		if len(rest) > 1 && rest[0] == ':' {
+			if p, ok := parsePort(rest[1:]); ok {
+				return host, p
+			}
+		}
+		return host, 0
+	}
+	i := bytes.LastIndexByte(a, ':')
+	if i < 0 || bytes.IndexByte(a[:i], ':') >= 0 { // none, or a bare IPv6 address
+		return a, 0
+	}
+	if p, ok := parsePort(a[i+1:]); ok {
+		return a[:i], p
+	}
+	return a, 0
+}
+
+func parsePort(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 5 {
+		return 0, false
+	}
+	var p uint32
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		p = p*10 + uint32(c-'0')
+	}
+	return p, p > 0 && p <= 65535
+}
+
+// statusMessage explains a failed request in the span status.
+func statusMessage(r *accesslog.Record) string {
+	if d := r.Details.ResponseDetails; len(d) > 0 && string(d) != "via_upstream" {
+		return text(d)
+	}
+	if r.Flags&accesslog.ProxyFailureFlags != 0 {
+		return "response flags " + r.Flags.String()
+	}
+	switch {
+	case r.Protocol == accesslog.ProtocolGRPC && r.GRPCStatus > 0:
+		return "gRPC status " + strconv.Itoa(int(r.GRPCStatus))
+	case r.ResponseCode == 0:
+		return "no response"
+	}
+	return "HTTP " + strconv.Itoa(int(r.ResponseCode))
+}
+
+// text copies borrowed bytes into a string that is valid UTF-8 (OTLP
+// rejects invalid strings, and one bad span would fail its whole batch).
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}
