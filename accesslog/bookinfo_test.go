@@ -13,7 +13,7 @@ import (
 func decodeSample(t *testing.T, file string) Record {
 	t.Helper()
 	var m alsv3.StreamAccessLogsMessage
-	readJSON(t, filepath.Join(sharedALS, "skywalking/clean-json", file), &m)
+	readJSON(t, filepath.Join(sharedALS, "skywalking", "clean-json", file), &m)
 	recs, _, err := NewStream(Config{}, nil).Decode(marshal(t, &m), nil, testNow)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
@@ -31,14 +31,22 @@ func TestBookinfoIdentities(t *testing.T) {
 		svcName, svcNamespace string
 		sourceFrom, destFrom  IdentitySource
 	}{
-		{"envoy-ingress.json", ReporterSource, "istio-ingressgateway", unknown,
-			"productpage.default.svc.cluster.local", "productpage", "default", FromNodeID, FromClusterName},
-		{"envoy-ingress2sidecar.json", ReporterDestination, unknown, "product-v1",
-			"productpage.default.svc.cluster.local", "productpage", "default", FromNone, FromNodeID},
-		{"envoy-mesh-client-sidecar.json", ReporterSource, "productpage-v1", unknown,
-			"details.default.svc.cluster.local", "details", "default", FromNodeID, FromClusterName},
-		{"envoy-mesh-server-sidecar.json", ReporterDestination, unknown, "reviews-v1",
-			"reviews.default.svc.cluster.local", "reviews", "default", FromNone, FromNodeID},
+		{
+			"envoy-ingress.json", ReporterSource, "istio-ingressgateway", unknown,
+			"productpage.default.svc.cluster.local", "productpage", "default", FromNodeID, FromClusterName,
+		},
+		{
+			"envoy-ingress2sidecar.json", ReporterDestination, unknown, "product-v1",
+			"productpage.default.svc.cluster.local", "productpage", "default", FromNone, FromNodeID,
+		},
+		{
+			"envoy-mesh-client-sidecar.json", ReporterSource, "productpage-v1", unknown,
+			"details.default.svc.cluster.local", "details", "default", FromNodeID, FromClusterName,
+		},
+		{
+			"envoy-mesh-server-sidecar.json", ReporterDestination, unknown, "reviews-v1",
+			"reviews.default.svc.cluster.local", "reviews", "default", FromNone, FromNodeID,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -291,7 +291,8 @@ func trustDomain(uri string) string {
 }
 
 func (s *Stream) spiffe(td, ns, sa string) string {
-	b := append(s.scratch[:0], "spiffe://"...)
+	b := s.scratch[:0]
+	b = append(b, "spiffe://"...)
 	b = append(b, td...)
 	b = append(b, "/ns/"...)
 	b = append(b, ns...)

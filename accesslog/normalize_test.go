@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"encoding/hex"
-	"errors"
 	"testing"
 	"time"
 
@@ -125,9 +124,11 @@ func TestNormalize(t *testing.T) {
 			e.CommonProperties.DownstreamLocalAddress = sock("10.0.0.9", 9080)
 			e.CommonProperties.TlsProperties = &datav3.TLSProperties{
 				LocalCertificateProperties: &datav3.TLSProperties_CertificateProperties{SubjectAltName: []*datav3.TLSProperties_CertificateProperties_SubjectAltName{
-					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"}}}},
+					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"}},
+				}},
 				PeerCertificateProperties: &datav3.TLSProperties_CertificateProperties{SubjectAltName: []*datav3.TLSProperties_CertificateProperties_SubjectAltName{
-					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"}}}},
+					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"}},
+				}},
 			}
 			e.CommonProperties.FilterStateObjects = map[string]*anypb.Any{"downstream_peer": peer(t, "productpage-v1", "default", "productpage", "v1", "bookinfo-productpage")}
 		}, func(t *testing.T, r *Record) {
@@ -145,7 +146,8 @@ func TestNormalize(t *testing.T) {
 			e.CommonProperties.TlsProperties = &datav3.TLSProperties{
 				PeerCertificateProperties: &datav3.TLSProperties_CertificateProperties{SubjectAltName: []*datav3.TLSProperties_CertificateProperties_SubjectAltName{
 					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Dns{Dns: "x.example"}},
-					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://td.example/ns/shop/sa/cart"}}}},
+					{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: "spiffe://td.example/ns/shop/sa/cart"}},
+				}},
 			}
 		}, func(t *testing.T, r *Record) {
 			assert.Equal(t, FromSAN, r.SourceFrom)
@@ -211,7 +213,8 @@ func TestNormalize(t *testing.T) {
 		}, func(t *testing.T, r *Record) {
 			assert.Equal(t, "UT,DI,FI,UAEX", r.Flags.String())
 		}},
-		{"gateway is always source", istioNode(t, "router", "istio-ingressgateway-5d9f7b4b7c-abcde", "istio-system", "istio-ingressgateway", "istio-ingressgateway", "", ""),
+		{
+			"gateway is always source", istioNode(t, "router", "istio-ingressgateway-5d9f7b4b7c-abcde", "istio-system", "istio-ingressgateway", "istio-ingressgateway", "", ""),
 			func(e *datav3.HTTPAccessLogEntry) {
 				e.CommonProperties.UpstreamCluster = "outbound|9080||productpage.default.svc.cluster.local"
 			},
@@ -219,7 +222,8 @@ func TestNormalize(t *testing.T) {
 				assert.Equal(t, ReporterSource, r.Reporter)
 				assert.Equal(t, "istio-ingressgateway", r.Source.Name)
 				assert.Equal(t, "latest", r.Source.CanonicalRevision, "no version label")
-			}},
+			},
+		},
 		{"waypoint", istioNode(t, "waypoint", "waypoint-6b8f9c5d7-zzzzz", "default", "waypoint", "waypoint", "", ""), func(e *datav3.HTTPAccessLogEntry) {
 			e.CommonProperties.UpstreamCluster = "inbound-vip|9080|http|reviews.default.svc.cluster.local"
 			e.CommonProperties.FilterStateObjects = map[string]*anypb.Any{
@@ -364,7 +368,7 @@ func TestBadInput(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			assert.True(t, errors.Is(err, tt.wantErr), "got %v", err)
+			require.ErrorIs(t, err, tt.wantErr, "got %v", err)
 			if tt.rejected != 255 {
 				assert.Equal(t, out.Entries, out.Rejected[tt.rejected])
 			}

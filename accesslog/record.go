@@ -141,10 +141,34 @@ var flagOrder = [...]struct {
 	field uint8
 	code  string
 }{
-	{1, "LH"}, {2, "UH"}, {3, "UT"}, {4, "LR"}, {5, "UR"}, {6, "UF"}, {7, "UC"}, {8, "UO"},
-	{9, "NR"}, {10, "DI"}, {11, "FI"}, {12, "RL"}, {13, "UAEX"}, {14, "RLSE"}, {15, "DC"},
-	{16, "URX"}, {17, "SI"}, {18, "IH"}, {19, "DPE"}, {20, "UMSDR"}, {21, "RFCF"}, {22, "NFCF"},
-	{23, "DT"}, {24, "UPE"}, {25, "NC"}, {26, "OM"}, {27, "DF"}, {28, "DR"},
+	{1, "LH"},
+	{2, "UH"},
+	{3, "UT"},
+	{4, "LR"},
+	{5, "UR"},
+	{6, "UF"},
+	{7, "UC"},
+	{8, "UO"},
+	{9, "NR"},
+	{10, "DI"},
+	{11, "FI"},
+	{12, "RL"},
+	{13, "UAEX"},
+	{14, "RLSE"},
+	{15, "DC"},
+	{16, "URX"},
+	{17, "SI"},
+	{18, "IH"},
+	{19, "DPE"},
+	{20, "UMSDR"},
+	{21, "RFCF"},
+	{22, "NFCF"},
+	{23, "DT"},
+	{24, "UPE"},
+	{25, "NC"},
+	{26, "OM"},
+	{27, "DF"},
+	{28, "DR"},
 }
 
 // Flag bits for the flags meshlens reasons about.
@@ -162,7 +186,7 @@ const ProxyFailureFlags ResponseFlags = 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6 
 var singleFlag [29]string
 
 func init() {
-	for _, f := range flagOrder {
+	for _, f := range &flagOrder {
 		singleFlag[f.field] = f.code
 	}
 }
@@ -183,7 +207,7 @@ func (f ResponseFlags) String() string {
 		}
 	}
 	var b strings.Builder
-	for _, fl := range flagOrder {
+	for _, fl := range &flagOrder {
 		if f&(1<<fl.field) != 0 {
 			if b.Len() > 0 {
 				b.WriteByte(',')

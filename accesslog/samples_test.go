@@ -35,16 +35,16 @@ type sample struct {
 func realSamples(t testing.TB) []sample {
 	t.Helper()
 	var out []sample
-	whole, err := filepath.Glob(filepath.Join(sharedALS, "skywalking/clean-json/*.json"))
+	whole, err := filepath.Glob(filepath.Join(sharedALS, "skywalking", "clean-json", "*.json"))
 	require.NoError(t, err)
-	strict, err := filepath.Glob(filepath.Join(sharedALS, "envoy/*.strict.json"))
+	strict, err := filepath.Glob(filepath.Join(sharedALS, "envoy", "*.strict.json"))
 	require.NoError(t, err)
 	for _, f := range append(whole, strict...) {
 		var m alsv3.StreamAccessLogsMessage
 		readJSON(t, f, &m)
 		out = append(out, sample{name: strings.TrimSuffix(filepath.Base(f), ".json"), msg: marshal(t, &m)})
 	}
-	entries, err := filepath.Glob(filepath.Join(sharedALS, "envoy/unit-test-entries/strict-json/*.json"))
+	entries, err := filepath.Glob(filepath.Join(sharedALS, "envoy", "unit-test-entries", "strict-json", "*.json"))
 	require.NoError(t, err)
 	for _, f := range entries {
 		var e accesslogdatav3.HTTPAccessLogEntry

@@ -127,7 +127,8 @@ func (s *Stream) serviceFromAuthority(host []byte, localNS string) Service {
 	if dots > 1 || localNS == "" && dots == 0 {
 		return s.serviceFromHost(host, localNS)
 	}
-	b := append(s.scratch[:0], host...)
+	b := s.scratch[:0]
+	b = append(b, host...)
 	if dots == 0 {
 		b = append(b, '.')
 		b = append(b, localNS...)

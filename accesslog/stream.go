@@ -111,7 +111,7 @@ type Stream struct {
 	conns   ConnTracker
 	proxy   *Proxy
 	strs    map[string]string
-	svcs    map[string]Service // upstream cluster → parsed service
+	svcs    map[string]Service  // upstream cluster → parsed service
 	peers   map[string]Workload // encoded peer Struct → its labels
 	scratch []byte
 	// InternResets counts how often the intern table was cleared.

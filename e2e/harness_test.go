@@ -52,7 +52,8 @@ func meshlensBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "meshlens")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/meshlens")
+		// Built once for every test of the run, so not tied to one test's context.
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-o", binPath, "../cmd/meshlens")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
@@ -64,7 +65,7 @@ func meshlensBinary(t *testing.T) string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().String()
@@ -81,14 +82,18 @@ func startProcess(t *testing.T, name string, env []string, bin string, args ...s
 	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	require.NoError(t, err)
-	cmd := exec.Command(bin, args...)
+	// Not t.Context(): it is cancelled before the cleanups run, which would
+	// kill the process instead of letting stop shut it down with SIGTERM.
+	cmd := exec.CommandContext(context.Background(), bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
 	p := &process{cmd: cmd, log: logf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		p.stop(t, 20*time.Second)
+		if err := p.stop(t, 20*time.Second); err != nil {
+			t.Logf("%s: stop: %v", name, err)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			if len(b) > 8000 {
@@ -117,23 +122,23 @@ func (p *process) stop(t *testing.T, timeout time.Duration) error {
 	}
 }
 
-func waitHTTP(t *testing.T, url string, timeout time.Duration) {
+func waitHTTP(t *testing.T, rawURL string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		code, _, err := httpGet(url, "")
+		code, _, err := httpGet(rawURL, "")
 		if err == nil && code == http.StatusOK {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s (last: %d %v)", url, timeout, code, err)
+			t.Fatalf("%s not ready after %s (last: %d %v)", rawURL, timeout, code, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func httpGet(url, accept string) (int, string, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, http.NoBody)
+func httpGet(rawURL, accept string) (int, string, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, rawURL, http.NoBody)
 	if err != nil {
 		return 0, "", err
 	}

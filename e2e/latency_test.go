@@ -36,13 +36,14 @@ func TestE2ELatency(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan loadgen.Stats, 1)
+	conn := dial(t, m.GRPC)
 	go func() {
-		st, _ := loadgen.Send(ctx, dial(t, m.GRPC), tr, loadgen.SendOptions{Rate: rate, Duration: time.Hour})
+		st, _ := loadgen.Send(ctx, conn, tr, loadgen.SendOptions{Rate: rate, Duration: time.Hour})
 		done <- st
 	}()
 	time.Sleep(2 * time.Second)
 
-	b, err := os.ReadFile(filepath.Join("../../shared/testdata/envoy/als/skywalking/clean-json", "envoy-ingress.json"))
+	b, err := os.ReadFile(filepath.Join(alsCaptures, "envoy-ingress.json"))
 	require.NoError(t, err)
 	var base alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &base))
@@ -56,7 +57,7 @@ func TestE2ELatency(t *testing.T) {
 		start := time.Now()
 		require.NoError(t, s.Send(&base))
 		var seenMetrics, seenAPI bool
-		for first := true; !(seenMetrics && seenAPI); first = false {
+		for first := true; !seenMetrics || !seenAPI; first = false {
 			if !first {
 				// Poll like a busy client (100 requests/s), not flat out:
 				// a flat-out poller measures its own contention.

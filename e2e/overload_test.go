@@ -28,10 +28,13 @@ func TestE2EOverload(t *testing.T) {
 	var wg sync.WaitGroup
 	var offered [3]loadgen.Stats
 	for i := range offered {
+		// One connection per generator, dialled here: dial asserts, which
+		// only the test's goroutine may do.
+		conn := dial(t, m.GRPC)
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			offered[i], _ = loadgen.Send(ctx, dial(t, m.GRPC), tr, loadgen.SendOptions{Duration: 12 * time.Second})
+			offered[i], _ = loadgen.Send(ctx, conn, tr, loadgen.SendOptions{Duration: 12 * time.Second})
 		}(i)
 	}
 	pid := m.cmd.Process.Pid

@@ -23,6 +23,12 @@ import (
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 )
 
+// Real Envoy captures shared with the rest of the repository's tests.
+const (
+	alsCaptures     = "../../shared/testdata/envoy/als/skywalking/clean-json"
+	metricsCaptures = "../../shared/testdata/envoy/metrics/skywalking"
+)
+
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -49,7 +55,7 @@ func sendCaptures(t *testing.T, addr string) {
 	t.Helper()
 	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
 	for _, f := range []string{"envoy-ingress.json", "envoy-ingress2sidecar.json", "envoy-mesh-client-sidecar.json", "envoy-mesh-server-sidecar.json"} {
-		b, err := os.ReadFile(filepath.Join("../../shared/testdata/envoy/als/skywalking/clean-json", f))
+		b, err := os.ReadFile(filepath.Join(alsCaptures, f))
 		require.NoError(t, err)
 		var m alsv3.StreamAccessLogsMessage
 		require.NoError(t, protojson.Unmarshal(b, &m))
@@ -68,7 +74,7 @@ func sendMetricsCaptures(t *testing.T, addr string, files ...string) {
 	s, err := client.StreamMetrics(context.Background())
 	require.NoError(t, err)
 	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join("../../shared/testdata/envoy/metrics/skywalking", f))
+		b, err := os.ReadFile(filepath.Join(metricsCaptures, f))
 		require.NoError(t, err)
 		var m metricsv3.StreamMetricsMessage
 		require.NoError(t, protojson.Unmarshal(b, &m))
@@ -161,8 +167,10 @@ func TestE2EPrometheus(t *testing.T) {
 	t.Run("requests per reporter, source, destination and code", func(t *testing.T) {
 		got := map[loadgen.RequestKey]float64{}
 		for _, s := range prom.query(t, `sum(increase(istio_requests_total{`+inst+`}[`+window+`])) by (reporter, source_workload, destination_workload, response_code)`, t1) {
-			got[loadgen.RequestKey{Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
-				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"]}] = s.Value
+			got[loadgen.RequestKey{
+				Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
+				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
+			}] = s.Value
 		}
 		require.Len(t, got, len(tr.Ledger.Requests))
 		for k, want := range tr.Ledger.Requests {
@@ -180,8 +188,10 @@ func TestE2EPrometheus(t *testing.T) {
 	})
 	t.Run("latency sums to the millisecond", func(t *testing.T) {
 		for _, s := range prom.query(t, `sum(increase(istio_request_duration_milliseconds_sum{`+inst+`}[`+window+`])) by (reporter, source_workload, destination_workload, response_code)`, t1) {
-			k := loadgen.RequestKey{Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
-				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"]}
+			k := loadgen.RequestKey{
+				Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
+				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
+			}
 			want, ok := tr.Ledger.Requests[k]
 			require.True(t, ok, "%v", k)
 			assert.InDelta(t, float64(want.DurationNanos)/1e6, s.Value, 1e-3, "%v", k)
@@ -247,7 +257,7 @@ func TestE2EPrometheus(t *testing.T) {
 		promtool := need(t, "promtool")
 		_, body, err := httpGet("http://"+mesh.HTTP+"/metrics", "")
 		require.NoError(t, err)
-		cmd := exec.Command(promtool, "check", "metrics")
+		cmd := exec.CommandContext(t.Context(), promtool, "check", "metrics")
 		cmd.Stdin = strings.NewReader(body)
 		out, err := cmd.CombinedOutput()
 		if err != nil {

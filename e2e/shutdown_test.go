@@ -24,9 +24,10 @@ func TestE2EGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sent := make(chan struct{})
+	conn := dial(t, m.GRPC)
 	go func() {
 		defer close(sent)
-		_, _ = loadgen.Send(ctx, dial(t, m.GRPC), tr, loadgen.SendOptions{Duration: 20 * time.Second, Rate: 50000})
+		_, _ = loadgen.Send(ctx, conn, tr, loadgen.SendOptions{Duration: 20 * time.Second, Rate: 50000})
 	}()
 	waitProcessed(t, m, 20000)
 	start := time.Now()

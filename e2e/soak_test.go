@@ -28,9 +28,10 @@ func TestE2ESoak(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var sent loadgen.Stats
+	conn := dial(t, m.GRPC)
 	go func() {
 		defer wg.Done()
-		sent, _ = loadgen.Send(ctx, dial(t, m.GRPC), tr, loadgen.SendOptions{Rate: 20000, Duration: d})
+		sent, _ = loadgen.Send(ctx, conn, tr, loadgen.SendOptions{Rate: 20000, Duration: d})
 	}()
 	type point struct{ rss, goroutines float64 }
 	var points []point

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 func TestE2EThousandsOfStreams(t *testing.T) {
 	const n = 3000
 	m := startMeshlens(t)
-	b, err := os.ReadFile(filepath.Join("../../shared/testdata/envoy/als/skywalking/clean-json", "envoy-ingress.json"))
+	b, err := os.ReadFile(filepath.Join(alsCaptures, "envoy-ingress.json"))
 	require.NoError(t, err)
 	var msg alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &msg))
@@ -49,6 +50,8 @@ func TestE2EThousandsOfStreams(t *testing.T) {
 	t.Logf("peak RSS with %d streams: %.0f MiB", n, rss)
 	assert.Less(t, rss, 1024.0, "idle streams hold no buffers")
 
+	// The streams stay open, and referenced, until here.
+	runtime.KeepAlive(streams)
 	cancel()
 	require.Eventually(t, func() bool {
 		return m.metric(t, `meshlens_receiver_active_streams{service="als"}`) == 0

@@ -58,7 +58,7 @@ func TestStreamLimit(t *testing.T) {
 // call, so a test can send what no gRPC client would.
 func rawStream(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	_, err = conn.Write([]byte(http2.ClientPreface))
@@ -68,8 +68,12 @@ func rawStream(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
 	for _, f := range [][2]string{
-		{":method", "POST"}, {":scheme", "http"}, {":path", "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"},
-		{":authority", addr}, {"content-type", "application/grpc"}, {"te", "trailers"},
+		{":method", "POST"},
+		{":scheme", "http"},
+		{":path", "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"},
+		{":authority", addr},
+		{"content-type", "application/grpc"},
+		{"te", "trailers"},
 	} {
 		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
 	}

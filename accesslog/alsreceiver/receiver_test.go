@@ -99,7 +99,7 @@ func startReceiver(t *testing.T, edit func(*Config)) (*alsReceiver, *fakeHub, st
 	}
 	require.NoError(t, cfg.Validate())
 	// Bind a free port first so the test knows the address.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
@@ -119,9 +119,15 @@ func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	return conn
 }
 
+// Real Envoy captures shared with the rest of the repository's tests.
+const (
+	alsCaptures     = "../../../shared/testdata/envoy/als/skywalking/clean-json"
+	metricsCaptures = "../../../shared/testdata/envoy/metrics/skywalking"
+)
+
 func loadALS(t *testing.T, name string) *alsv3.StreamAccessLogsMessage {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../../shared/testdata/envoy/als/skywalking/clean-json", name))
+	b, err := os.ReadFile(filepath.Join(alsCaptures, name))
 	require.NoError(t, err)
 	var m alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &m))
@@ -258,14 +264,34 @@ func TestBadInputGetsStatusAndCounter(t *testing.T) {
 		metric string
 		labels []string
 	}{
-		{"malformed protobuf", method, [][]byte{good, {0x12, 0x80}}, codes.InvalidArgument,
-			"meshlens_receiver_messages_rejected_total", []string{"reason", "malformed"}},
-		{"no identifier", method, [][]byte{noIdentBytes}, codes.InvalidArgument,
-			"meshlens_receiver_entries_rejected_total", []string{"reason", "no_identifier"}},
-		{"oversized message", method, [][]byte{make([]byte, 2<<20)}, codes.ResourceExhausted,
-			"meshlens_receiver_messages_rejected_total", []string{"reason", "too_large"}},
-		{"v2 API", "/envoy.service.accesslog.v2.AccessLogService/StreamAccessLogs", [][]byte{good}, codes.Unimplemented,
-			"meshlens_receiver_streams_ended_total", []string{"reason", "v2_api"}},
+		{
+			"malformed protobuf", method,
+			[][]byte{good, {0x12, 0x80}},
+			codes.InvalidArgument,
+			"meshlens_receiver_messages_rejected_total",
+			[]string{"reason", "malformed"},
+		},
+		{
+			"no identifier", method,
+			[][]byte{noIdentBytes},
+			codes.InvalidArgument,
+			"meshlens_receiver_entries_rejected_total",
+			[]string{"reason", "no_identifier"},
+		},
+		{
+			"oversized message", method,
+			[][]byte{make([]byte, 2<<20)},
+			codes.ResourceExhausted,
+			"meshlens_receiver_messages_rejected_total",
+			[]string{"reason", "too_large"},
+		},
+		{
+			"v2 API", "/envoy.service.accesslog.v2.AccessLogService/StreamAccessLogs",
+			[][]byte{good},
+			codes.Unimplemented,
+			"meshlens_receiver_streams_ended_total",
+			[]string{"reason", "v2_api"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +344,7 @@ func TestMetricsService(t *testing.T) {
 	_, hub, addr := startReceiver(t, nil)
 	client := metricsv3.NewMetricsServiceClient(dial(t, addr))
 	read := func(name string) *metricsv3.StreamMetricsMessage {
-		b, err := os.ReadFile(filepath.Join("../../../shared/testdata/envoy/metrics/skywalking", name))
+		b, err := os.ReadFile(filepath.Join(metricsCaptures, name))
 		require.NoError(t, err)
 		var m metricsv3.StreamMetricsMessage
 		require.NoError(t, protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, &m))

@@ -116,8 +116,8 @@ func TestMutualTLS(t *testing.T) {
 		_, err = s.CloseAndRecv()
 		return err
 	}
-	assert.Error(t, client(nil, nil), "no client certificate")
-	assert.Error(t, client(badCert, badKey), "certificate from another CA")
+	require.Error(t, client(nil, nil), "no client certificate")
+	require.Error(t, client(badCert, badKey), "certificate from another CA")
 	assert.Equal(t, 0, hub.count())
 	require.NoError(t, client(cliCert, cliKey))
 	assert.Equal(t, 1, hub.count())

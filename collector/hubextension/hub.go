@@ -85,8 +85,8 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
 	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy})
-	h.consumers = append(h.consumers, h.agg, h.graph)
-	h.consumers = append(h.consumers, registerSpanMetrics(reg, cfg.Metrics.SeriesTTL, now)) // spanmetrics.go
+	h.consumers = append(h.consumers, h.agg, h.graph,
+		registerSpanMetrics(reg, cfg.Metrics.SeriesTTL, now)) // spanmetrics.go
 	for i := range h.joins {
 		h.joins[i].j = accesslog.NewJoiner((cfg.Join.MaxPending+joinShards-1)/joinShards, cfg.Join.TTL)
 	}

@@ -152,13 +152,15 @@ func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
 		}
 		hit := false
 		for j := 0; j < n; j++ {
-			if c := &recent[j]; sameLabels(&c.l, &l) {
-				c.sh.mu.Lock()
-				a.updateHTTP(c.s, r, nowNano)
-				c.sh.mu.Unlock()
-				hit = true
-				break
+			c := &recent[j]
+			if !sameLabels(&c.l, &l) {
+				continue
 			}
+			c.sh.mu.Lock()
+			a.updateHTTP(c.s, r, nowNano)
+			c.sh.mu.Unlock()
+			hit = true
+			break
 		}
 		if hit {
 			continue
@@ -182,7 +184,7 @@ type recentSeries struct {
 // same reports whether two strings are the same interned value (false
 // negatives are fine: the caller falls back to the map).
 func same(x, y string) bool {
-	return len(x) == len(y) && (len(x) == 0 || unsafe.StringData(x) == unsafe.StringData(y))
+	return len(x) == len(y) && (x == "" || unsafe.StringData(x) == unsafe.StringData(y))
 }
 
 func sameWorkload(x, y *accesslog.Workload) bool {

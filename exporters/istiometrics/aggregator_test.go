@@ -97,7 +97,7 @@ func TestExactCounts(t *testing.T) {
 		assert.InDelta(t, float64(want.DurationNanos)/1e6, gotDur[k], 1e-3, "duration sum %v", k)
 	}
 	// The mix covers what the issue lists.
-	var codes, reporters, unknownDst = map[string]bool{}, map[loadgen.Reporter]bool{}, false
+	codes, reporters, unknownDst := map[string]bool{}, map[loadgen.Reporter]bool{}, false
 	for k := range tr.Ledger.Requests {
 		codes[k.ResponseCode] = true
 		reporters[k.Reporter] = true
@@ -113,8 +113,10 @@ func TestExactCounts(t *testing.T) {
 		if label(m, "request_protocol") != "grpc" {
 			continue
 		}
-		gotGRPC[loadgen.GRPCStatusKey{Reporter: loadgen.Reporter(label(m, "reporter")), Source: label(m, "source_workload"),
-			Destination: label(m, "destination_workload"), Status: label(m, "grpc_response_status")}] += m.GetCounter().GetValue()
+		gotGRPC[loadgen.GRPCStatusKey{
+			Reporter: loadgen.Reporter(label(m, "reporter")), Source: label(m, "source_workload"),
+			Destination: label(m, "destination_workload"), Status: label(m, "grpc_response_status"),
+		}] += m.GetCounter().GetValue()
 	}
 	require.NotEmpty(t, tr.Ledger.GRPCStatuses)
 	for k, want := range tr.Ledger.GRPCStatuses {
@@ -236,7 +238,7 @@ func TestWriteTextEqualsCollector(t *testing.T) {
 		var got bytes.Buffer
 		require.NoError(t, a.WriteText(&got, f))
 		gotFams := parseText(t, got.Bytes(), f)
-		require.Equal(t, len(wantFams), len(gotFams), "format %d", f)
+		require.Len(t, gotFams, len(wantFams), "format %d", f)
 		for name, w := range wantFams {
 			g := gotFams[name]
 			require.NotNil(t, g, name)
@@ -275,7 +277,7 @@ func TestExemplars(t *testing.T) {
 	}
 	b.Reset()
 	require.NoError(t, a.WriteText(&b, FormatText))
-	cmd := exec.Command(promtool, "check", "metrics")
+	cmd := exec.CommandContext(t.Context(), promtool, "check", "metrics")
 	cmd.Stdin = &b
 	res, err := cmd.CombinedOutput()
 	// Exit 1 is a parse error; exit 3 means it parsed and only linted. The
@@ -300,9 +302,11 @@ func TestExpiryAndBudget(t *testing.T) {
 		w := accesslog.Workload{Name: "a", Namespace: "ns", CanonicalService: "a", CanonicalRevision: "v1", App: "a", Version: "v1", Cluster: "c", Principal: "unknown"}
 		d := w
 		d.Name = dst
-		return accesslog.Record{Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+		return accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
 			Source: w, Destination: d, Service: accesslog.Service{Host: dst, Name: dst, Namespace: "ns"},
-			ResponseCode: code, GRPCStatus: -1, Final: true, DurationNanos: int64(time.Millisecond)}
+			ResponseCode: code, GRPCStatus: -1, Final: true, DurationNanos: int64(time.Millisecond),
+		}
 	}
 	var recs []accesslog.Record
 	for i := range 50 {

@@ -95,7 +95,8 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 		bw.WriteByte('\n')
 	}
 	sample := func(name, suffix string, block []byte, extra []byte, v float64, ex *exemplar) {
-		b := append(scratch[:0], name...)
+		b := scratch[:0]
+		b = append(b, name...)
 		b = append(b, suffix...)
 		b = append(b, block...)
 		b = append(b, extra...)
@@ -221,18 +222,16 @@ func (a *Aggregator) Collector() prometheus.Collector { return collector{a} }
 
 type collector struct{ a *Aggregator }
 
-var (
-	descs = func() map[string]*prometheus.Desc {
-		m := map[string]*prometheus.Desc{}
-		for _, n := range []string{RequestsTotal, RequestDuration, RequestBytes, ResponseBytes, RequestMessages, ResponseMessages} {
-			m[n] = prometheus.NewDesc(n, help[n], HTTPLabels, nil)
-		}
-		for _, n := range []string{TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes} {
-			m[n] = prometheus.NewDesc(n, help[n], TCPLabels, nil)
-		}
-		return m
-	}()
-)
+var descs = func() map[string]*prometheus.Desc {
+	m := map[string]*prometheus.Desc{}
+	for _, n := range []string{RequestsTotal, RequestDuration, RequestBytes, ResponseBytes, RequestMessages, ResponseMessages} {
+		m[n] = prometheus.NewDesc(n, help[n], HTTPLabels, nil)
+	}
+	for _, n := range []string{TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes} {
+		m[n] = prometheus.NewDesc(n, help[n], TCPLabels, nil)
+	}
+	return m
+}()
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range descs {

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"github.com/meshlens/meshlens/internal/benchutil"
 	"runtime"
 	"testing"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshlens/meshlens/internal/benchutil"
 )
 
 // istioPeer is the filter-state value Istio >= 1.24 logs for a peer: an Any

@@ -1419,25 +1419,28 @@ func decodePeerStruct(b []byte, p *Peer) bool {
 					p.App = str
 				}
 			case 4:
-				if string(key) == "name" {
+				switch string(key) {
+				case "name":
 					p.Name = str
-				} else if string(key) == "type" {
+				case "type":
 					p.Type = str
 				}
 			case 7:
-				if string(key) == "cluster" {
+				switch string(key) {
+				case "cluster":
 					p.Cluster = str
-				} else if string(key) == "service" {
+				case "service":
 					p.Service = str
-				} else if string(key) == "version" {
+				case "version":
 					p.Version = str
 				}
 			case 8:
-				if string(key) == "workload" {
+				switch string(key) {
+				case "workload":
 					p.Workload = str
-				} else if string(key) == "revision" {
+				case "revision":
 					p.Revision = str
-				} else if string(key) == "identity" {
+				case "identity":
 					p.Identity = str
 				}
 			case 9:
@@ -1911,11 +1914,11 @@ func decodeResponse(b []byte, e *Entry) error {
 		if p, j, ok = readLen(b, i+1); !ok || !has1(p, 0, 1<<3|wireVarint) {
 			goto general
 		}
-		if v, k := uvarint(p, 1); k != len(p) {
+		v, k := uvarint(p, 1)
+		if k != len(p) {
 			goto general
-		} else {
-			e.HasResponseCode, e.ResponseCode = true, uint32(v)
 		}
+		e.HasResponseCode, e.ResponseCode = true, uint32(v)
 		i = j
 	}
 	if has1(b, i, 2<<3|wireVarint) {

@@ -232,7 +232,7 @@ func fullMessage(t testing.TB) *alsv3.StreamAccessLogsMessage {
 					UpstreamRequestAttemptCount:      2,
 					ConnectionTerminationDetails:     "details",
 					StreamId:                         "stream-1",
-					IntermediateLogEntry:             true,
+					IntermediateLogEntry:             true, //nolint:staticcheck // SA1019: deprecated field Envoy still writes; the decoder must read it
 					DownstreamTransportFailureReason: "dtfr",
 					DownstreamWireBytesSent:          1,
 					DownstreamWireBytesReceived:      2,
@@ -839,11 +839,11 @@ func checkDecodeError(t *testing.T, b []byte, want error, context string) {
 	m := dirtyMessage(t)
 	err := DecodeAccessLogs(b, m)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, want)
-	assert.ErrorIs(t, err, ErrMalformed)
+	require.ErrorIs(t, err, want)
+	require.ErrorIs(t, err, ErrMalformed)
 	assert.Contains(t, err.Error(), context)
 	var pm alsv3.StreamAccessLogsMessage
-	assert.Error(t, proto.Unmarshal(b, &pm), "proto.Unmarshal accepts what the decoder rejects")
+	require.Error(t, proto.Unmarshal(b, &pm), "proto.Unmarshal accepts what the decoder rejects")
 	// The message can be reused after an error.
 	require.NoError(t, DecodeAccessLogs(httpMsg(), m))
 	assert.Empty(t, m.Entries)
@@ -1150,12 +1150,12 @@ func TestHasTypeName(t *testing.T) {
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{ErrTruncated, ErrLength, ErrVarintOverflow, ErrFieldNumber, ErrWireType, ErrGroup, ErrDepth}
 	for i, a := range all {
-		assert.ErrorIs(t, a, ErrMalformed)
+		require.ErrorIs(t, a, ErrMalformed)
 		for j, b := range all {
 			assert.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)
 		}
 	}
-	assert.False(t, errors.Is(ErrMalformed, ErrTruncated))
+	require.NotErrorIs(t, ErrMalformed, ErrTruncated)
 	assert.True(t, bytes.HasPrefix([]byte(ErrTruncated.Error()), []byte("wire: ")))
 }
 

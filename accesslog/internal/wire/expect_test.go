@@ -249,7 +249,7 @@ func (x *expectation) commonFromProto(i int, e *Entry, cp *accesslogv3.AccessLog
 	}
 	e.UpstreamRequestAttemptCount = cp.GetUpstreamRequestAttemptCount()
 	e.StreamID = bs(cp.GetStreamId())
-	e.IntermediateLogEntry = cp.GetIntermediateLogEntry()
+	e.IntermediateLogEntry = cp.GetIntermediateLogEntry() //nolint:staticcheck // SA1019: deprecated field Envoy still writes; the decoder must read it
 	e.DownstreamWireBytesSent = cp.GetDownstreamWireBytesSent()
 	e.DownstreamWireBytesReceived = cp.GetDownstreamWireBytesReceived()
 	e.UpstreamWireBytesSent = cp.GetUpstreamWireBytesSent()
