@@ -46,6 +46,22 @@ func NewJoiner(maxPending int, ttl time.Duration) *Joiner {
 	return &Joiner{max: maxPending, ttl: int64(ttl), index: make(map[uint64]int32)}
 }
 
+// NeedsJoin reports whether joining can add anything to a record or to the
+// other report of its hop. Istio's metadata exchange is symmetric: when the
+// client's report names its callee from peer metadata, the server's report
+// names its caller the same way, and neither needs the other. Only reports
+// without a peer object (old proxies, exchange off, connection failures)
+// take part, which keeps the join off the hot path of a healthy mesh.
+func NeedsJoin(r *Record) bool {
+	switch r.Reporter {
+	case ReporterSource:
+		return r.DestinationFrom != FromPeerMetadata
+	case ReporterDestination:
+		return r.SourceFrom != FromPeerMetadata
+	}
+	return false
+}
+
 // HopKey returns the join key of a record and whether it has one.
 func HopKey(r *Record) (uint64, bool) {
 	d := &r.Details

@@ -75,3 +75,19 @@ func BenchmarkJoiner(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/record")
 }
+
+func TestNeedsJoin(t *testing.T) {
+	for _, tt := range []struct {
+		r    Record
+		want bool
+	}{
+		{Record{Reporter: ReporterSource, DestinationFrom: FromPeerMetadata}, false},
+		{Record{Reporter: ReporterSource, DestinationFrom: FromClusterName}, true},
+		{Record{Reporter: ReporterDestination, SourceFrom: FromPeerMetadata}, false},
+		{Record{Reporter: ReporterDestination, SourceFrom: FromNone}, true},
+		{Record{Reporter: ReporterDestination, SourceFrom: FromSAN}, true},
+		{Record{Reporter: ReporterWaypoint}, false},
+	} {
+		assert.Equal(t, tt.want, NeedsJoin(&tt.r), "%+v", tt.r)
+	}
+}

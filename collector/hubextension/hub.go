@@ -108,6 +108,9 @@ func (h *Hub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
 	now := h.now()
 	if h.cfg.Join.MaxPending > 0 {
 		for i := range recs {
+			if !accesslog.NeedsJoin(&recs[i]) {
+				continue
+			}
 			if key, ok := accesslog.HopKey(&recs[i]); ok {
 				s := &h.joins[key%joinShards]
 				s.mu.Lock()
