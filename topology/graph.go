@@ -3,6 +3,7 @@ package topology
 import (
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/topology/internal/window"
@@ -156,6 +157,31 @@ type Graph struct {
 	tail   int32
 	addrs  map[string]*addrEntry
 	stats  Stats
+	// recent remembers the last edges found, compared by the identity of
+	// their interned strings: a proxy's records repeat a few edges, and
+	// this skips hashing three keys of strings per record. Cleared whenever
+	// an edge can be removed (Expire).
+	recent     [8]recentEdge
+	recentNext int
+}
+
+type recentEdge struct {
+	src, dst wlKey
+	svc      svcKey
+	proto    accesslog.Protocol
+	i        int32
+	ok       bool
+}
+
+// same reports whether two strings are the same interned value; false
+// negatives only cost a map lookup.
+func same(x, y string) bool {
+	return len(x) == len(y) && (x == "" || unsafe.StringData(x) == unsafe.StringData(y))
+}
+
+func sameWL(x, y *wlKey) bool {
+	return same(x.Name, y.Name) && same(x.Namespace, y.Namespace) && same(x.Cluster, y.Cluster) &&
+		same(x.CanonicalService, y.CanonicalService) && same(x.CanonicalRevision, y.CanonicalRevision)
 }
 
 // NewGraph returns an empty graph.
@@ -313,6 +339,22 @@ func (g *Graph) learn(addr []byte, w *accesslog.Workload, nowNano int64) {
 // edgeFor returns the index of the edge for a key, creating it (and its
 // nodes) when the bounds allow; false when they do not.
 func (g *Graph) edgeFor(src, dst wlKey, svc svcKey, proto accesslog.Protocol) (int32, bool) {
+	for j := range g.recent {
+		c := &g.recent[j]
+		if c.ok && c.proto == proto && sameWL(&c.src, &src) && sameWL(&c.dst, &dst) &&
+			same(c.svc.Host, svc.Host) && same(c.svc.Name, svc.Name) && same(c.svc.Namespace, svc.Namespace) {
+			return c.i, true
+		}
+	}
+	i, ok := g.lookupEdge(src, dst, svc, proto)
+	if ok {
+		g.recent[g.recentNext] = recentEdge{src: src, dst: dst, svc: svc, proto: proto, i: i, ok: true}
+		g.recentNext = (g.recentNext + 1) % len(g.recent)
+	}
+	return i, ok
+}
+
+func (g *Graph) lookupEdge(src, dst wlKey, svc svcKey, proto accesslog.Protocol) (int32, bool) {
 	srcID, srcNew, okS := g.nodes.acquire(src, g.cfg.MaxNodes)
 	if !okS {
 		g.stats.NodesOverflow++
@@ -405,6 +447,7 @@ func (g *Graph) unlink(i int32) {
 // returns the number of edges removed. Its cost is proportional to what it
 // removes (plus the address table).
 func (g *Graph) Expire(now time.Time) (removed int) {
+	g.recent = [len(g.recent)]recentEdge{}
 	cutoff := now.UnixNano() - int64(g.cfg.IdleTTL)
 	for g.head != none && g.edges[g.head].lastSeen < cutoff {
 		i := g.head
