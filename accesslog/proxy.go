@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -59,8 +60,11 @@ func parseIdentifier(id *wire.Identifier) (*Proxy, error) {
 			return nil, fmt.Errorf("decode node metadata: %w", err)
 		}
 	}
-	p := NewProxy(string(id.Node.ID), string(id.Node.Cluster), &md)
-	p.LogName = string(id.LogName)
+	// Every label value must be valid UTF-8 in the exposition; the node id
+	// and cluster come straight from the wire (metadata strings are checked
+	// by proto.Unmarshal).
+	p := NewProxy(validUTF8(id.Node.ID), validUTF8(id.Node.Cluster), &md)
+	p.LogName = validUTF8(id.LogName)
 	p.V2 = len(id.Node.BuildVersion) > 0
 	return p, nil
 }
@@ -72,6 +76,13 @@ func NewProxy(nodeID, nodeCluster string, metadata *structpb.Struct) *Proxy {
 	p := &Proxy{NodeID: nodeID, NodeCluster: nodeCluster}
 	p.fill(metadata)
 	return p
+}
+
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 func structString(s *structpb.Struct, key string) string {

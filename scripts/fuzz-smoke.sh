@@ -57,7 +57,7 @@ for t in "${targets[@]}"; do
 	name="${t#*$'\t'}"
 	echo "=== fuzz ${name} in ./${dir} (${FUZZTIME})"
 	start=$SECONDS
-	if ! "$GO" test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" "./${dir}"; then
+	if ! "$GO" test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "./${dir}"; then
 		echo "--- FAIL fuzz ${name} in ./${dir}" >&2
 		failed=$((failed + 1))
 	fi
