@@ -299,7 +299,8 @@ func (s *Stream) spiffe(td, ns, sa string) string {
 	b = append(b, "/sa/"...)
 	b = append(b, sa...)
 	s.scratch = b
-	return s.intern(b)
+	s.principal = s.intern(b)
+	return s.principal
 }
 
 // grpcStatus follows Envoy: trailer, then header, then mapped from HTTP.
@@ -384,7 +385,7 @@ func (s *Stream) tcpCounters(e *wire.Entry, r *Record, nowNano int64) {
 }
 
 func (s *Stream) connKey(e *wire.Entry) ConnKey {
-	h := hashString(fnvOffset, s.proxy.NodeID)
+	h := s.nodeHash
 	if len(e.StreamID) > 0 {
 		return ConnKey(hashBytes(h^0x01, e.StreamID))
 	}

@@ -107,13 +107,17 @@ func (c Config) withDefaults() Config {
 // per-stream caches. It does no I/O, starts no goroutines and is not safe
 // for concurrent use: the receiver owns one Stream per gRPC stream.
 type Stream struct {
-	cfg     Config
-	conns   ConnTracker
-	proxy   *Proxy
-	strs    map[string]string
-	svcs    map[string]Service  // upstream cluster → parsed service
-	peers   map[string]Workload // encoded peer Struct → its labels
-	scratch []byte
+	cfg   Config
+	conns ConnTracker
+	proxy *Proxy
+	strs  map[string]string
+	svcs  map[string]Service  // upstream cluster → parsed service
+	peers map[string]Workload // encoded peer Struct → its labels
+	// nodeHash seeds the TCP connection keys (a hash of the node id).
+	nodeHash uint64
+	// principal caches the synthesised local principal for principalTD.
+	principal, principalTD string
+	scratch                []byte
 	// InternResets counts how often the intern table was cleared.
 	InternResets int
 }
@@ -159,6 +163,7 @@ func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcom
 			return dst, out, fmt.Errorf("%w: %w", ErrBadIdentifier, err)
 		}
 		s.proxy = p
+		s.nodeHash = hashString(fnvOffset, p.NodeID)
 	}
 	if s.proxy == nil {
 		out.Rejected[RejectNoIdentifier] = len(m.Entries)
