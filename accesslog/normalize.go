@@ -291,6 +291,12 @@ func trustDomain(uri string) string {
 }
 
 func (s *Stream) spiffe(td, ns, sa string) string {
+	// The local principal is the same for every record of the stream with
+	// the same trust domain: remember the last one.
+	if s.principal != "" && s.principalTD == td {
+		return s.principal
+	}
+	s.principalTD = td
 	b := s.scratch[:0]
 	b = append(b, "spiffe://"...)
 	b = append(b, td...)
