@@ -195,6 +195,14 @@ type prometheus struct {
 
 func startPrometheus(t *testing.T, targets ...string) *prometheus {
 	t.Helper()
+	return startPrometheusAt(t, freePort(t), "meshlens", targets...)
+}
+
+// startPrometheusAt runs Prometheus on addr (chosen before a meshlens that
+// queries it is started), scraping targets every second under job, with
+// exemplar storage on.
+func startPrometheusAt(t *testing.T, addr, job string, targets ...string) *prometheus {
+	t.Helper()
 	bin := need(t, "prometheus")
 	dir := t.TempDir()
 	var quoted []string
@@ -205,15 +213,14 @@ func startPrometheus(t *testing.T, targets ...string) *prometheus {
   scrape_interval: 1s
   evaluation_interval: 1s
 scrape_configs:
-- job_name: meshlens
+- job_name: %s
   scrape_interval: 1s
   scrape_timeout: 900ms
   static_configs:
   - targets: [%s]
-`, strings.Join(quoted, ", "))
+`, job, strings.Join(quoted, ", "))
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-	addr := freePort(t)
 	p := &prometheus{URL: "http://" + addr}
 	p.process = startProcess(t, "prometheus", nil, bin,
 		"--config.file="+cfgPath,

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,38 +18,6 @@ import (
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 	"github.com/meshlens/meshlens/topology"
 )
-
-// startPrometheusAt runs Prometheus on addr (chosen before the meshlens
-// that queries it is started), scraping targets every second under job.
-func startPrometheusAt(t *testing.T, addr, job string, targets ...string) *prometheus {
-	t.Helper()
-	bin := need(t, "prometheus")
-	dir := t.TempDir()
-	var quoted []string
-	for _, tg := range targets {
-		quoted = append(quoted, strconv.Quote(tg))
-	}
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-- job_name: %s
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  static_configs:
-  - targets: [%s]
-`, job, strings.Join(quoted, ", "))
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
-	p := &prometheus{URL: "http://" + addr}
-	p.process = startProcess(t, "prometheus", nil, bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-	)
-	waitHTTP(t, p.URL+"/-/ready", 60*time.Second)
-	return p
-}
 
 // splitByProxy returns the streams of the even-numbered proxies (in order
 // of first appearance) and those of the odd-numbered ones: every stream
