@@ -317,17 +317,18 @@ func AppendName(dst []byte, r *accesslog.Record) []byte {
 	} else {
 		dst = append(dst, '/')
 	}
-	name := dst[start:]
-	if len(name) > MaxNameLen {
+	// Replace invalid UTF-8 first (a replacement rune is 3 bytes, so it
+	// may lengthen the name), then cut at a rune boundary.
+	if !utf8.Valid(dst[start:]) {
+		fixed := bytes.ToValidUTF8(dst[start:], []byte("\uFFFD"))
+		dst = append(dst[:start], fixed...)
+	}
+	if name := dst[start:]; len(name) > MaxNameLen {
 		cut := MaxNameLen
 		for cut > 0 && !utf8.RuneStart(name[cut]) {
 			cut--
 		}
 		dst = dst[:start+cut]
-	}
-	if !utf8.Valid(dst[start:]) {
-		fixed := bytes.ToValidUTF8(dst[start:], []byte("\uFFFD"))
-		dst = append(dst[:start], fixed...)
 	}
 	return dst
 }
