@@ -57,10 +57,19 @@ for t in "${targets[@]}"; do
 	name="${t#*$'\t'}"
 	echo "=== fuzz ${name} in ./${dir} (${FUZZTIME})"
 	start=$SECONDS
-	if ! "$GO" test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "./${dir}"; then
-		echo "--- FAIL fuzz ${name} in ./${dir}" >&2
-		failed=$((failed + 1))
+	out="$(mktemp)"
+	if ! "$GO" test -run='^$' -fuzz="^${name}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=2s "./${dir}" 2>&1 | tee "$out"; then
+		# Go's fuzzing engine reports "context deadline exceeded" when the
+		# time runs out while it is still replaying the cached corpus (a busy
+		# machine); that is no finding: no input failed and none was written.
+		if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+			echo "    (${name}: the time ran out while replaying the corpus; no input failed)"
+		else
+			echo "--- FAIL fuzz ${name} in ./${dir}" >&2
+			failed=$((failed + 1))
+		fi
 	fi
+	rm -f "$out"
 	echo "    (${name}: $((SECONDS - start))s)"
 done
 
