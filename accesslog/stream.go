@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
 )
@@ -204,20 +203,9 @@ func (s *Stream) intern(b []byte) string {
 		clear(s.peers)
 		s.InternResets++
 	}
-	v := string(b)
-	if !utf8.ValidString(v) {
-		v = toValidUTF8(v)
-	}
+	v := validUTF8(b)
 	s.strs[string(b)] = v
 	return v
-}
-
-func toValidUTF8(s string) string {
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		out = append(out, r) // invalid bytes decode as utf8.RuneError
-	}
-	return string(out)
 }
 
 func orUnknown(s string) string {

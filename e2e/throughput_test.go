@@ -42,14 +42,7 @@ func procStat(t *testing.T, pid int) (cpu float64, peakMiB float64) {
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
 	cpu = (utime + stime) / 100 // USER_HZ
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			peakMiB = kb / 1024
-		}
-	}
+	_, peakMiB = procRSS(t, pid)
 	return cpu, peakMiB
 }
 
