@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,5 +163,32 @@ func TestMemoryLimitDropsAndCounts(t *testing.T) {
 		require.NoError(t, sendRaw(t, conn, "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", msg))
 		return counter(t, hub.reg, "meshlens_receiver_entries_dropped_total", "reason", "memory_limit") > 0
 	}, 20*time.Second, 50*time.Millisecond)
+	checkAccounting(t, hub.reg)
+}
+
+// TestTCPConnectionTableOverflowCounted: periodic TCP entries beyond
+// max_tcp_connections are not tracked, and that is counted.
+func TestTCPConnectionTableOverflowCounted(t *testing.T) {
+	_, hub, addr := startReceiver(t, func(c *Config) { c.MaxTCPConnections = 1 })
+	entry := func(id string) *datav3.TCPAccessLogEntry {
+		return &datav3.TCPAccessLogEntry{
+			CommonProperties: &datav3.AccessLogCommon{
+				UpstreamCluster: "outbound|27017||mongodb.default.svc.cluster.local", StreamId: id,
+				AccessLogType: datav3.AccessLogType_TcpPeriodic,
+			},
+			ConnectionProperties: &datav3.ConnectionProperties{SentBytes: 10, ReceivedBytes: 5},
+		}
+	}
+	msg := &alsv3.StreamAccessLogsMessage{
+		Identifier: loadALS(t, "envoy-mesh-client-sidecar.json").GetIdentifier(),
+		LogEntries: &alsv3.StreamAccessLogsMessage_TcpLogs{TcpLogs: &alsv3.StreamAccessLogsMessage_TCPAccessLogEntries{
+			LogEntry: []*datav3.TCPAccessLogEntry{entry("a"), entry("b"), entry("c")},
+		}},
+	}
+	b, err := proto.Marshal(msg)
+	require.NoError(t, err)
+	require.NoError(t, sendRaw(t, dial(t, addr), "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", b))
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_receiver_tcp_connections_untracked_total"), 0)
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_tcp_connections_tracked"), 0)
 	checkAccounting(t, hub.reg)
 }

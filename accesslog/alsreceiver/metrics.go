@@ -42,6 +42,7 @@ type selfMetrics struct {
 	activeStreams    *prometheus.GaugeVec   // {service}
 	internResets     prometheus.Counter
 	tcpTracked       prometheus.GaugeFunc
+	tcpUntracked     prometheus.CounterFunc
 	metricFamilies   prometheus.Counter
 	batchSeconds     prometheus.Histogram
 
@@ -53,7 +54,7 @@ type selfMetrics struct {
 
 var rejectReasons = accesslog.RejectReasons()
 
-func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetrics, error) {
+func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float64) (*selfMetrics, error) {
 	m := &selfMetrics{
 		reg: reg,
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -93,6 +94,10 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 		internResets: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshlens_receiver_intern_table_resets_total", Help: "Times a stream's label string table was full and cleared.",
 		}),
+		tcpUntracked: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "meshlens_receiver_tcp_connections_untracked_total",
+			Help: "TCP connections not tracked because max_tcp_connections was reached (their periodic entries count their full cumulative bytes).",
+		}, tcpUntracked),
 		tcpTracked: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meshlens_receiver_tcp_connections_tracked", Help: "Open TCP connections tracked for byte deltas.",
 		}, tcpLen),
@@ -107,7 +112,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -140,7 +145,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen func() float64) (*selfMetr
 func (m *selfMetrics) unregister() {
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		m.reg.Unregister(c)
 	}

@@ -110,7 +110,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.sink = sink
 	r.stats, _ = ext.(EnvoyStatsSink)
-	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) })
+	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.overflow)
 	if err != nil {
 		return fmt.Errorf("register receiver metrics: %w", err)
 	}
@@ -273,7 +273,8 @@ func (r *alsReceiver) rejectV2(kind string) error {
 		"meshlens accepts only the v3 API: set transport_api_version: V3 in the Envoy access logger or stats sink")
 }
 
-// admit counts a new stream against max_streams.
+// admit counts a new stream against max_streams and in the active-streams
+// gauge; the returned func undoes both.
 func (r *alsReceiver) admit(service string) (func(), error) {
 	r.metrics.streams.WithLabelValues(service).Inc()
 	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) {
@@ -281,7 +282,9 @@ func (r *alsReceiver) admit(service string) (func(), error) {
 		r.metrics.streamsEnded.WithLabelValues(service, reasonStreamLimit).Inc()
 		return nil, status.Errorf(codes.ResourceExhausted, "meshlens has max_streams (%d) streams open; retry later", r.cfg.MaxStreams)
 	}
-	return func() { r.streams.Add(-1) }, nil
+	active := r.metrics.activeStreams.WithLabelValues(service)
+	active.Inc()
+	return func() { active.Dec(); r.streams.Add(-1) }, nil
 }
 
 // handleALS serves one StreamAccessLogs stream.
@@ -292,9 +295,6 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	defer release()
-	active := m.activeStreams.WithLabelValues(serviceALS)
-	active.Inc()
-	defer active.Dec()
 
 	ctx := ss.Context()
 	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
@@ -438,9 +438,6 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 		return err
 	}
 	defer release()
-	active := m.activeStreams.WithLabelValues(serviceMetrics)
-	active.Inc()
-	defer active.Dec()
 	msgs := m.messages.WithLabelValues(serviceMetrics)
 	byts := m.bytes.WithLabelValues(serviceMetrics)
 
@@ -482,6 +479,12 @@ func (l *lockedConns) Track(key accesslog.ConnKey, sent, received uint64, final 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.t.Track(key, sent, received, final, now)
+}
+
+func (l *lockedConns) overflow() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(l.t.Overflow)
 }
 
 func (l *lockedConns) Len() int {
