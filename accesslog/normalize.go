@@ -221,6 +221,13 @@ func unknownWorkload(w *Workload) {
 // and over: their labels are cached by the peer's encoded bytes, which
 // replaces ten interning lookups with one.
 func (s *Stream) fillPeer(pp *wire.Peer, w *Workload) {
+	if m := int(pp.Memo) - 1; m >= 0 {
+		if s.msgPeerOK[m] {
+			*w = s.msgPeers[m]
+			return
+		}
+		defer func() { s.msgPeers[m], s.msgPeerOK[m] = *w, true }()
+	}
 	if len(pp.Raw) > 0 {
 		if c, ok := s.peers[string(pp.Raw)]; ok {
 			*w = c

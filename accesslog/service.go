@@ -123,6 +123,21 @@ func (s *Stream) serviceFromHost(host []byte, localNS string) Service {
 // paths would: "reviews" → reviews.<ns>.svc.<domain>, "reviews.ns" →
 // reviews.ns.svc.<domain>.
 func (s *Stream) serviceFromAuthority(host []byte, localNS string) Service {
+	// A proxy's entries repeat a few authorities: remember the last ones
+	// rather than build and hash the qualified name again.
+	for i := range s.authMemo {
+		if m := &s.authMemo[i]; m.host == string(host) && m.svc.Host != "" {
+			return m.svc
+		}
+	}
+	svc := s.qualifyAuthority(host, localNS)
+	m := &s.authMemo[s.authNext%len(s.authMemo)]
+	s.authNext++
+	m.host, m.svc = string(host), svc
+	return svc
+}
+
+func (s *Stream) qualifyAuthority(host []byte, localNS string) Service {
 	dots := bytes.Count(host, []byte("."))
 	if dots > 1 || localNS == "" && dots == 0 {
 		return s.serviceFromHost(host, localNS)

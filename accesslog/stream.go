@@ -112,6 +112,13 @@ type Stream struct {
 	strs  map[string]string
 	svcs  map[string]Service  // upstream cluster → parsed service
 	peers map[string]Workload // encoded peer Struct → its labels
+	// msgPeers resolves the current message's memoised peers
+	// (wire.Peer.Memo - 1) without hashing their encodings again.
+	msgPeers  [wire.MaxPeerMemo]Workload
+	msgPeerOK [wire.MaxPeerMemo]bool
+	// authMemo remembers the services of recent authorities.
+	authMemo [8]authMemo
+	authNext int
 	// nodeHash seeds the TCP connection keys (a hash of the node id).
 	nodeHash uint64
 	// principal caches the synthesised local principal for principalTD.
@@ -119,6 +126,11 @@ type Stream struct {
 	scratch                []byte
 	// InternResets counts how often the intern table was cleared.
 	InternResets int
+}
+
+type authMemo struct {
+	host string
+	svc  Service
 }
 
 // NewStream returns a Stream. conns tracks TCP connections across streams
@@ -153,6 +165,7 @@ func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcom
 		return dst, out, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	out.Entries = len(m.Entries)
+	s.msgPeerOK = [wire.MaxPeerMemo]bool{}
 	if m.Identifier.Present && s.proxy == nil {
 		// Envoy sends the identifier once; a later one on the same stream
 		// is ignored, as go-control-plane's reference server does.

@@ -2,7 +2,6 @@ package istiometrics
 
 import (
 	"hash/maphash"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +59,12 @@ type hist struct {
 }
 
 func (h *hist) observe(bounds []float64, v float64) int {
-	i := sort.SearchFloat64s(bounds, v) // first bound >= v: Prometheus buckets are upper-inclusive
+	// The first bound >= v (Prometheus buckets are upper-inclusive): a
+	// linear scan, since most values fall in the first few buckets.
+	i := 0
+	for i < len(bounds) && bounds[i] < v {
+		i++
+	}
 	h.counts[i]++
 	h.sum += v
 	h.count++
@@ -123,8 +127,8 @@ func overflowLabels(r accesslog.Reporter) labels {
 	}
 }
 
-func (a *Aggregator) shardFor(r *accesslog.Record) *lockedShard {
-	h := maphash.String(a.seed, r.Source.Name) ^ maphash.String(a.seed, r.Destination.Name)<<1 ^ uint64(r.ResponseCode)
+func (a *Aggregator) shardFor(l *labels) *lockedShard {
+	h := maphash.String(a.seed, l.src.Name) ^ maphash.String(a.seed, l.dst.Name)<<1 ^ uint64(l.code)
 	return &a.shards[h%numShards]
 }
 
@@ -132,53 +136,117 @@ func (a *Aggregator) shardFor(r *accesslog.Record) *lockedShard {
 // expiry and exemplar timestamps.
 func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
 	nowNano := now.UnixNano()
-	// Records of one batch come from one proxy and repeat a few label sets;
-	// their strings are interned per stream, so a pointer comparison finds
-	// a recent series without hashing 19 strings (see BENCHMARKS.md).
-	var recent [4]recentSeries
-	n, next := 0, 0
+	// Records of one batch come from one proxy and repeat a few label sets
+	// (8 on average in a batch of the load test's mesh); their strings are
+	// interned per stream, so a fingerprint of string addresses and a
+	// pointer comparison find a recent series without hashing 19 strings
+	// (see BENCHMARKS.md).
+	var recent recentSet
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == accesslog.KindTCP {
-			a.observeTCP(r, nowNano)
+			if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 {
+				continue
+			}
+			c := recent.find(r, true)
+			if c == nil {
+				c = recent.add(r, true)
+				c.sh, c.tcp, c.over = a.lockTCP(c.l)
+			} else {
+				c.sh.mu.Lock()
+			}
+			if c.over {
+				a.overflowTCP.Add(1)
+			}
+			c.tcp.update(r, nowNano)
+			c.sh.mu.Unlock()
 			continue
 		}
 		if !r.Final && r.RequestMessages == 0 && r.ResponseMessages == 0 {
 			continue
 		}
-		l := labels{
-			reporter: r.Reporter, protocol: r.Protocol, security: r.Security, flags: r.Flags,
-			src: r.Source, dst: r.Destination, svc: r.Service, code: r.ResponseCode, grpc: r.GRPCStatus,
-		}
-		hit := false
-		for j := 0; j < n; j++ {
-			c := &recent[j]
-			if !sameLabels(&c.l, &l) {
-				continue
-			}
+		c := recent.find(r, false)
+		if c == nil {
+			c = recent.add(r, false)
+			c.sh, c.http, c.over = a.lockHTTP(c.l)
+		} else {
 			c.sh.mu.Lock()
-			a.updateHTTP(c.s, r, nowNano)
-			c.sh.mu.Unlock()
-			hit = true
-			break
 		}
-		if hit {
-			continue
+		if c.over {
+			a.overflowHTTP.Add(1)
 		}
-		sh, s := a.lockHTTP(r, l)
-		a.updateHTTP(s, r, nowNano)
-		sh.mu.Unlock()
-		recent[next] = recentSeries{l: l, sh: sh, s: s}
-		next = (next + 1) % len(recent)
-		n = min(n+1, len(recent))
+		a.updateHTTP(c.http, r, nowNano)
+		c.sh.mu.Unlock()
 	}
 	a.records.Add(uint64(len(recs)))
 }
 
+// recentSet is the label sets a batch saw last, with their series.
+type recentSet struct {
+	s       [recentSize]recentSeries
+	n, next int
+}
+
 type recentSeries struct {
-	l  labels
-	sh *lockedShard
-	s  *httpSeries
+	fp   uint64
+	l    labels
+	sh   *lockedShard
+	http *httpSeries
+	tcp  *tcpSeries
+	over bool // an overflow series: each record counts as overflowed
+}
+
+// find returns the remembered series of r's label set (TCP or HTTP
+// metrics), or nil.
+func (rs *recentSet) find(r *accesslog.Record, tcp bool) *recentSeries {
+	fp := fingerprint(r, tcp)
+	for j := 0; j < rs.n; j++ {
+		c := &rs.s[j]
+		if c.fp == fp && (c.tcp != nil) == tcp && sameRecordLabels(&c.l, r, tcp) {
+			return c
+		}
+	}
+	return nil
+}
+
+// add remembers r's label set, evicting the oldest, and returns its entry
+// for the caller to fill in the series.
+func (rs *recentSet) add(r *accesslog.Record, tcp bool) *recentSeries {
+	c := &rs.s[rs.next]
+	*c = recentSeries{fp: fingerprint(r, tcp), l: labelsOf(r, tcp)}
+	rs.next = (rs.next + 1) % recentSize
+	rs.n = min(rs.n+1, recentSize)
+	return c
+}
+
+// labelsOf returns r's label set: TCP metrics have no response codes.
+func labelsOf(r *accesslog.Record, tcp bool) labels {
+	l := labels{
+		reporter: r.Reporter, protocol: r.Protocol, security: r.Security, flags: r.Flags,
+		src: r.Source, dst: r.Destination, svc: r.Service, code: r.ResponseCode, grpc: r.GRPCStatus,
+	}
+	if tcp {
+		l.code, l.grpc = 0, -1
+	}
+	return l
+}
+
+// recentSize is the number of label sets a batch remembers.
+const recentSize = 16
+
+// fingerprint mixes the addresses of a record's most distinctive strings
+// and its codes: equal interned label sets have equal fingerprints, so a
+// different fingerprint skips the full comparison.
+func fingerprint(r *accesslog.Record, tcp bool) uint64 {
+	code, grpc := r.ResponseCode, r.GRPCStatus
+	if tcp {
+		code, grpc = 1<<31, -1
+	}
+	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(r.Source.Name))))
+	h = h*0x9E3779B97F4A7C15 ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(r.Destination.Name))))
+	h = h*0x9E3779B97F4A7C15 ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(r.Service.Host))))
+	h = h*0x9E3779B97F4A7C15 ^ uint64(code)<<32 ^ uint64(uint32(grpc))
+	return h*0x9E3779B97F4A7C15 ^ uint64(r.Flags)<<8 ^ uint64(r.Reporter)<<4 ^ uint64(r.Protocol)<<2 ^ uint64(r.Security)
 }
 
 // same reports whether two strings are the same interned value (false
@@ -193,24 +261,31 @@ func sameWorkload(x, y *accesslog.Workload) bool {
 		same(x.Cluster, y.Cluster) && same(x.Principal, y.Principal)
 }
 
-func sameLabels(x, y *labels) bool {
-	return x.reporter == y.reporter && x.protocol == y.protocol && x.security == y.security && x.code == y.code &&
-		x.grpc == y.grpc && x.flags == y.flags && sameWorkload(&x.src, &y.src) && sameWorkload(&x.dst, &y.dst) &&
-		same(x.svc.Host, y.svc.Host) && same(x.svc.Name, y.svc.Name) && same(x.svc.Namespace, y.svc.Namespace)
+// sameRecordLabels reports whether r has the label set x (by interned
+// identity, as sameLabels).
+func sameRecordLabels(x *labels, r *accesslog.Record, tcp bool) bool {
+	if tcp {
+		if x.code != 0 || x.grpc != -1 {
+			return false
+		}
+	} else if x.code != r.ResponseCode || x.grpc != r.GRPCStatus {
+		return false
+	}
+	return x.reporter == r.Reporter && x.protocol == r.Protocol && x.security == r.Security && x.flags == r.Flags && sameWorkload(&x.src, &r.Source) && sameWorkload(&x.dst, &r.Destination) &&
+		same(x.svc.Host, r.Service.Host) && same(x.svc.Name, r.Service.Name) && same(x.svc.Namespace, r.Service.Namespace)
 }
 
 // lockHTTP returns the series of l with its shard locked, creating it, or
-// the overflow series when the family's budget is spent.
-func (a *Aggregator) lockHTTP(r *accesslog.Record, l labels) (*lockedShard, *httpSeries) {
-	sh := a.shardFor(r)
+// the overflow series (over) when the family's budget is spent.
+func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over bool) {
+	sh := a.shardFor(&l)
 	sh.mu.Lock()
 	s := sh.http[l]
 	if s != nil {
-		return sh, s
+		return sh, s, false
 	}
 	if a.httpCount.Load() >= int64(a.cfg.MaxSeries) {
 		sh.mu.Unlock()
-		a.overflowHTTP.Add(1)
 		l = a.overflowOf(l)
 		sh = &a.shards[numShards]
 		sh.mu.Lock()
@@ -218,12 +293,12 @@ func (a *Aggregator) lockHTTP(r *accesslog.Record, l labels) (*lockedShard, *htt
 			s = a.newHTTP()
 			sh.http[l] = s
 		}
-		return sh, s
+		return sh, s, true
 	}
 	a.httpCount.Add(1)
 	s = a.newHTTP()
 	sh.http[l] = s
-	return sh, s
+	return sh, s, false
 }
 
 // updateHTTP adds a record to a series; the series' shard is locked.
@@ -247,35 +322,35 @@ func (a *Aggregator) updateHTTP(s *httpSeries, r *accesslog.Record, now int64) {
 	s.lastSeen = now
 }
 
-func (a *Aggregator) observeTCP(r *accesslog.Record, now int64) {
-	if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 {
-		return
-	}
-	l := labels{
-		reporter: r.Reporter, protocol: r.Protocol, security: r.Security, flags: r.Flags,
-		src: r.Source, dst: r.Destination, svc: r.Service, grpc: -1,
-	}
-	sh := a.shardFor(r)
+// lockTCP returns the TCP series of l with its shard locked, creating it,
+// or the overflow series (over) when the family's budget is spent.
+func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over bool) {
+	sh := a.shardFor(&l)
 	sh.mu.Lock()
-	s := sh.tcp[l]
-	if s == nil {
-		if a.tcpCount.Load() >= int64(a.cfg.MaxSeries) {
-			// Over budget: the record goes to the shared overflow shard.
-			sh.mu.Unlock()
-			a.overflowTCP.Add(1)
-			l = a.overflowOf(l)
-			sh = &a.shards[numShards]
-			sh.mu.Lock()
-			if s = sh.tcp[l]; s == nil {
-				s = &tcpSeries{}
-				sh.tcp[l] = s
-			}
-		} else {
-			a.tcpCount.Add(1)
+	if s := sh.tcp[l]; s != nil {
+		return sh, s, false
+	}
+	if a.tcpCount.Load() >= int64(a.cfg.MaxSeries) {
+		// Over budget: the record goes to the shared overflow shard.
+		sh.mu.Unlock()
+		l = a.overflowOf(l)
+		sh = &a.shards[numShards]
+		sh.mu.Lock()
+		s := sh.tcp[l]
+		if s == nil {
 			s = &tcpSeries{}
 			sh.tcp[l] = s
 		}
+		return sh, s, true
 	}
+	a.tcpCount.Add(1)
+	s := &tcpSeries{}
+	sh.tcp[l] = s
+	return sh, s, false
+}
+
+// update adds a TCP record; the series' shard is locked.
+func (s *tcpSeries) update(r *accesslog.Record, now int64) {
 	if r.TCPOpened {
 		s.opened++
 	}
@@ -285,7 +360,6 @@ func (a *Aggregator) observeTCP(r *accesslog.Record, now int64) {
 	s.sent += r.TCPSentBytes
 	s.received += r.TCPReceivedBytes
 	s.lastSeen = now
-	sh.mu.Unlock()
 }
 
 // newHTTP allocates a series with the configured buckets.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -334,6 +335,8 @@ type entryState struct {
 	// unknownPeers has bit 0 set when upstream_peer holds a value that is
 	// not a decodable Struct, bit 1 likewise for downstream_peer.
 	unknownPeers uint8
+	// msg memoises the peers parsed in the message.
+	msg *Message
 }
 
 // messageState is what decoding one message needs besides the Message.
@@ -354,6 +357,7 @@ func DecodeAccessLogs(b []byte, m *Message) error {
 	m.Identifier = Identifier{}
 	m.Entries = m.Entries[:0]
 	m.HTTP = false
+	m.npeers = 0
 	var ms messageState
 	// kind is the member of the log_entries oneof set so far: 0 none,
 	// 2 http_logs, 3 tcp_logs.
@@ -485,7 +489,7 @@ func decodeLogEntries(b []byte, m *Message, tcp bool) error {
 			continue
 		}
 		e := m.newEntry()
-		var st entryState
+		st := entryState{msg: m}
 		var err error
 		if tcp {
 			e.TCP = true
@@ -1311,9 +1315,9 @@ func decodeFilterState(b []byte, e *Entry, st *entryState) error {
 	}
 	switch {
 	case string(key) == FilterStateUpstream:
-		applyPeer(&e.UpstreamPeer, &st.unknownPeers, 1, typeURL, value)
+		applyPeer(&e.UpstreamPeer, st, 1, typeURL, value)
 	case string(key) == FilterStateDownstream:
-		applyPeer(&e.DownstreamPeer, &st.unknownPeers, 2, typeURL, value)
+		applyPeer(&e.DownstreamPeer, st, 2, typeURL, value)
 	case string(key) == FilterStateGRPCStats:
 		e.HasGRPCStats, e.GRPCRequestMessages, e.GRPCResponseMessages = false, 0, 0
 		if hasTypeName(typeURL, typeGRPCStatsObject) {
@@ -1350,16 +1354,34 @@ func decodeAny(b []byte, typeURL, value *[]byte) error {
 // Struct that proto.Unmarshal would reject, leaves *p zero and sets bit in
 // *unknown; this is not an error because proto.Unmarshal does not look
 // inside an Any either.
-func applyPeer(p *Peer, unknown *uint8, bit uint8, typeURL, value []byte) {
-	*p = Peer{}
-	if hasTypeName(typeURL, typeStruct) && decodePeerStruct(value, p) {
-		p.Present = true
-		p.Raw = value
-		*unknown &^= bit
-		return
+func applyPeer(p *Peer, st *entryState, bit uint8, typeURL, value []byte) {
+	if hasTypeName(typeURL, typeStruct) {
+		// The peers of a message's entries repeat: an encoding seen
+		// before in the message decodes to the same fields.
+		if m := st.msg; m != nil {
+			for i := range m.npeers {
+				if q := &m.peers[i]; bytes.Equal(q.Raw, value) {
+					*p = *q
+					st.unknownPeers &^= bit
+					return
+				}
+			}
+		}
+		*p = Peer{}
+		if decodePeerStruct(value, p) {
+			p.Present = true
+			p.Raw = value
+			st.unknownPeers &^= bit
+			if m := st.msg; m != nil && m.npeers < MaxPeerMemo {
+				m.npeers++
+				p.Memo = m.npeers
+				m.peers[m.npeers-1] = *p
+			}
+			return
+		}
 	}
 	*p = Peer{}
-	*unknown |= bit
+	st.unknownPeers |= bit
 }
 
 // decodeGRPCStats decodes envoy.extensions.filters.http.grpc_stats.v3.FilterObject.

@@ -620,7 +620,8 @@ func semanticCases() []semanticCase {
 				assert.Equal(t, Peer{}, e.UpstreamPeer)
 				peer := e.DownstreamPeer
 				assert.NotEmpty(t, peer.Raw, "the encoded Struct is kept for caching")
-				peer.Raw = nil
+				assert.NotZero(t, peer.Memo, "a parsed peer is memoised for the message")
+				peer.Raw, peer.Memo = nil, 0
 				assert.Equal(t, Peer{Present: true, Name: []byte("n2"), Version: []byte("v"), Cluster: []byte("c2")}, peer)
 				assert.Equal(t, uint32(1), e.FilterStateUnknownKinds)
 				assert.True(t, e.HasGRPCStats)
@@ -1231,4 +1232,45 @@ func TestStageOneHandOff(t *testing.T) {
 			checkAgainstProto(t, b, &m)
 		}
 	}
+}
+
+// TestPeerMemo checks that the distinct peer encodings of a message are
+// numbered (the first MaxPeerMemo of them) and parsed into the same fields
+// as a fresh decode.
+func TestPeerMemo(t *testing.T) {
+	var msg alsv3.StreamAccessLogsMessage
+	logs := &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{}
+	distinct := MaxPeerMemo + 2
+	for i := range 2 * distinct {
+		st, err := structpb.NewStruct(map[string]any{"workload": fmt.Sprintf("w%d", i%distinct), "namespace": "ns"})
+		require.NoError(t, err)
+		a := new(anypb.Any) // map order fixed: one encoding per peer
+		require.NoError(t, anypb.MarshalFrom(a, st, proto.MarshalOptions{Deterministic: true}))
+		logs.LogEntry = append(logs.LogEntry, &accesslogv3.HTTPAccessLogEntry{CommonProperties: &accesslogv3.AccessLogCommon{
+			FilterStateObjects: map[string]*anypb.Any{FilterStateDownstream: a},
+		}})
+	}
+	msg.LogEntries = &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: logs}
+	b, err := proto.Marshal(&msg)
+	require.NoError(t, err)
+	var m Message
+	require.NoError(t, DecodeAccessLogs(b, &m))
+	require.Len(t, m.Entries, 2*distinct)
+	var out []string
+	checkPeerMemo(&m, &out)
+	assert.Empty(t, out)
+	for i := range m.Entries {
+		p := m.Entries[i].DownstreamPeer
+		assert.True(t, p.Present)
+		assert.Equal(t, fmt.Sprintf("w%d", i%distinct), string(p.Workload), "entry %d", i)
+		assert.Equal(t, "ns", string(p.Namespace))
+		if i%distinct < MaxPeerMemo {
+			assert.Equal(t, uint8(i%distinct+1), p.Memo, "entry %d", i)
+		} else {
+			assert.Zero(t, p.Memo, "entry %d: beyond the memo", i)
+		}
+	}
+	// The memo starts afresh with each message.
+	require.NoError(t, DecodeAccessLogs(b, &m))
+	assert.Equal(t, uint8(1), m.Entries[0].DownstreamPeer.Memo)
 }

@@ -357,7 +357,36 @@ func diffViews(got *Message, x *expectation) []string {
 	}
 	want.Identifier.Node.Metadata = gm
 	diffValue("", reflect.ValueOf(*got), reflect.ValueOf(want), &out)
+	checkPeerMemo(got, &out)
 	return out
+}
+
+// checkPeerMemo checks that peers share a Memo number exactly when their
+// encodings are byte-identical, and that only present peers have one.
+func checkPeerMemo(m *Message, out *[]string) {
+	raw := map[uint8][]byte{}
+	for i := range m.Entries {
+		for _, p := range []*Peer{&m.Entries[i].UpstreamPeer, &m.Entries[i].DownstreamPeer} {
+			if p.Memo == 0 {
+				continue
+			}
+			if !p.Present || p.Memo > MaxPeerMemo {
+				*out = append(*out, fmt.Sprintf("Entries[%d]: peer memo %d on a peer present=%v", i, p.Memo, p.Present))
+				continue
+			}
+			if r, ok := raw[p.Memo]; ok && !bytes.Equal(r, p.Raw) {
+				*out = append(*out, fmt.Sprintf("Entries[%d]: peer memo %d shared by different encodings", i, p.Memo))
+			}
+			raw[p.Memo] = p.Raw
+		}
+	}
+	for a, ra := range raw {
+		for b, rb := range raw {
+			if a < b && bytes.Equal(ra, rb) {
+				*out = append(*out, fmt.Sprintf("peer memos %d and %d have the same encoding", a, b))
+			}
+		}
+	}
 }
 
 func diffValue(path string, got, want reflect.Value, out *[]string) {
@@ -373,6 +402,9 @@ func diffValue(path string, got, want reflect.Value, out *[]string) {
 				// checkPeerRaw instead.
 				checkPeerRaw(path, got.Interface().(Peer), out)
 				continue
+			}
+			if f.Name == "Memo" && got.Type() == reflect.TypeOf(Peer{}) {
+				continue // no proto counterpart: checked by checkPeerMemo
 			}
 			p := f.Name
 			if path != "" {

@@ -65,7 +65,15 @@ type Peer struct {
 	Version   []byte
 	Identity  []byte // SPIFFE id
 	Type      []byte
+	// Memo, when not 0, numbers this peer's encoding within its message
+	// (1..MaxPeerMemo): entries of one message with the same Memo carry
+	// byte-identical peers, so a caller may resolve a peer once per
+	// message. The decoder parses each such encoding once.
+	Memo uint8
 }
+
+// MaxPeerMemo is how many distinct peer encodings one message memoises.
+const MaxPeerMemo = 8
 
 // Header names meshlens extracts from request_headers / response_headers /
 // response_trailers (compared ASCII case-insensitively).
@@ -195,4 +203,9 @@ type Message struct {
 	// message (its occurrences are merged by concatenation); Envoy never
 	// does that, so it normally stays empty. Reused between calls.
 	scratch []byte
+
+	// peers are the distinct peer encodings parsed so far in this
+	// message (Peer.Memo - 1 indexes them).
+	peers  [MaxPeerMemo]Peer
+	npeers uint8
 }
