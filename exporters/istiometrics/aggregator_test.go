@@ -364,3 +364,36 @@ func TestConfigValidate(t *testing.T) {
 	}
 	_ = math.Inf
 }
+
+// TestOverflowCountsEveryRecord checks that records repeating an overflowed
+// label set within a batch (found in the batch's recent label sets) are
+// each counted as overflowed, HTTP and TCP.
+func TestOverflowCountsEveryRecord(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSeries = 1
+	a := New(cfg)
+	w := accesslog.Workload{Name: "a", Namespace: "ns", CanonicalService: "a", CanonicalRevision: "v1", App: "a", Version: "v1", Cluster: "c", Principal: "unknown"}
+	mk := func(dst string, tcp bool) accesslog.Record {
+		d := w
+		d.Name = dst
+		r := accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+			Source: w, Destination: d, Service: accesslog.Service{Host: dst, Name: dst, Namespace: "ns"},
+			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(time.Millisecond),
+		}
+		if tcp {
+			r.Kind, r.Protocol, r.ResponseCode, r.Final, r.TCPSentBytes = accesslog.KindTCP, accesslog.ProtocolTCP, 0, false, 10
+		}
+		return r
+	}
+	first, second := mk("x", false), mk("y", false)
+	firstTCP, secondTCP := mk("x", true), mk("y", true)
+	recs := []accesslog.Record{first, firstTCP}
+	for range 10 {
+		recs = append(recs, second, secondTCP) // the same strings: recent-set hits
+	}
+	a.ConsumeRecords(recs, now)
+	st := a.Stats()
+	assert.Equal(t, uint64(10), st.OverflowHTTP)
+	assert.Equal(t, uint64(10), st.OverflowTCP)
+}
