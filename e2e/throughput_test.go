@@ -62,7 +62,16 @@ func TestE2EThroughput(t *testing.T) {
 		requests = 200_000
 	}
 	repeat := 5
-	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{Seed: 1, Requests: requests, StreamsPerProxy: 2, TCPPeriodic: true})
+	// Entries per message: 100 (~94 KB, Envoy with buffer_size_bytes of
+	// 96 KiB) by default; MESHLENS_LOADTEST_BATCH=17 is Envoy's default
+	// buffer_size_bytes of 16 KiB.
+	batch, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_BATCH"))
+	if batch == 0 {
+		batch = 100
+	}
+	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
+		Seed: 1, Requests: requests, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
+	})
 	perPass := float64(tr.EntryCount())
 	total := perPass * float64(repeat)
 
@@ -104,12 +113,12 @@ func TestE2EThroughput(t *testing.T) {
 	cpu1, peak := procStat(t, pid)
 	cpu := cpu1 - cpu0
 	rate := total / wall.Seconds()
-	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams, %.1f MB sent)\n"+
+	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams, %d messages of up to %d entries, %.1f MB sent)\n"+
 		"wall: %s (sender done after %s) → %.0f entries/s end to end\n"+
 		"meshlens CPU: %.2f s → %.0f entries per meshlens CPU-second (%.0f ns of CPU per entry)\n"+
 		"meshlens peak RSS: %.0f MiB\n"+
 		"protobuf Unmarshal alone (%d goroutines, same messages): %.0f entries/s → meshlens end to end is %.2f× that\n",
-		total, repeat, perPass, len(tr.Streams), float64(st.Bytes)/1e6,
+		total, repeat, perPass, len(tr.Streams), len(msgs)*repeat, batch, float64(st.Bytes)/1e6,
 		wall.Round(time.Millisecond), sendDone.Round(time.Millisecond), rate,
 		cpu, total/cpu, cpu/total*1e9, peak, workers, stdRate, rate/stdRate)
 	t.Log("\n" + report)

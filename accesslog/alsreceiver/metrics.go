@@ -54,6 +54,9 @@ type selfMetrics struct {
 
 var rejectReasons = accesslog.RejectReasons()
 
+// batchBuckets resolve a batch's processing time below a millisecond.
+var batchBuckets = []float64{25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+
 func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float64) (*selfMetrics, error) {
 	m := &selfMetrics{
 		reg: reg,
@@ -107,7 +110,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "meshlens_receiver_batch_duration_seconds",
 			Help:    "Time from a message's arrival to its entries being aggregated (decode, normalise, join, metrics, graph).",
-			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+			Buckets: batchBuckets,
 		}),
 	}
 	for _, c := range []prometheus.Collector{
