@@ -2,9 +2,12 @@ package spans
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -303,15 +306,7 @@ func ServiceName(w *accesslog.Workload) string {
 // only when dst is too small.
 func AppendName(dst []byte, r *accesslog.Record) []byte {
 	start := len(dst)
-	host := r.Details.Authority
-	switch {
-	case len(host) > 0:
-		dst = append(dst, host...)
-	case r.Service.Host != "":
-		dst = append(dst, r.Service.Host...)
-	default:
-		dst = append(dst, "unknown"...)
-	}
+	dst = append(dst, nameHost(r)...)
 	if path := pathOnly(r.Details.Path); len(path) > 0 {
 		dst = append(dst, path...)
 	} else {
@@ -333,12 +328,55 @@ func AppendName(dst []byte, r *accesslog.Record) []byte {
 	return dst
 }
 
-// pathOnly cuts the query and fragment off a request path.
+// nameHost returns the host a span name starts with: the authority, else
+// the destination service host, else "unknown". The result may alias a
+// string and must not be written to.
+func nameHost(r *accesslog.Record) []byte {
+	if len(r.Details.Authority) > 0 {
+		return r.Details.Authority
+	}
+	if r.Service.Host != "" {
+		return stringBytes(r.Service.Host)
+	}
+	return stringBytes("unknown")
+}
+
+// stringBytes returns the bytes of s without copying them; they must not
+// be written to.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// pathOnly cuts the query and fragment off a request path. It reads 8
+// bytes at a time (bytes.IndexAny tests byte by byte).
 func pathOnly(p []byte) []byte {
-	if i := bytes.IndexAny(p, "?#"); i >= 0 {
-		return p[:i]
+	i := 0
+	for ; len(p)-i >= 8; i += 8 {
+		if k := queryIndex(binary.LittleEndian.Uint64(p[i:])); k < 8 {
+			return p[:i+k]
+		}
+	}
+	if r := len(p) - i; r > 0 {
+		var w uint64 // the last r bytes, zero-padded (zero is neither '?' nor '#')
+		if len(p) >= 8 {
+			w = binary.LittleEndian.Uint64(p[len(p)-8:]) >> (64 - 8*r)
+		} else {
+			for j := len(p) - 1; j >= i; j-- {
+				w = w<<8 | uint64(p[j])
+			}
+		}
+		if k := queryIndex(w); k < r {
+			return p[:i+k]
+		}
 	}
 	return p
+}
+
+// queryIndex returns the index of the first '?' or '#' among the 8 bytes
+// of w (little-endian), or 8: the zero-byte test on w^'?' and w^'#', whose
+// lowest hit is exact.
+func queryIndex(w uint64) int {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	x, y := w^('?'*lsb), w^('#'*lsb)
+	return bits.TrailingZeros64(((x-lsb)&^x|(y-lsb)&^y)&msb) / 8
 }
 
 // grpcMethod splits "/package.Service/Method".

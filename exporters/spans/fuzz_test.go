@@ -1,6 +1,8 @@
 package spans
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -60,5 +62,50 @@ func FuzzBuild(f *testing.F) {
 				t.Fatalf("series name %q, span name %q", s.Name, name)
 			}
 		})
+	})
+}
+
+// FuzzMetrics compares Metrics with the reference implementation on
+// records whose authorities, paths and services come from the fuzzer
+// (fields separated by '|'), with a small series budget, expiry and, when
+// collide is set, every raw key hashing alike.
+func FuzzMetrics(f *testing.F) {
+	f.Add([]byte("cart:80|/a?x|cart:80|/a#y|cart|:80/a|cart:80|/\xff|cart:80|/\xfe||"), uint8(3), true)
+	f.Add([]byte("a|/b|a/|b|a|||/|\xc3|\xa9"), uint8(1), false)
+	f.Fuzz(func(t *testing.T, data []byte, budget uint8, collide bool) {
+		fields := bytes.Split(data, []byte("|"))
+		base := edgeRecords()[0]
+		var recs []accesslog.Record
+		for i := 0; i+1 < len(fields); i += 2 {
+			r := base
+			r.Details.Authority, r.Details.Path = fields[i], fields[i+1]
+			c := byte(i/2) ^ byte(len(fields[i]))
+			if c&1 != 0 {
+				r.Reporter = accesslog.ReporterDestination
+			}
+			if c&2 != 0 {
+				r.ResponseCode = 500
+			}
+			if c&4 != 0 {
+				r.Service.Host = string(fields[i+1])
+			}
+			if c&8 != 0 {
+				r.Source.CanonicalService = string(fields[i])
+			}
+			r.DurationNanos = int64(c) * 1e6
+			recs = append(recs, r)
+		}
+		cfg := MetricsConfig{MaxSeries: 1 + int(budget%8), TTL: time.Minute}
+		m, ref := NewMetrics(cfg), newRefMetrics(cfg)
+		if collide {
+			m.hashMask = 0
+		}
+		now := time.Unix(1000, 0)
+		for step, half := range [][]accesslog.Record{recs[:len(recs)/2], recs, recs[len(recs)/2:], nil, recs} {
+			m.Observe(half, now)
+			ref.Observe(half, now)
+			requireSameMetrics(t, ref, m, fmt.Sprint("step ", step))
+			now = now.Add(40 * time.Second)
+		}
 	})
 }

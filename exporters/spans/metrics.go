@@ -1,6 +1,7 @@
 package spans
 
 import (
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -50,18 +51,58 @@ type Series struct {
 
 // Metrics aggregates, from every final HTTP record (sampled or not), the
 // series the spanmetrics connector would derive from the spans meshlens
-// builds: same service.name, span name, kind and status. A record in an
-// existing series allocates nothing. Not safe for concurrent use.
+// builds: same service.name, span name, kind and status. A record
+// allocates nothing once its series and its raw name (below) were seen.
+// Not safe for concurrent use.
+//
+// The span name is not built for every record. The fast path hashes what
+// the name is made of, as the record has it (the service, the host bytes,
+// the path up to its query, kind and status: the raw key), looks the hash
+// up in raws and compares the raw key found with the record's byte for
+// byte; nothing is copied or validated. Only a raw key not remembered
+// takes the slow path: the span name is built (AppendName: UTF-8 repair
+// and cut), the series found or created by its labels in series, which
+// alone defines the series and holds the budget, and the raw key
+// remembered for it. Several raw keys may so lead to one series: names that
+// repair or cut to the same name, an empty path and "/", a host and a path
+// split differently.
 type Metrics struct {
-	cfg       MetricsConfig
-	boundsNs  []int64
-	series    map[string]*Series
-	key       []byte
-	lastSweep int64
+	cfg      MetricsConfig
+	boundsNs []int64
+	// series holds every series by its labels: appendLabelKey, then the
+	// span name.
+	series map[string]*series
+	// raws maps the hashes of remembered raw keys to them.
+	raws rawTable
+	seed [2]uint64
+	// hashMask is and-ed into every raw-key hash; tests clear it to make
+	// all raw keys collide.
+	hashMask uint64
+	// service and serviceHash remember the last service hashed: the
+	// records of a batch come from one proxy and mostly share it.
+	service     string
+	serviceHash uint64
+	key         []byte
+	lastSweep   int64
 	// Overflowed counts records that went to an overflow series; Expired
 	// counts series removed after TTL.
 	Overflowed, Expired uint64
 }
+
+// series is a Series with the raw keys remembered for it, the first inline
+// (for locality: the fast path reads it and then the counts).
+type series struct {
+	first rawKey
+	Series
+	rawKeys int
+}
+
+// maxRawPerSeries bounds the raw keys remembered per series: raw names
+// that repair or cut to one name are countless (invalid bytes vary). The
+// records of a series whose raw key is not remembered take the slow path,
+// as do the records of overflow series and raw names longer than
+// MaxNameLen (not remembered either, so that a raw key stays small).
+const maxRawPerSeries = 4
 
 // NewMetrics returns an empty aggregation. Zero MaxSeries means 10,000 and
 // nil Buckets DefaultMetricsBuckets.
@@ -73,7 +114,11 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		cfg.Buckets = DefaultMetricsBuckets
 	}
 	cfg.Buckets = slices.Clone(cfg.Buckets)
-	m := &Metrics{cfg: cfg, series: map[string]*Series{}, key: make([]byte, 0, 64+MaxNameLen)}
+	m := &Metrics{
+		cfg: cfg, series: map[string]*series{}, seed: [2]uint64{rand.Uint64(), rand.Uint64()}, hashMask: ^uint64(0),
+		key: make([]byte, 0, 64+MaxNameLen),
+	}
+	m.raws.reset(0)
 	for _, b := range cfg.Buckets {
 		m.boundsNs = append(m.boundsNs, int64(b*1e6))
 	}
@@ -102,40 +147,28 @@ func (m *Metrics) Observe(recs []accesslog.Record, now time.Time) {
 }
 
 func (m *Metrics) observe(r *accesslog.Record, ts int64) {
-	kind, w := KindServer, &r.Destination
+	ks, w := uint8(0), &r.Destination
 	if r.Reporter == accesslog.ReporterSource {
-		kind, w = KindClient, &r.Source
+		ks, w = rawClient, &r.Source
 	}
-	status := StatusUnset
 	if r.IsError() {
-		status = StatusError
+		ks |= rawError
 	}
 	service := ServiceName(w)
-	m.key = append(m.key[:0], kind[10], status[12]) // 'C' or 'S', 'E' or 'U'
-	m.key = append(m.key, service...)
-	m.key = append(m.key, 0)
-	nameAt := len(m.key)
-	m.key = AppendName(m.key, r)
-	k := m.key
-	s, ok := m.series[string(k)] // no allocation for the lookup
-	if !ok {
-		if len(m.series) >= m.cfg.MaxSeries {
-			m.Overflowed++
-			k = append(k[:2], OverflowLabel...)
-			k = append(k, 0)
-			nameAt = len(k)
-			k = append(k, OverflowLabel...)
-			m.key = k
-			service = OverflowLabel
-			s, ok = m.series[string(k)]
-		}
-		if !ok {
-			s = &Series{
-				Service: service, Name: string(k[nameAt:]), Kind: kind, Status: status,
-				Counts: make([]uint64, len(m.boundsNs)+1),
-			}
-			m.series[string(k)] = s
-		}
+	if service != m.service {
+		m.service, m.serviceHash = service, rawHash(&m.seed, stringBytes(service))
+	}
+	host, path := nameHost(r), pathOnly(r.Details.Path)
+	h := mum(rawHash(&m.seed, host)^m.serviceHash, rawHash(&m.seed, path)^uint64(ks)) & m.hashMask
+	// The first slot is tried here, without a call: most records stop there.
+	var s *series
+	if sl := m.raws.slot(h); sl.hash == h && sl.key != nil && sl.key.matches(host, path, service, ks) {
+		s = sl.key.series
+	} else {
+		s = m.raws.find(h, host, path, service, ks)
+	}
+	if s == nil {
+		s = m.miss(r, h, host, path, service, ks)
 	}
 	d := max(r.DurationNanos, 0)
 	b := 0
@@ -146,6 +179,79 @@ func (m *Metrics) observe(r *accesslog.Record, ts int64) {
 	s.Calls++
 	s.SumMillis += float64(d) / 1e6
 	s.last = ts
+}
+
+// miss finds or creates the series of r, whose raw key (host, path,
+// service and ks, hashing to h) is not remembered, and remembers the raw
+// key when it may.
+func (m *Metrics) miss(r *accesslog.Record, h uint64, host, path []byte, service string, ks uint8) *series {
+	kind, status := KindServer, StatusUnset
+	if ks&rawClient != 0 {
+		kind = KindClient
+	}
+	if ks&rawError != 0 {
+		status = StatusError
+	}
+	k := appendLabelKey(m.key[:0], kind, status, service)
+	nameAt := len(k)
+	k = AppendName(k, r)
+	m.key = k
+	s, ok := m.series[string(k)] // no allocation for the lookup
+	if !ok {
+		if len(m.series) >= m.cfg.MaxSeries {
+			m.Overflowed++
+			return m.overflow(kind, status)
+		}
+		s = m.newSeries(string(k), nameAt, service, kind, status)
+	}
+	if s.rawKeys < maxRawPerSeries && len(host)+len(path) <= MaxNameLen {
+		rk := &s.first
+		if s.rawKeys > 0 {
+			rk = new(rawKey)
+		}
+		s.rawKeys++
+		*rk = rawKey{series: s, service: service, hostLen: len(host), ks: ks}
+		rk.raw = rk.inline[:0]
+		if len(host)+len(path) > len(rk.inline) {
+			rk.raw = make([]byte, 0, len(host)+len(path))
+		}
+		rk.raw = append(append(rk.raw, host...), path...)
+		m.raws.insert(h, rk)
+	}
+	return s
+}
+
+// overflow returns the overflow series of kind and status, creating it if
+// needed.
+func (m *Metrics) overflow(kind, status string) *series {
+	k := appendLabelKey(m.key[:0], kind, status, OverflowLabel)
+	nameAt := len(k)
+	k = append(k, OverflowLabel...)
+	m.key = k
+	if s, ok := m.series[string(k)]; ok {
+		return s
+	}
+	return m.newSeries(string(k), nameAt, OverflowLabel, kind, status)
+}
+
+// newSeries adds a series under its label key, whose span name starts at
+// nameAt.
+func (m *Metrics) newSeries(key string, nameAt int, service, kind, status string) *series {
+	s := &series{Series: Series{
+		Service: service, Name: key[nameAt:], Kind: kind, Status: status,
+		Counts: make([]uint64, len(m.boundsNs)+1),
+	}}
+	m.series[key] = s
+	return s
+}
+
+// appendLabelKey appends the start of a series' label key: kind and status
+// ('C' or 'S', 'E' or 'U'), the service and a 0 byte; the span name
+// follows.
+func appendLabelKey(dst []byte, kind, status, service string) []byte {
+	dst = append(dst, kind[10], status[12])
+	dst = append(dst, service...)
+	return append(dst, 0)
 }
 
 // Expire removes series idle for longer than the TTL and returns how many.
@@ -163,6 +269,9 @@ func (m *Metrics) Expire(now time.Time) int {
 			n++
 		}
 	}
+	if n > 0 {
+		m.raws.retain(func(k *rawKey) bool { return k.series.last >= cutoff })
+	}
 	m.Expired += uint64(n)
 	return n
 }
@@ -170,6 +279,6 @@ func (m *Metrics) Expire(now time.Time) int {
 // Range calls f for every series, in no particular order. f must not keep s.
 func (m *Metrics) Range(f func(s *Series)) {
 	for _, s := range m.series {
-		f(s)
+		f(&s.Series)
 	}
 }
