@@ -82,6 +82,19 @@
 // replicas, built from the Istio metrics they export (topology/promsource).
 // Its quantiles are histogram_quantile's over the buckets given.
 //
+// # Snapshots in steps
+//
+// Graph.Snapshot reads the graph in one go. A caller that shares the graph
+// between goroutines (topology/api) uses a SnapshotCursor instead: under
+// its lock it copies a few hundred edges per SnapshotStep, each edge's
+// counters summed over the requested windows (the only part of a snapshot
+// that reads the rings), and builds the snapshot from those copies (fold,
+// count-once, nodes, sorting) without the lock, so that records keep
+// arriving meanwhile. Each edge is read whole in one step; edges are read
+// in storage order and merged in the order of the expiry list, as
+// Graph.Snapshot does, so that a graph that does not change between steps
+// gives the same snapshot.
+//
 // The HTTP API, the Kiali JSON and the change stream live in
 // topology/api; this package only computes snapshots.
 package topology

@@ -47,6 +47,9 @@ type table[K comparable] struct {
 	index map[K]int32
 	items []tableItem[K]
 	free  []int32
+	// freed counts the ids removed: while it does not change, no id has
+	// been reused for another key (snapshot cursors rely on it).
+	freed uint64
 }
 
 type tableItem[K comparable] struct {
@@ -91,6 +94,7 @@ func (t *table[K]) release(id int32) bool {
 	delete(t.index, it.key)
 	*it = tableItem[K]{}
 	t.free = append(t.free, id)
+	t.freed++
 	return true
 }
 
@@ -117,8 +121,12 @@ const none = -1
 type edge struct {
 	key        edgeKey
 	prev, next int32 // least recently seen first
-	lastSeen   int64
-	views      [2]*window.View
+	// seq orders the expiry list: it is stamped from Graph.seq each time
+	// the edge goes to the back of the list, so the list runs in ascending
+	// seq. Zero marks a free slot.
+	seq      uint64
+	lastSeen int64
+	views    [2]*window.View
 }
 
 type addrEntry struct {
@@ -155,6 +163,7 @@ type Graph struct {
 	free   []int32
 	head   int32
 	tail   int32
+	seq    uint64 // the last edge.seq stamped
 	addrs  map[string]*addrEntry
 	stats  Stats
 	// recent remembers the last edges found, compared by the identity of
@@ -418,6 +427,8 @@ func (g *Graph) touch(i int32, nowNano int64) {
 
 func (g *Graph) pushBack(i int32) {
 	e := &g.edges[i]
+	g.seq++
+	e.seq = g.seq
 	e.prev, e.next = g.tail, none
 	if g.tail != none {
 		g.edges[g.tail].next = i

@@ -210,11 +210,30 @@ func checkGranularity(g Granularity) error {
 	return nil
 }
 
-// internal is one stored edge summed over the snapshot's windows.
+// internal is one stored edge summed over the snapshot's windows: c for
+// the client side, s for the server side, one Agg per window each.
 type internal struct {
-	i      int32
+	key    edgeKey // ids of edgeSet's tables
+	seq    uint64  // the edge's place in the graph's expiry list
 	c, s   []window.Agg
 	folded bool
+}
+
+// edgeSet is what a snapshot is built from, read from the graph or from
+// external totals: build reads nothing else, so that a live snapshot can be
+// built without the graph's lock.
+type edgeSet struct {
+	// nodes and svcs name the ids of the edge keys (with the principal last
+	// seen of each node).
+	nodes []tableItem[wlKey]
+	svcs  []tableItem[svcKey]
+	// keys are every stored edge, idle ones included: service graphs name a
+	// caller after the service its workload serves, traffic or not.
+	keys []edgeKey
+	// ies are the edges to show, in the order of the graph's expiry list
+	// (least recently seen first).
+	ies   []internal
+	stats Stats
 }
 
 func anyActive(a []window.Agg) bool {
@@ -237,52 +256,34 @@ func activity(a *window.Agg) float64 { return a.Requests + a.Opened + a.KindTota
 // the callee, in proportion to their server-side traffic. Each stored edge's
 // client and server views are then merged with the count-once rule and
 // mapped onto the nodes of the requested granularity.
+//
+// Snapshot reads the graph for its whole duration; NewSnapshotCursor splits
+// the reading into short steps and builds the snapshot without the graph.
 func (g *Graph) Snapshot(now time.Time, o SnapshotOptions) (*Snapshot, error) {
-	nowNano := now.UnixNano()
-	spans, err := g.spans(o.Windows, nowNano)
+	c, err := g.NewSnapshotCursor(now, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGranularity(o.Granularity); err != nil {
-		return nil, err
-	}
-	nw := len(spans)
-	var ies []internal
-	var slab aggSlab
-	for i := g.head; i != none; i = g.edges[i].next {
-		e := &g.edges[i]
-		host := g.svcs.items[e.key.svc].key.Host
-		ie := internal{i: i, c: slab.take(nw), s: slab.take(nw)}
-		for w, sp := range spans {
-			if v := e.views[client]; v != nil {
-				v.Sum(g.layout, sp.w, sp.n, nowNano, host, &ie.c[w])
-			}
-			if v := e.views[server]; v != nil {
-				v.Sum(g.layout, sp.w, sp.n, nowNano, host, &ie.s[w])
-			}
-		}
-		if o.IncludeIdle || anyActive(ie.c) || anyActive(ie.s) {
-			ies = append(ies, ie)
-		}
-	}
-	return g.build(now, o, spans, ies), nil
+	g.SnapshotStep(c, math.MaxInt)
+	return c.Snapshot(), nil
 }
 
 // build folds, merges and maps the summed edges onto the nodes of the
 // requested granularity: the part of a snapshot shared by the live graph and
-// the graph of external totals (SnapshotFromTotals).
-func (g *Graph) build(now time.Time, o SnapshotOptions, spans []span, ies []internal) *Snapshot {
+// the graph of external totals (SnapshotFromTotals). It modifies es's
+// aggregates.
+func build(now time.Time, o SnapshotOptions, spans []span, es *edgeSet) *Snapshot {
 	nw := len(spans)
-	g.fold(ies, nw)
+	es.fold(nw)
 
 	b := builder{
-		g: g, o: o, nodes: map[string]*nodeAcc{}, edges: map[string]*outEdge{}, nw: nw,
+		es: es, o: o, nodes: map[string]*nodeAcc{}, edges: map[string]*outEdge{}, nw: nw,
 	}
 	if o.Granularity == Service {
 		b.indexServices()
 	}
-	for k := range ies {
-		ie := &ies[k]
+	for k := range es.ies {
+		ie := &es.ies[k]
 		if ie.folded {
 			continue
 		}
@@ -293,15 +294,16 @@ func (g *Graph) build(now time.Time, o SnapshotOptions, spans []span, ies []inte
 
 // fold moves client-side views whose callee is unknown into the edges of
 // the same caller, service and protocol whose server side named the callee.
-func (g *Graph) fold(ies []internal, nw int) {
+func (es *edgeSet) fold(nw int) {
 	type group struct {
 		src, svc int32
 		proto    accesslog.Protocol
 	}
+	ies := es.ies
 	cands := map[group][]int{}
 	for k := range ies {
-		key := g.edges[ies[k].i].key
-		if ok(g.nodes.items[key.dst].key.Name) && anyActive(ies[k].s) {
+		key := ies[k].key
+		if ok(es.nodes[key.dst].key.Name) && anyActive(ies[k].s) {
 			gk := group{key.src, key.svc, key.proto}
 			cands[gk] = append(cands[gk], k)
 		}
@@ -311,8 +313,8 @@ func (g *Graph) fold(ies []internal, nw int) {
 	}
 	for k := range ies {
 		ie := &ies[k]
-		key := g.edges[ie.i].key
-		if ok(g.nodes.items[key.dst].key.Name) || anyActive(ie.s) || !anyActive(ie.c) {
+		key := ie.key
+		if ok(es.nodes[key.dst].key.Name) || anyActive(ie.s) || !anyActive(ie.c) {
 			continue
 		}
 		cs := cands[group{key.src, key.svc, key.proto}]
@@ -363,7 +365,7 @@ type outEdge struct {
 }
 
 type builder struct {
-	g     *Graph
+	es    *edgeSet
 	o     SnapshotOptions
 	nw    int
 	nodes map[string]*nodeAcc
@@ -398,12 +400,11 @@ type hop struct {
 // indexServices finds, for service graphs, which service each workload
 // serves (the server side of an edge names both) and every service seen.
 func (b *builder) indexServices() {
-	g := b.g
+	es := b.es
 	b.served = map[int32]Node{}
 	b.services = map[string]Node{}
-	for i := g.head; i != none; i = g.edges[i].next {
-		key := g.edges[i].key
-		src, dst, svc := g.nodes.items[key.src].key, g.nodes.items[key.dst].key, g.svcs.items[key.svc].key
+	for _, key := range es.keys {
+		src, dst, svc := es.nodes[key.src].key, es.nodes[key.dst].key, es.svcs[key.svc].key
 		if !ok(svc.Name) {
 			continue
 		}
@@ -438,9 +439,9 @@ func destCluster(src, dst *wlKey, svc *svcKey) string {
 }
 
 func (b *builder) hops(ie *internal) []hop {
-	g := b.g
-	key := g.edges[ie.i].key
-	src, dst, svc := g.nodes.items[key.src].key, g.nodes.items[key.dst].key, g.svcs.items[key.svc].key
+	es := b.es
+	key := ie.key
+	src, dst, svc := es.nodes[key.src].key, es.nodes[key.dst].key, es.svcs[key.svc].key
 	cluster := destCluster(&src, &dst, &svc)
 	var ref *ServiceRef
 	if ok(svc.Name) {
@@ -473,9 +474,9 @@ func (b *builder) hops(ie *internal) []hop {
 }
 
 func (b *builder) add(ie *internal) {
-	g := b.g
-	key := g.edges[ie.i].key
-	svc := g.svcs.items[key.svc].key
+	es := b.es
+	key := ie.key
+	svc := es.svcs[key.svc].key
 	merged := b.slab.take(b.nw)
 	clientOnly := make([]float64, b.nw)
 	for w := range b.nw {
@@ -500,10 +501,10 @@ func (b *builder) add(ie *internal) {
 			b.own(oe)
 			b.addTo(oe, merged, ie, clientOnly)
 		}
-		if p := g.nodes.items[key.src].principal; oe.srcPrincipal == "" && p != "" {
+		if p := es.nodes[key.src].principal; oe.srcPrincipal == "" && p != "" {
 			oe.srcPrincipal = p
 		}
-		if p := g.nodes.items[key.dst].principal; oe.dstPrincipal == "" && p != "" {
+		if p := es.nodes[key.dst].principal; oe.dstPrincipal == "" && p != "" {
 			oe.dstPrincipal = p
 		}
 	}
@@ -560,7 +561,7 @@ func (b *builder) node(n Node, svc *ServiceRef, host string) {
 
 func (b *builder) finish(now time.Time, spans []span) *Snapshot {
 	snap := &Snapshot{
-		Time: now, Granularity: b.o.Granularity, Stats: b.g.Stats(),
+		Time: now, Granularity: b.o.Granularity, Stats: b.es.stats,
 		Namespaces: slices.Clone(b.o.Namespaces),
 		Nodes:      []Node{}, Edges: []Edge{},
 	}

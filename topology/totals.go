@@ -115,11 +115,11 @@ func SnapshotFromTotals(edges []EdgeTotals, now time.Time, o SnapshotOptions) (*
 		if !found { // cannot happen: the graph is unbounded
 			continue
 		}
+		key := g.edges[i].key
 		if int(i) == len(ies) {
-			ies = append(ies, internal{i: i, c: slab.take(nw), s: slab.take(nw)})
+			ies = append(ies, internal{key: key, seq: g.edges[i].seq, c: slab.take(nw), s: slab.take(nw)})
 		}
 		ie := &ies[i]
-		key := g.edges[i].key
 		g.setPrincipal(key.src, e.Source.Principal)
 		g.setPrincipal(key.dst, e.Destination.Principal)
 		for w := range e.Client {
@@ -128,6 +128,10 @@ func SnapshotFromTotals(edges []EdgeTotals, now time.Time, o SnapshotOptions) (*
 		for w := range e.Server {
 			e.Server[w].addTo(&ie.s[w], key.proto, e.Service.Host)
 		}
+	}
+	keys := make([]edgeKey, len(ies))
+	for k := range ies {
+		keys[k] = ies[k].key
 	}
 	if !o.IncludeIdle {
 		active := ies[:0]
@@ -138,7 +142,8 @@ func SnapshotFromTotals(edges []EdgeTotals, now time.Time, o SnapshotOptions) (*
 		}
 		ies = active
 	}
-	return g.build(now, o, spans, ies), nil
+	es := edgeSet{nodes: g.nodes.items, svcs: g.svcs.items, keys: keys, ies: ies, stats: g.Stats()}
+	return build(now, o, spans, &es), nil
 }
 
 // storedProtocol is the protocol an edge is stored under: TCP, gRPC, else

@@ -4,24 +4,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
-
-	"github.com/meshlens/meshlens/topology/internal/meshtest"
 )
 
 // BenchmarkHandlerLarge measures the HTTP API's latency (snapshot,
 // rendering and JSON encoding, through the handler) for a mesh of 1,000
 // services and 10,000 edges, each reported by both sides.
 func BenchmarkHandlerLarge(b *testing.B) {
-	l := newLive(b, Options{})
-	recs := meshtest.LargeRecords(1000, 10)
-	const batch = 500
-	for i := 0; i < len(recs); i += batch {
-		l.ConsumeRecords(recs[i:min(i+batch, len(recs))], testNow.Add(-30*time.Second))
-	}
-	require.Equal(b, 10000, l.Stats().Edges)
+	l, _ := largeLive(b)
 	h := l.Handler(fixedNow)
 	nsList := "ns-0"
 	for i := 1; i < 20; i++ {

@@ -12,6 +12,12 @@
 // Prometheus-compatible query API (see topology/promsource); its failures
 // answer 502.
 //
+// A snapshot holds the graph's lock only to copy edge counters, a few
+// hundred edges at a time (topology.SnapshotCursor); it is built, rendered
+// and encoded after the lock is released. An API request or a stream tick
+// thus holds up record batches for a fraction of a millisecond at a time,
+// not for the whole snapshot.
+//
 // The handler is meant to be mounted on the hub's mux at "/api/". The
 // stream publisher is the only goroutine: it starts with the first stream
 // client, computes at most one snapshot per option set per publish interval

@@ -110,17 +110,33 @@ func TestRoutes(t *testing.T) {
 }
 
 // TestConcurrentUse feeds records while clients read every endpoint.
+// Snapshots are read one edge per step, so that batches and expiries
+// (which free node ids for reuse) land between the steps of a snapshot.
 func TestConcurrentUse(t *testing.T) {
 	l := newLive(t, Options{})
+	l.stepWork = 1
 	h := l.Handler(fixedNow)
 	batches, times := meshtest.Records(testNow)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for range 5 {
+		for round := range 5 {
 			for i := range batches {
 				l.ConsumeRecords(batches[i], times[i])
 			}
 			l.Expire(testNow)
+			if round%2 == 0 { // drop everything: the next round reuses ids
+				l.Expire(testNow.Add(time.Hour))
+			}
+		}
+	})
+	wg.Go(func() {
+		for range 20 {
+			for _, g := range []topology.Granularity{topology.Workload, topology.Service} {
+				snap, err := l.Snapshot(testNow, topology.SnapshotOptions{Granularity: g, IncludeIdle: true})
+				if assert.NoError(t, err) {
+					checkConsistent(t, snap)
+				}
+			}
 		}
 	})
 	for _, target := range []string{
@@ -136,4 +152,25 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Positive(t, l.Stats().Records)
+}
+
+// checkConsistent checks that a snapshot's nodes and edges are unique and
+// sorted, and that every edge joins two of its nodes.
+func checkConsistent(t *testing.T, snap *topology.Snapshot) {
+	t.Helper()
+	nodes := map[string]bool{}
+	for i, n := range snap.Nodes {
+		assert.False(t, nodes[n.ID], "duplicate node %s", n.ID)
+		nodes[n.ID] = true
+		if i > 0 {
+			assert.Less(t, snap.Nodes[i-1].ID, n.ID)
+		}
+	}
+	for i, e := range snap.Edges {
+		assert.True(t, nodes[e.Source] && nodes[e.Target], "edge %s without its nodes", e.ID)
+		assert.Equal(t, e.Source+"."+e.Target+"."+e.Protocol, e.ID)
+		if i > 0 {
+			assert.Less(t, snap.Edges[i-1].ID, e.ID)
+		}
+	}
 }
