@@ -166,15 +166,22 @@ type Graph struct {
 	seq    uint64 // the last edge.seq stamped
 	addrs  map[string]*addrEntry
 	stats  Stats
-	// recent remembers the last edges found, compared by the identity of
-	// their interned strings: a proxy's records repeat a few edges, and
-	// this skips hashing three keys of strings per record. Cleared whenever
-	// an edge can be removed (Expire).
-	recent     [8]recentEdge
-	recentNext int
+	// recent remembers edges found, compared by the identity of their
+	// interned strings: a proxy's records repeat a few edges, and this skips
+	// hashing three keys of strings per record. Direct-mapped by the keys'
+	// fingerprint; cleared whenever an edge is removed (Expire).
+	recent []recentEdge
 }
 
+// recentEdges is the size of Graph.recent (a power of two): the edges of
+// several hundred streams, whose interned strings differ.
+const (
+	recentBits  = 12
+	recentEdges = 1 << recentBits
+)
+
 type recentEdge struct {
+	fp       uint64
 	src, dst wlKey
 	svc      svcKey
 	proto    accesslog.Protocol
@@ -186,6 +193,17 @@ type recentEdge struct {
 // negatives only cost a map lookup.
 func same(x, y string) bool {
 	return len(x) == len(y) && (x == "" || unsafe.StringData(x) == unsafe.StringData(y))
+}
+
+// edgeFingerprint mixes the addresses of an edge's most distinctive
+// strings: equal interned keys have equal fingerprints, so a different
+// fingerprint skips the full comparison.
+func edgeFingerprint(src, dst *wlKey, svc *svcKey, proto accesslog.Protocol) uint64 {
+	const m = 0x9E3779B97F4A7C15
+	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(src.Name))))
+	h = h*m ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(dst.Name))))
+	h = h*m ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(svc.Host))))
+	return h*m ^ uint64(proto)
 }
 
 func sameWL(x, y *wlKey) bool {
@@ -204,6 +222,7 @@ func NewGraph(cfg Config) (*Graph, error) {
 		layout: window.NewLayout(cfg.Windows, cfg.SlotsPerWindow),
 		nodes:  newTable[wlKey](),
 		svcs:   newTable[svcKey](),
+		recent: make([]recentEdge, recentEdges),
 		index:  make(map[edgeKey]int32),
 		head:   none,
 		tail:   none,
@@ -348,17 +367,18 @@ func (g *Graph) learn(addr []byte, w *accesslog.Workload, nowNano int64) {
 // edgeFor returns the index of the edge for a key, creating it (and its
 // nodes) when the bounds allow; false when they do not.
 func (g *Graph) edgeFor(src, dst wlKey, svc svcKey, proto accesslog.Protocol) (int32, bool) {
-	for j := range g.recent {
-		c := &g.recent[j]
-		if c.ok && c.proto == proto && sameWL(&c.src, &src) && sameWL(&c.dst, &dst) &&
-			same(c.svc.Host, svc.Host) && same(c.svc.Name, svc.Name) && same(c.svc.Namespace, svc.Namespace) {
-			return c.i, true
-		}
+	if g.recent == nil { // a graph built from totals: no cache
+		return g.lookupEdge(src, dst, svc, proto)
+	}
+	fp := edgeFingerprint(&src, &dst, &svc, proto)
+	c := &g.recent[fp>>(64-recentBits)]
+	if c.fp == fp && c.ok && c.proto == proto && sameWL(&c.src, &src) && sameWL(&c.dst, &dst) &&
+		same(c.svc.Host, svc.Host) && same(c.svc.Name, svc.Name) && same(c.svc.Namespace, svc.Namespace) {
+		return c.i, true
 	}
 	i, ok := g.lookupEdge(src, dst, svc, proto)
 	if ok {
-		g.recent[g.recentNext] = recentEdge{src: src, dst: dst, svc: svc, proto: proto, i: i, ok: true}
-		g.recentNext = (g.recentNext + 1) % len(g.recent)
+		*c = recentEdge{fp: fp, src: src, dst: dst, svc: svc, proto: proto, i: i, ok: true}
 	}
 	return i, ok
 }
@@ -458,7 +478,6 @@ func (g *Graph) unlink(i int32) {
 // returns the number of edges removed. Its cost is proportional to what it
 // removes (plus the address table).
 func (g *Graph) Expire(now time.Time) (removed int) {
-	g.recent = [len(g.recent)]recentEdge{}
 	cutoff := now.UnixNano() - int64(g.cfg.IdleTTL)
 	for g.head != none && g.edges[g.head].lastSeen < cutoff {
 		i := g.head
@@ -477,6 +496,9 @@ func (g *Graph) Expire(now time.Time) (removed int) {
 		removed++
 	}
 	g.stats.EdgesExpired += uint64(removed)
+	if removed > 0 {
+		clear(g.recent) // its indices may name freed or reused edges
+	}
 	for k, a := range g.addrs {
 		if a.seen < cutoff {
 			delete(g.addrs, k)

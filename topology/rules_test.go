@@ -359,3 +359,23 @@ func TestNamespaceFilter(t *testing.T) {
 	assert.Equal(t, "wl_east_bookinfo_reviews-v3", snap.Edges[0].Source)
 	assert.Len(t, snap.Nodes, 2)
 }
+
+// TestEdgeCacheAfterExpire checks that the cache of recent edges forgets an
+// expired edge: its storage slot, reused by another edge, must not receive
+// the records of the expired edge's key when it comes back.
+func TestEdgeCacheAfterExpire(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	a := call(meshtest.ServerSide, 1, 200)
+	b := a
+	b.To, b.Service = backend2, meshtest.Service("shop", "backend2")
+	c := a
+	c.Service = meshtest.Service("shop", "backend3")
+	observe(g, testNow, a) // a's key now cached
+	observe(g, testNow.Add(time.Minute), b)
+	later := testNow.Add(10*time.Minute + time.Second)
+	require.Equal(t, 1, g.Expire(later), "a is idle for more than 10m")
+	observe(g, later, c) // takes a's storage slot
+	observe(g, later, a) // a again: a new edge, not c's
+	assert.Equal(t, 3, g.Stats().Edges, "a, b and c stored")
+	assert.Equal(t, uint64(4), g.Stats().Records)
+}
