@@ -665,6 +665,12 @@ func decodeCommon(b []byte, e *Entry, st *entryState) error {
 		ok   bool
 	)
 	// Stage one: the fields in field-number order (see has1).
+	if has1(b, i, 1<<3|wireFixed64) { // sample_rate: unused
+		if len(b)-i < 9 {
+			goto general
+		}
+		i += 9
+	}
 	if has1(b, i, 2<<3|wireBytes) {
 		if p, j, ok = readLen(b, i+1); !ok {
 			goto general
