@@ -397,3 +397,48 @@ func TestOverflowCountsEveryRecord(t *testing.T) {
 	assert.Equal(t, uint64(10), st.OverflowHTTP)
 	assert.Equal(t, uint64(10), st.OverflowTCP)
 }
+
+// blockingWriter blocks every Write until release is closed, as a scraper
+// that stops reading does.
+type blockingWriter struct{ release chan struct{} }
+
+func (w blockingWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// TestScrapeHoldsNoLockAcrossWrites checks that a scrape stuck writing to
+// its client does not stall ingest: samples are rendered under a shard's
+// lock and written after it is released.
+func TestScrapeHoldsNoLockAcrossWrites(t *testing.T) {
+	a := syntheticAggregator(20_000) // shards render far more than the 64 KiB write buffer
+	w := blockingWriter{release: make(chan struct{})}
+	scraped := make(chan error, 1)
+	go func() { scraped <- a.WriteText(w, FormatText) }()
+	defer func() {
+		close(w.release)
+		require.NoError(t, <-scraped)
+	}()
+	time.Sleep(100 * time.Millisecond) // the scrape is blocked in a Write by now
+	ingested := make(chan struct{})
+	go func() {
+		defer close(ingested)
+		var recs []accesslog.Record
+		for i := range 200 {
+			w := accesslog.Workload{Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1", App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "unknown"}
+			d := w
+			d.Name = fmt.Sprintf("dst-%d", i)
+			recs = append(recs, accesslog.Record{
+				Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+				Source: w, Destination: d, Service: accesslog.Service{Host: d.Name, Name: d.Name, Namespace: "ns"},
+				ResponseCode: 200, GRPCStatus: -1, Final: true,
+			})
+		}
+		a.ConsumeRecords(recs, now) // records for every shard
+	}()
+	select {
+	case <-ingested:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ingest waited for a scrape blocked on its client")
+	}
+}

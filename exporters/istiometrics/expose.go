@@ -77,7 +77,14 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	durLe := leLabels(a.cfg.DurationBuckets)
 	sizeLe := leLabels(a.cfg.SizeBuckets)
-	var scratch []byte
+	// Samples are rendered into pending while a shard is locked and written
+	// out after it is unlocked: a scrape never holds a lock that ingest
+	// needs across a network write (a slow scraper would stall ingest).
+	pending := make([]byte, 0, 256<<10)
+	flush := func() {
+		bw.Write(pending)
+		pending = pending[:0]
+	}
 
 	header := func(name, typ string) {
 		fam := name
@@ -95,7 +102,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 		bw.WriteByte('\n')
 	}
 	sample := func(name, suffix string, block []byte, extra []byte, v float64, ex *exemplar) {
-		b := scratch[:0]
+		b := pending
 		b = append(b, name...)
 		b = append(b, suffix...)
 		b = append(b, block...)
@@ -113,8 +120,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 			b = strconv.AppendFloat(b, float64(ex.unixMs)/1e3, 'f', 3, 64)
 		}
 		b = append(b, '\n')
-		scratch = b
-		bw.Write(b)
+		pending = b
 	}
 	hist := func(name string, block []byte, h *hist, le [][]byte, ex []exemplar) {
 		var cum uint64
@@ -172,6 +178,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				fam.emit(s, s.block)
 			}
 			sh.mu.Unlock()
+			flush()
 		}
 	}
 	tcpFams := []struct {
@@ -195,6 +202,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				sample(fam.name, "", s.block, nil, float64(fam.get(s)), nil)
 			}
 			sh.mu.Unlock()
+			flush()
 		}
 	}
 	return bw.Flush()
