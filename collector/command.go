@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,6 +81,19 @@ func NewCommand() *cobra.Command {
 				return fmt.Errorf("start CPU profile: %w", err)
 			}
 			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+		// MESHLENS_TRACE=<file> writes a runtime execution trace of the
+		// whole run (go tool trace -pprof=sync shows what ingest waited
+		// for; see BENCHMARKS.md).
+		if path := os.Getenv("MESHLENS_TRACE"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				return fmt.Errorf("create execution trace: %w", err)
+			}
+			if err := trace.Start(f); err != nil {
+				return fmt.Errorf("start execution trace: %w", err)
+			}
+			defer func() { trace.Stop(); _ = f.Close() }()
 		}
 		if !demo {
 			return run(c, args)

@@ -166,7 +166,15 @@ func startMeshlens(t *testing.T, args ...string) *meshlens {
 	t.Helper()
 	m := &meshlens{GRPC: freePort(t), HTTP: freePort(t)}
 	env := []string{"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP}
-	m.process = startProcess(t, "meshlens", env, meshlensBinary(t), args...)
+	bin := meshlensBinary(t)
+	if cpus := os.Getenv("MESHLENS_E2E_CPUS"); cpus != "" {
+		// Load tests: meshlens on its own CPUs (taskset), the generator in
+		// this process on the others (make loadtest-pinned).
+		args = append([]string{"-c", cpus, bin}, args...)
+		bin = "taskset"
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", len(strings.Split(cpus, ","))))
+	}
+	m.process = startProcess(t, "meshlens", env, bin, args...)
 	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)
 	return m
 }

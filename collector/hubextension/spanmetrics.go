@@ -55,24 +55,44 @@ func (s *spanMetrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector: the series are built at scrape
-// time, so expired ones vanish.
+// time, so expired ones vanish. Their values are copied under the lock and
+// the metrics built and sent after releasing it: ingest (ConsumeRecords)
+// never waits for the scrape's consumer.
 func (s *spanMetrics) Collect(ch chan<- prometheus.Metric) {
+	type row struct {
+		labels [4]string
+		calls  uint64
+		sum    float64
+		counts []uint64
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.m.Expire(s.now())
 	bounds := s.m.Buckets()
+	rows := make([]row, 0, s.m.Len())
+	counts := make([]uint64, 0, s.m.Len()*(len(bounds)+1))
 	s.m.Range(func(sr *spans.Series) {
-		labels := []string{sr.Service, sr.Name, sr.Kind, sr.Status}
-		ch <- prometheus.MustNewConstMetric(spmCalls, prometheus.CounterValue, float64(sr.Calls), labels...)
+		at := len(counts)
+		counts = append(counts, sr.Counts...)
+		rows = append(rows, row{
+			labels: [4]string{sr.Service, sr.Name, sr.Kind, sr.Status},
+			calls:  sr.Calls, sum: sr.SumMillis, counts: counts[at:len(counts):len(counts)],
+		})
+	})
+	n, overflowed, expired := s.m.Len(), s.m.Overflowed, s.m.Expired
+	s.mu.Unlock()
+
+	for i := range rows {
+		r := &rows[i]
+		ch <- prometheus.MustNewConstMetric(spmCalls, prometheus.CounterValue, float64(r.calls), r.labels[:]...)
 		buckets := make(map[float64]uint64, len(bounds))
 		var cum uint64
-		for i, b := range bounds {
-			cum += sr.Counts[i]
+		for j, b := range bounds {
+			cum += r.counts[j]
 			buckets[b] = cum
 		}
-		ch <- prometheus.MustNewConstHistogram(spmDuration, sr.Calls, sr.SumMillis, buckets, labels...)
-	})
-	ch <- prometheus.MustNewConstMetric(spmSeries, prometheus.GaugeValue, float64(s.m.Len()))
-	ch <- prometheus.MustNewConstMetric(spmOverflow, prometheus.CounterValue, float64(s.m.Overflowed))
-	ch <- prometheus.MustNewConstMetric(spmExpired, prometheus.CounterValue, float64(s.m.Expired))
+		ch <- prometheus.MustNewConstHistogram(spmDuration, r.calls, r.sum, buckets, r.labels[:]...)
+	}
+	ch <- prometheus.MustNewConstMetric(spmSeries, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(spmOverflow, prometheus.CounterValue, float64(overflowed))
+	ch <- prometheus.MustNewConstMetric(spmExpired, prometheus.CounterValue, float64(expired))
 }

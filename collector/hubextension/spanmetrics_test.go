@@ -152,3 +152,37 @@ func BenchmarkSpanMetrics(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(batches*100), "ns/record")
 }
+
+// TestSpanMetricsCollectDoesNotBlockIngest checks that a scrape whose
+// consumer stops reading does not hold the lock ingest needs: values are
+// copied under it, metrics sent after.
+func TestSpanMetricsCollectDoesNotBlockIngest(t *testing.T) {
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	s := registerSpanMetrics(prometheus.NewRegistry(), time.Hour, now)
+	recs := captureRecords(t, "envoy-ingress.json")
+	s.ConsumeRecords(recs, now())
+	ch := make(chan prometheus.Metric) // never read until the end
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		s.Collect(ch)
+	}()
+	time.Sleep(50 * time.Millisecond) // Collect is blocked sending by now
+	ingested := make(chan struct{})
+	go func() {
+		defer close(ingested)
+		s.ConsumeRecords(recs, now())
+	}()
+	select {
+	case <-ingested:
+	case <-time.After(5 * time.Second):
+		t.Error("ingest waited for a blocked scrape")
+	}
+	go func() {
+		for m := range ch { // drain
+			_ = m
+		}
+	}()
+	<-collected
+	close(ch)
+}

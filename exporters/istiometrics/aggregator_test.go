@@ -419,7 +419,36 @@ func TestScrapeHoldsNoLockAcrossWrites(t *testing.T) {
 		close(w.release)
 		require.NoError(t, <-scraped)
 	}()
-	time.Sleep(100 * time.Millisecond) // the scrape is blocked in a Write by now
+	requireIngestProceeds(t, a)
+}
+
+// TestCollectHoldsNoLockAcrossSends is the same for the client_golang
+// Collector whose consumer stops reading.
+func TestCollectHoldsNoLockAcrossSends(t *testing.T) {
+	a := syntheticAggregator(2_000)
+	ch := make(chan prometheus.Metric) // not read until the end
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		a.Collector().Collect(ch)
+	}()
+	defer func() {
+		go func() {
+			for m := range ch {
+				_ = m
+			}
+		}()
+		<-collected
+		close(ch)
+	}()
+	requireIngestProceeds(t, a)
+}
+
+// requireIngestProceeds waits until a scrape is blocked on its consumer,
+// then requires a batch with records for every shard to be aggregated.
+func requireIngestProceeds(t *testing.T, a *Aggregator) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond) // the scrape is blocked by now
 	ingested := make(chan struct{})
 	go func() {
 		defer close(ingested)
@@ -439,6 +468,6 @@ func TestScrapeHoldsNoLockAcrossWrites(t *testing.T) {
 	select {
 	case <-ingested:
 	case <-time.After(5 * time.Second):
-		t.Fatal("ingest waited for a scrape blocked on its client")
+		t.Fatal("ingest waited for a scrape blocked on its consumer")
 	}
 }

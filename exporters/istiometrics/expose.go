@@ -250,6 +250,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	a := c.a
 	var vals []string
+	var ms []prometheus.Metric
+	// The metrics of a shard are built under its lock and sent after
+	// releasing it, so that a slow consumer of ch never stalls ingest.
+	send := func(m prometheus.Metric) { ms = append(ms, m) }
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -259,26 +263,30 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			vals = k.values(vals[:0], false)
 			if s.requests > 0 {
-				ch <- prometheus.MustNewConstMetric(descs[RequestsTotal], prometheus.CounterValue, float64(s.requests), vals...)
+				send(prometheus.MustNewConstMetric(descs[RequestsTotal], prometheus.CounterValue, float64(s.requests), vals...))
 				if s.duration.count > 0 {
-					ch <- constHist(descs[RequestDuration], &s.duration, a.cfg.DurationBuckets, vals, s.exemplars)
+					send(constHist(descs[RequestDuration], &s.duration, a.cfg.DurationBuckets, vals, s.exemplars))
 				}
-				ch <- constHist(descs[RequestBytes], &s.reqBytes, a.cfg.SizeBuckets, vals, nil)
-				ch <- constHist(descs[ResponseBytes], &s.respBytes, a.cfg.SizeBuckets, vals, nil)
+				send(constHist(descs[RequestBytes], &s.reqBytes, a.cfg.SizeBuckets, vals, nil))
+				send(constHist(descs[ResponseBytes], &s.respBytes, a.cfg.SizeBuckets, vals, nil))
 			}
 			if k.protocol == 2 {
-				ch <- prometheus.MustNewConstMetric(descs[RequestMessages], prometheus.CounterValue, float64(s.reqMsgs), vals...)
-				ch <- prometheus.MustNewConstMetric(descs[ResponseMessages], prometheus.CounterValue, float64(s.respMsgs), vals...)
+				send(prometheus.MustNewConstMetric(descs[RequestMessages], prometheus.CounterValue, float64(s.reqMsgs), vals...))
+				send(prometheus.MustNewConstMetric(descs[ResponseMessages], prometheus.CounterValue, float64(s.respMsgs), vals...))
 			}
 		}
 		for k, s := range sh.tcp {
 			vals = k.values(vals[:0], true)
-			ch <- prometheus.MustNewConstMetric(descs[TCPConnectionsOpened], prometheus.CounterValue, float64(s.opened), vals...)
-			ch <- prometheus.MustNewConstMetric(descs[TCPConnectionsClosed], prometheus.CounterValue, float64(s.closed), vals...)
-			ch <- prometheus.MustNewConstMetric(descs[TCPSentBytes], prometheus.CounterValue, float64(s.sent), vals...)
-			ch <- prometheus.MustNewConstMetric(descs[TCPReceivedBytes], prometheus.CounterValue, float64(s.received), vals...)
+			send(prometheus.MustNewConstMetric(descs[TCPConnectionsOpened], prometheus.CounterValue, float64(s.opened), vals...))
+			send(prometheus.MustNewConstMetric(descs[TCPConnectionsClosed], prometheus.CounterValue, float64(s.closed), vals...))
+			send(prometheus.MustNewConstMetric(descs[TCPSentBytes], prometheus.CounterValue, float64(s.sent), vals...))
+			send(prometheus.MustNewConstMetric(descs[TCPReceivedBytes], prometheus.CounterValue, float64(s.received), vals...))
 		}
 		sh.mu.Unlock()
+		for _, m := range ms {
+			ch <- m
+		}
+		ms = ms[:0]
 	}
 }
 
