@@ -1,6 +1,7 @@
 package accesslog_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,8 +14,17 @@ import (
 // test's mesh (50 services, 200 edges, both reporters, HTTP/gRPC/TCP), one
 // Stream per generated stream, messages taken round robin across streams
 // as a busy receiver sees them.
+// batch=17 is Envoy's default buffer_size_bytes (16 KiB).
 func BenchmarkStreamDecodeSynthetic(b *testing.B) {
-	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{Seed: 1, Requests: 20000, StreamsPerProxy: 2, TCPPeriodic: true})
+	for _, batch := range []int{100, 17} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchStreamDecodeSynthetic(b, batch) })
+	}
+}
+
+func benchStreamDecodeSynthetic(b *testing.B, batch int) {
+	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
+		Seed: 1, Requests: 20000, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
+	})
 	now := time.Now()
 	conns := accesslog.NewConnTable(1<<20, time.Hour)
 	type job struct {

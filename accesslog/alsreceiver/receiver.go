@@ -296,7 +296,8 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 	}
 	defer release()
 
-	ctx := ss.Context()
+	// Consumers keep per-stream caches in the context's StreamLocal.
+	ctx := accesslog.WithStreamLocal(ss.Context())
 	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
 	var f frame
 	resets := 0

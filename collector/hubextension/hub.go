@@ -85,7 +85,7 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
 	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy})
-	h.consumers = append(h.consumers, h.agg, h.graph,
+	h.consumers = append(h.consumers, h.graph,
 		registerSpanMetrics(reg, cfg.Metrics.SeriesTTL, now)) // spanmetrics.go
 	for i := range h.joins {
 		h.joins[i].j = accesslog.NewJoiner((cfg.Join.MaxPending+joinShards-1)/joinShards, cfg.Join.TTL)
@@ -104,7 +104,7 @@ func (h *Hub) Gatherer() prometheus.Gatherer { return h.reg }
 // ConsumeRecords implements alsreceiver.Sink. It joins the two reports of
 // each request hop (filling what one side did not know from the other) and
 // hands the batch to every aggregation.
-func (h *Hub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
+func (h *Hub) ConsumeRecords(ctx context.Context, recs []accesslog.Record) error {
 	now := h.now()
 	if h.cfg.Join.MaxPending > 0 {
 		for i := range recs {
@@ -119,6 +119,9 @@ func (h *Hub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
 			}
 		}
 	}
+	// The Istio aggregation keeps its recent label sets per stream (the
+	// receiver puts an accesslog.StreamLocal in each stream's context).
+	h.agg.ConsumeStreamRecords(recs, now, accesslog.StreamLocalFrom(ctx))
 	for _, c := range h.consumers {
 		c.ConsumeRecords(recs, now)
 	}

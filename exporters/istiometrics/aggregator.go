@@ -42,6 +42,7 @@ type httpSeries struct {
 	exemplars           []exemplar // one per duration bucket (+Inf last), nil when off
 	lastSeen            int64
 	block               []byte // rendered labels, made at the first scrape
+	dead                bool   // removed by Expire (guarded by the shard lock)
 }
 
 // tcpSeries backs the four TCP counters of one label set.
@@ -49,6 +50,7 @@ type tcpSeries struct {
 	opened, closed, sent, received uint64
 	lastSeen                       int64
 	block                          []byte
+	dead                           bool // removed by Expire (guarded by the shard lock)
 }
 
 // hist is a cumulative histogram: counts per bucket (the last is +Inf).
@@ -135,13 +137,39 @@ func (a *Aggregator) shardFor(l *labels) *lockedShard {
 // ConsumeRecords aggregates a batch. now is the time of arrival, used for
 // expiry and exemplar timestamps.
 func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
+	var recent recentSet
+	a.consume(recs, now, &recent)
+}
+
+// recentKey keys the Aggregator's cache in an accesslog.StreamLocal.
+var recentKey = new(byte)
+
+// ConsumeStreamRecords aggregates a batch of the stream whose local state
+// is local (nil: as ConsumeRecords): the label sets its previous batches
+// used are remembered across batches, so that a stream sending small
+// batches (Envoy's default 16 KiB: ~17 entries) does not hash each label
+// set anew in every batch.
+func (a *Aggregator) ConsumeStreamRecords(recs []accesslog.Record, now time.Time, local *accesslog.StreamLocal) {
+	if local == nil {
+		a.ConsumeRecords(recs, now)
+		return
+	}
+	recent, _ := local.Load(recentKey).(*recentSet)
+	if recent == nil {
+		recent = new(recentSet)
+		local.Store(recentKey, recent)
+	}
+	a.consume(recs, now, recent)
+}
+
+func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *recentSet) {
 	nowNano := now.UnixNano()
-	// Records of one batch come from one proxy and repeat a few label sets
+	// Records of one stream come from one proxy and repeat a few label sets
 	// (8 on average in a batch of the load test's mesh); their strings are
 	// interned per stream, so a fingerprint of string addresses and a
 	// pointer comparison find a recent series without hashing 19 strings
-	// (see BENCHMARKS.md).
-	var recent recentSet
+	// (see BENCHMARKS.md). A remembered series that expired meanwhile is
+	// marked dead under its shard's lock and looked up again.
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == accesslog.KindTCP {
@@ -149,11 +177,16 @@ func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
 				continue
 			}
 			c := recent.find(r, true)
-			if c == nil {
+			if c != nil {
+				c.sh.mu.Lock()
+				if c.tcp.dead || c.over && a.tcpCount.Load() < int64(a.cfg.MaxSeries) {
+					// Expired, or an overflow while the budget has room again.
+					c.sh.mu.Unlock()
+					c.sh, c.tcp, c.over = a.lockTCP(c.l)
+				}
+			} else {
 				c = recent.add(r, true)
 				c.sh, c.tcp, c.over = a.lockTCP(c.l)
-			} else {
-				c.sh.mu.Lock()
 			}
 			if c.over {
 				a.overflowTCP.Add(1)
@@ -166,11 +199,16 @@ func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
 			continue
 		}
 		c := recent.find(r, false)
-		if c == nil {
+		if c != nil {
+			c.sh.mu.Lock()
+			if c.http.dead || c.over && a.httpCount.Load() < int64(a.cfg.MaxSeries) {
+				// Expired, or an overflow while the budget has room again.
+				c.sh.mu.Unlock()
+				c.sh, c.http, c.over = a.lockHTTP(c.l)
+			}
+		} else {
 			c = recent.add(r, false)
 			c.sh, c.http, c.over = a.lockHTTP(c.l)
-		} else {
-			c.sh.mu.Lock()
 		}
 		if c.over {
 			a.overflowHTTP.Add(1)
@@ -407,6 +445,7 @@ func (a *Aggregator) Expire(now time.Time) int {
 		for k, s := range sh.http {
 			if s.lastSeen < cutoff {
 				delete(sh.http, k)
+				s.dead = true // a stream's cache may still point to it
 				if k.src.Name != overflow {
 					a.httpCount.Add(-1)
 				}
@@ -416,6 +455,7 @@ func (a *Aggregator) Expire(now time.Time) int {
 		for k, s := range sh.tcp {
 			if s.lastSeen < cutoff {
 				delete(sh.tcp, k)
+				s.dead = true
 				if k.src.Name != overflow {
 					a.tcpCount.Add(-1)
 				}

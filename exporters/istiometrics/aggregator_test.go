@@ -471,3 +471,54 @@ func requireIngestProceeds(t *testing.T, a *Aggregator) {
 		t.Fatal("ingest waited for a scrape blocked on its consumer")
 	}
 }
+
+// TestStreamLocalCache checks the label sets a stream remembers across
+// batches (ConsumeStreamRecords): a series that expired meanwhile is looked
+// up again rather than updated unseen, and an overflowed label set gets its
+// own series once the budget has room again.
+func TestStreamLocalCache(t *testing.T) {
+	w := accesslog.Workload{Name: "a", Namespace: "ns", CanonicalService: "a", CanonicalRevision: "v1", App: "a", Version: "v1", Cluster: "c", Principal: "unknown"}
+	mk := func(dst string) accesslog.Record {
+		d := w
+		d.Name = dst
+		return accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+			Source: w, Destination: d, Service: accesslog.Service{Host: dst, Name: dst, Namespace: "ns"},
+			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(time.Millisecond),
+		}
+	}
+	requests := func(a *Aggregator, dst string) (n float64) {
+		for _, m := range gather(t, a.Collector())[RequestsTotal].GetMetric() {
+			if label(m, "destination_workload") == dst {
+				n += m.GetCounter().GetValue()
+			}
+		}
+		return n
+	}
+	t.Run("expired series", func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.SeriesTTL = time.Minute
+		a := New(cfg)
+		var local accesslog.StreamLocal
+		x := mk("x")
+		a.ConsumeStreamRecords([]accesslog.Record{x}, now, &local)
+		require.Equal(t, 1, a.Expire(now.Add(2*time.Minute)))
+		a.ConsumeStreamRecords([]accesslog.Record{x}, now.Add(2*time.Minute), &local) // remembered, but expired
+		assert.InDelta(t, 1, requests(a, "x"), 0, "the record counts in a live series")
+		assert.Equal(t, int64(1), a.Stats().HTTPSeries)
+	})
+	t.Run("overflow with room again", func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxSeries = 1
+		cfg.SeriesTTL = time.Minute
+		a := New(cfg)
+		var local accesslog.StreamLocal
+		b := mk("b")
+		a.ConsumeStreamRecords([]accesslog.Record{mk("a"), b}, now, &local)    // b overflows
+		a.ConsumeRecords([]accesslog.Record{mk("c")}, now.Add(50*time.Second)) // keeps the overflow series alive
+		require.Equal(t, 1, a.Expire(now.Add(90*time.Second)), "a expires: room for one series")
+		a.ConsumeStreamRecords([]accesslog.Record{b}, now.Add(90*time.Second), &local)
+		assert.InDelta(t, 1, requests(a, "b"), 0, "b has its own series now")
+		assert.InDelta(t, 2, requests(a, overflow), 0, "b's first record and c's stay in the overflow series")
+	})
+}
