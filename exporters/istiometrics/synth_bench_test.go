@@ -3,10 +3,9 @@ package istiometrics
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/internal/benchrecs"
 	"github.com/meshlens/meshlens/internal/benchutil"
 )
 
@@ -28,48 +27,21 @@ func BenchmarkConsumeSynthetic(b *testing.B) {
 }
 
 func benchConsumeSynthetic(b *testing.B, batch int, perStream bool) {
-	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
-		Seed: 1, Requests: 20000, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
-	})
-	conns := accesslog.NewConnTable(1<<20, time.Hour)
 	type job struct {
 		recs  []accesslog.Record
 		local *accesslog.StreamLocal
 	}
-	perStreamRecs := make([][][]accesslog.Record, len(tr.Streams))
-	for i := range tr.Streams {
-		st := accesslog.NewStream(accesslog.Config{}, conns)
-		for _, m := range tr.Streams[i].Messages {
-			recs, _, err := st.Decode(m, nil, now)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for j := range recs {
-				recs[j].Details = accesslog.Details{}
-			}
-			perStreamRecs[i] = append(perStreamRecs[i], recs)
-		}
-	}
-	// The streams' batches interleaved, as the receiver hands them on.
-	var jobs []job
-	locals := make([]*accesslog.StreamLocal, len(tr.Streams))
+	streams := benchrecs.Synthetic(b, batch, now)
+	locals := make([]*accesslog.StreamLocal, len(streams))
 	for i := range locals {
 		if perStream {
 			locals[i] = new(accesslog.StreamLocal)
 		}
 	}
-	for k := 0; ; k++ {
-		added := false
-		for i := range perStreamRecs {
-			if k < len(perStreamRecs[i]) {
-				jobs = append(jobs, job{perStreamRecs[i][k], locals[i]})
-				added = true
-			}
-		}
-		if !added {
-			break
-		}
-	}
+	var jobs []job
+	benchrecs.Interleave(streams, func(i int, recs []accesslog.Record) {
+		jobs = append(jobs, job{recs, locals[i]})
+	})
 	a := New(DefaultConfig())
 	for _, j := range jobs {
 		a.ConsumeStreamRecords(j.recs, now, j.local)
