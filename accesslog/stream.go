@@ -167,14 +167,33 @@ func (s *Stream) Proxy() *Proxy { return s.proxy }
 // rejects the whole message; the Outcome still counts its entries when they
 // could be counted.
 func (s *Stream) Decode(b []byte, dst []Record, now time.Time) ([]Record, Outcome, error) {
-	var out Outcome
 	// The decoded views are only needed during this call: they come from a
 	// pool shared by all streams, so that an idle stream holds none.
 	m := msgPool.Get().(*wire.Message)
 	defer msgPool.Put(m)
 	if err := wire.DecodeAccessLogs(b, m); err != nil {
-		return dst, out, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return dst, Outcome{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	return s.records(m, dst, now)
+}
+
+// DecodeSegments is Decode for a message given as consecutive segments of
+// its encoding (the frames gRPC received it in), without joining them: an
+// entry that straddles two segments is copied into arena, whose capacity
+// should be the message's length (a smaller one is replaced). The records'
+// Details alias the segments and arena.
+func (s *Stream) DecodeSegments(segs [][]byte, arena []byte, dst []Record, now time.Time) ([]Record, Outcome, error) {
+	m := msgPool.Get().(*wire.Message)
+	defer msgPool.Put(m)
+	if err := wire.DecodeAccessLogsSegments(segs, arena, m); err != nil {
+		return dst, Outcome{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return s.records(m, dst, now)
+}
+
+// records normalises a decoded message.
+func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record, Outcome, error) {
+	var out Outcome
 	out.Entries = len(m.Entries)
 	s.msgPeerOK = [wire.MaxPeerMemo]bool{}
 	if m.Identifier.Present && s.proxy == nil {

@@ -327,9 +327,9 @@ func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *f
 	rp := recsPool.Get().(*[]accesslog.Record)
 	defer func() { *rp = (*rp)[:0]; recsPool.Put(rp) }()
 	m.alsMessages.Inc()
-	m.alsBytes.Add(float64(len(f.b)))
+	m.alsBytes.Add(float64(f.n))
 	arrived := r.now()
-	recs, out, err := st.Decode(f.b, (*rp)[:0], arrived)
+	recs, out, err := st.DecodeSegments(f.segs, f.arena, (*rp)[:0], arrived)
 	*rp = recs
 	m.received.Add(float64(out.Entries))
 	for i, n := range out.Rejected {
@@ -448,12 +448,15 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 	)
 	for {
 		if err := ss.RecvMsg(&f); err != nil {
+			f.release()
 			return r.endStream(serviceMetrics, err, func() error { return ss.SendMsg(&metricsv3.StreamMetricsResponse{}) })
 		}
 		msgs.Inc()
-		byts.Add(float64(len(f.b)))
+		byts.Add(float64(f.n))
 		var msg metricsv3.StreamMetricsMessage
-		if err := proto.Unmarshal(f.b, &msg); err != nil {
+		err := proto.Unmarshal(f.bytes(), &msg) // copies what it keeps
+		f.release()
+		if err != nil {
 			return r.rejectStream(serviceMetrics, fmt.Errorf("%w: %w", accesslog.ErrMalformed, err))
 		}
 		if proxy == nil {

@@ -488,20 +488,28 @@ func decodeLogEntries(b []byte, m *Message, tcp bool) error {
 		if tag != 1<<3|wireBytes {
 			continue
 		}
-		e := m.newEntry()
-		st := entryState{msg: m}
-		var err error
-		if tcp {
-			e.TCP = true
-			err = decodeTCPEntry(p, e, &st)
-		} else {
-			err = decodeHTTPEntry(p, e, &st)
+		if err := decodeEntry(p, m, tcp); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("decode log_entry[%d]: %w", len(m.Entries)-1, err)
-		}
-		finishEntry(e, &st)
 	}
+	return nil
+}
+
+// decodeEntry decodes one log_entry into a new entry of m.
+func decodeEntry(p []byte, m *Message, tcp bool) error {
+	e := m.newEntry()
+	st := entryState{msg: m}
+	var err error
+	if tcp {
+		e.TCP = true
+		err = decodeTCPEntry(p, e, &st)
+	} else {
+		err = decodeHTTPEntry(p, e, &st)
+	}
+	if err != nil {
+		return fmt.Errorf("decode log_entry[%d]: %w", len(m.Entries)-1, err)
+	}
+	finishEntry(e, &st)
 	return nil
 }
 
