@@ -176,21 +176,7 @@ func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *rec
 			if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 {
 				continue
 			}
-			c := recent.find(r, true)
-			if c != nil {
-				c.sh.mu.Lock()
-				if c.tcp.dead || c.over && a.tcpCount.Load() < int64(a.cfg.MaxSeries) {
-					// Expired, or an overflow while the budget has room again.
-					c.sh.mu.Unlock()
-					c.sh, c.tcp, c.over = a.lockTCP(c.l)
-				}
-			} else {
-				c = recent.add(r, true)
-				c.sh, c.tcp, c.over = a.lockTCP(c.l)
-			}
-			if c.over {
-				a.overflowTCP.Add(1)
-			}
+			c := a.lockRecent(recent, r, true)
 			c.tcp.update(r, nowNano)
 			c.sh.mu.Unlock()
 			continue
@@ -198,25 +184,58 @@ func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *rec
 		if !r.Final && r.RequestMessages == 0 && r.ResponseMessages == 0 {
 			continue
 		}
-		c := recent.find(r, false)
-		if c != nil {
-			c.sh.mu.Lock()
-			if c.http.dead || c.over && a.httpCount.Load() < int64(a.cfg.MaxSeries) {
-				// Expired, or an overflow while the budget has room again.
-				c.sh.mu.Unlock()
-				c.sh, c.http, c.over = a.lockHTTP(c.l)
-			}
-		} else {
-			c = recent.add(r, false)
-			c.sh, c.http, c.over = a.lockHTTP(c.l)
-		}
-		if c.over {
-			a.overflowHTTP.Add(1)
-		}
+		c := a.lockRecent(recent, r, false)
 		a.updateHTTP(c.http, r, nowNano)
 		c.sh.mu.Unlock()
 	}
 	a.records.Add(uint64(len(recs)))
+}
+
+// lockRecent returns the entry of r's label set (TCP or HTTP metrics) with
+// its series' shard locked: the remembered series while it is live, else
+// the series looked up again (expired meanwhile, or an overflow while the
+// budget has room again) or for the first time. A record that goes to an
+// overflow series is counted as overflowed.
+func (a *Aggregator) lockRecent(rs *recentSet, r *accesslog.Record, tcp bool) *recentSeries {
+	fp := fingerprint(r, tcp)
+	c := rs.find(r, fp, tcp)
+	if c == nil {
+		c = rs.add(r, fp, tcp)
+		a.lookup(c)
+	} else {
+		c.sh.mu.Lock()
+		if c.stale(a) {
+			c.sh.mu.Unlock()
+			a.lookup(c)
+		}
+	}
+	if c.over {
+		if tcp {
+			a.overflowTCP.Add(1)
+		} else {
+			a.overflowHTTP.Add(1)
+		}
+	}
+	return c
+}
+
+// lookup finds or creates c's series and locks its shard.
+func (a *Aggregator) lookup(c *recentSeries) {
+	if c.isTCP {
+		c.sh, c.tcp, c.over = a.lockTCP(c.l)
+	} else {
+		c.sh, c.http, c.over = a.lockHTTP(c.l)
+	}
+}
+
+// stale reports whether c's series was removed by Expire, or is an
+// overflow series while its family's budget has room again; c's shard is
+// locked.
+func (c *recentSeries) stale(a *Aggregator) bool {
+	if c.isTCP {
+		return c.tcp.dead || c.over && a.tcpCount.Load() < int64(a.cfg.MaxSeries)
+	}
+	return c.http.dead || c.over && a.httpCount.Load() < int64(a.cfg.MaxSeries)
 }
 
 // recentSet is the label sets a batch saw last, with their series.
@@ -226,21 +245,21 @@ type recentSet struct {
 }
 
 type recentSeries struct {
-	fp   uint64
-	l    labels
-	sh   *lockedShard
-	http *httpSeries
-	tcp  *tcpSeries
-	over bool // an overflow series: each record counts as overflowed
+	fp    uint64
+	l     labels
+	isTCP bool // the TCP series of l, else the HTTP series
+	sh    *lockedShard
+	http  *httpSeries
+	tcp   *tcpSeries
+	over  bool // an overflow series: each record counts as overflowed
 }
 
 // find returns the remembered series of r's label set (TCP or HTTP
-// metrics), or nil.
-func (rs *recentSet) find(r *accesslog.Record, tcp bool) *recentSeries {
-	fp := fingerprint(r, tcp)
+// metrics), whose fingerprint is fp, or nil.
+func (rs *recentSet) find(r *accesslog.Record, fp uint64, tcp bool) *recentSeries {
 	for j := 0; j < rs.n; j++ {
 		c := &rs.s[j]
-		if c.fp == fp && (c.tcp != nil) == tcp && sameRecordLabels(&c.l, r, tcp) {
+		if c.fp == fp && c.isTCP == tcp && sameRecordLabels(&c.l, r, tcp) {
 			return c
 		}
 	}
@@ -249,9 +268,9 @@ func (rs *recentSet) find(r *accesslog.Record, tcp bool) *recentSeries {
 
 // add remembers r's label set, evicting the oldest, and returns its entry
 // for the caller to fill in the series.
-func (rs *recentSet) add(r *accesslog.Record, tcp bool) *recentSeries {
+func (rs *recentSet) add(r *accesslog.Record, fp uint64, tcp bool) *recentSeries {
 	c := &rs.s[rs.next]
-	*c = recentSeries{fp: fingerprint(r, tcp), l: labelsOf(r, tcp)}
+	*c = recentSeries{fp: fp, l: labelsOf(r, tcp), isTCP: tcp}
 	rs.next = (rs.next + 1) % recentSize
 	rs.n = min(rs.n+1, recentSize)
 	return c
