@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -71,29 +72,22 @@ func NewCommand() *cobra.Command {
 	}
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		// MESHLENS_CPUPROFILE=<file> profiles the whole run (used by the
-		// load test; see BENCHMARKS.md).
-		if path := os.Getenv("MESHLENS_CPUPROFILE"); path != "" {
-			f, err := os.Create(path)
+		// load test); MESHLENS_TRACE=<file> writes a runtime execution trace
+		// of it (go tool trace -pprof=sync shows what ingest waited for).
+		// See BENCHMARKS.md.
+		for _, p := range []struct {
+			env, what string
+			start     func(io.Writer) error
+			stop      func()
+		}{
+			{"MESHLENS_CPUPROFILE", "CPU profile", pprof.StartCPUProfile, pprof.StopCPUProfile},
+			{"MESHLENS_TRACE", "execution trace", trace.Start, trace.Stop},
+		} {
+			stop, err := startRecording(os.Getenv(p.env), p.what, p.start, p.stop)
 			if err != nil {
-				return fmt.Errorf("create CPU profile: %w", err)
+				return err
 			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return fmt.Errorf("start CPU profile: %w", err)
-			}
-			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-		}
-		// MESHLENS_TRACE=<file> writes a runtime execution trace of the
-		// whole run (go tool trace -pprof=sync shows what ingest waited
-		// for; see BENCHMARKS.md).
-		if path := os.Getenv("MESHLENS_TRACE"); path != "" {
-			f, err := os.Create(path)
-			if err != nil {
-				return fmt.Errorf("create execution trace: %w", err)
-			}
-			if err := trace.Start(f); err != nil {
-				return fmt.Errorf("start execution trace: %w", err)
-			}
-			defer func() { trace.Stop(); _ = f.Close() }()
+			defer stop()
 		}
 		if !demo {
 			return run(c, args)
@@ -140,4 +134,21 @@ func startDemo(ctx context.Context, endpoint string, rate float64) (func(), erro
 		<-done
 		_ = conn.Close()
 	}, nil
+}
+
+// startRecording starts writing a profile or trace to path (nothing when
+// path is empty) and returns the function that ends it.
+func startRecording(path, what string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", what, err)
+	}
+	if err := start(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start %s: %w", what, err)
+	}
+	return func() { stop(); _ = f.Close() }, nil
 }

@@ -354,10 +354,7 @@ type messageState struct {
 // nothing. On error, m holds whatever had been decoded before the error and
 // must not be used, but it can be passed to DecodeAccessLogs again.
 func DecodeAccessLogs(b []byte, m *Message) error {
-	m.Identifier = Identifier{}
-	m.Entries = m.Entries[:0]
-	m.HTTP = false
-	m.npeers = 0
+	m.reset()
 	var ms messageState
 	// kind is the member of the log_entries oneof set so far: 0 none,
 	// 2 http_logs, 3 tcp_logs.
@@ -459,6 +456,14 @@ func mergeMetadata(m *Message, ms *messageState, v []byte) []byte {
 	}
 	m.scratch = append(m.scratch, v...)
 	return m.scratch[:len(m.scratch):len(m.scratch)]
+}
+
+// reset empties m for a new message, keeping its buffers.
+func (m *Message) reset() {
+	m.Identifier = Identifier{}
+	m.Entries = m.Entries[:0]
+	m.HTTP = false
+	m.npeers = 0
 }
 
 // newEntry appends a zeroed entry to m.Entries, reusing the backing array.

@@ -38,10 +38,7 @@ func DecodeAccessLogsSegments(segs [][]byte, arena []byte, m *Message) error {
 // reports false (m then undefined) where DecodeAccessLogs must decide:
 // another shape, or any error.
 func decodeSegments(segs [][]byte, total int, arena []byte, m *Message) bool {
-	m.Identifier = Identifier{}
-	m.Entries = m.Entries[:0]
-	m.HTTP = false
-	m.npeers = 0
+	m.reset()
 	var ms messageState
 	var kind uint64
 	c := segCursor{segs: segs}
