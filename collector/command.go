@@ -75,20 +75,16 @@ func NewCommand() *cobra.Command {
 		// load test); MESHLENS_TRACE=<file> writes a runtime execution trace
 		// of it (go tool trace -pprof=sync shows what ingest waited for).
 		// See BENCHMARKS.md.
-		for _, p := range []struct {
-			env, what string
-			start     func(io.Writer) error
-			stop      func()
-		}{
-			{"MESHLENS_CPUPROFILE", "CPU profile", pprof.StartCPUProfile, pprof.StopCPUProfile},
-			{"MESHLENS_TRACE", "execution trace", trace.Start, trace.Stop},
-		} {
-			stop, err := startRecording(os.Getenv(p.env), p.what, p.start, p.stop)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		stopProfile, err := startRecording(os.Getenv("MESHLENS_CPUPROFILE"), "CPU profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
+		stopTrace, err := startRecording(os.Getenv("MESHLENS_TRACE"), "execution trace", trace.Start, trace.Stop)
+		if err != nil {
+			return err
+		}
+		defer stopTrace()
 		if !demo {
 			return run(c, args)
 		}
