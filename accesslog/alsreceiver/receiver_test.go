@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/accesslog/loadgen"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -394,4 +395,46 @@ func TestLifecycle(t *testing.T) {
 		assert.False(t, ok, "not ready after shutdown")
 	}
 	_ = strings.TrimSpace
+}
+
+// TestLargeMessagesOverManyFrames sends messages of ~100 entries (~100 KB:
+// several 16 KiB HTTP/2 frames each) on concurrent streams and requires
+// the records to be exactly those of decoding the same messages directly:
+// the receiver decodes the frames' buffers in place, which must stay
+// referenced until each message is processed.
+func TestLargeMessagesOverManyFrames(t *testing.T) {
+	_, hub, addr := startReceiver(t, nil)
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 3, Requests: 3000, StreamsPerProxy: 2, BatchSize: 100})
+	type key struct {
+		src, dst    string
+		code        uint32
+		dur, reqLen int64
+	}
+	want := map[key]int{}
+	large := 0
+	for i := range tr.Streams {
+		st := accesslog.NewStream(accesslog.Config{}, nil)
+		for _, m := range tr.Streams[i].Messages {
+			if len(m) > 3*16384 {
+				large++
+			}
+			recs, _, err := st.Decode(m, nil, time.Now())
+			require.NoError(t, err)
+			for _, r := range recs {
+				want[key{r.Source.Name, r.Destination.Name, r.ResponseCode, r.DurationNanos, int64(r.RequestBytes)}]++
+			}
+		}
+	}
+	require.Positive(t, large, "messages span several frames")
+	_, err := loadgen.Send(context.Background(), dial(t, addr), tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return hub.count() == tr.EntryCount() }, 10*time.Second, 10*time.Millisecond)
+	got := map[key]int{}
+	hub.mu.Lock()
+	for _, r := range hub.records {
+		got[key{r.Source.Name, r.Destination.Name, r.ResponseCode, r.DurationNanos, int64(r.RequestBytes)}]++
+	}
+	hub.mu.Unlock()
+	assert.Equal(t, want, got)
+	checkAccounting(t, hub.reg)
 }
