@@ -229,17 +229,6 @@ func (s *Stream) fillPeer(pp *wire.Peer, w *Workload) {
 		defer func() { s.msgPeers[m], s.msgPeerOK[m] = *w, true }()
 	}
 	if len(pp.Raw) > 0 {
-		for i := range s.recentPeers {
-			if rp := &s.recentPeers[i]; rp.tag == pp.Tag && bytes.Equal(rp.raw, pp.Raw) {
-				*w = rp.w
-				return
-			}
-		}
-		defer func() {
-			rp := &s.recentPeers[s.recentPeerNext%len(s.recentPeers)]
-			s.recentPeerNext++
-			rp.raw, rp.tag, rp.w = append(rp.raw[:0], pp.Raw...), pp.Tag, *w
-		}()
 		if c, ok := s.peers[string(pp.Raw)]; ok {
 			*w = c
 			return

@@ -116,11 +116,6 @@ type Stream struct {
 	// (wire.Peer.Memo - 1) without hashing their encodings again.
 	msgPeers  [wire.MaxPeerMemo]Workload
 	msgPeerOK [wire.MaxPeerMemo]bool
-	// recentPeers remembers the workloads of the last peer encodings seen
-	// (a proxy talks to a few peers), across messages: a hit costs one
-	// comparison of the encoding instead of hashing it for peers.
-	recentPeers    [16]recentPeer
-	recentPeerNext int
 	// authMemo remembers the services of recent authorities.
 	authMemo [8]authMemo
 	authNext int
@@ -131,12 +126,6 @@ type Stream struct {
 	scratch                []byte
 	// InternResets counts how often the intern table was cleared.
 	InternResets int
-}
-
-type recentPeer struct {
-	raw []byte // a copy of the encoded Struct
-	tag uint64 // wire.RawTag(raw)
-	w   Workload
 }
 
 type authMemo struct {

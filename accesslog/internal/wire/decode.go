@@ -1377,10 +1377,9 @@ func applyPeer(p *Peer, st *entryState, bit uint8, typeURL, value []byte) {
 	if hasTypeName(typeURL, typeStruct) {
 		// The peers of a message's entries repeat: an encoding seen
 		// before in the message decodes to the same fields.
-		tag := RawTag(value)
 		if m := st.msg; m != nil {
 			for i := range m.npeers {
-				if q := &m.peers[i]; q.Tag == tag && bytes.Equal(q.Raw, value) {
+				if q := &m.peers[i]; bytes.Equal(q.Raw, value) {
 					*p = *q
 					st.unknownPeers &^= bit
 					return
@@ -1390,7 +1389,7 @@ func applyPeer(p *Peer, st *entryState, bit uint8, typeURL, value []byte) {
 		*p = Peer{}
 		if decodePeerStruct(value, p) {
 			p.Present = true
-			p.Raw, p.Tag = value, tag
+			p.Raw = value
 			st.unknownPeers &^= bit
 			if m := st.msg; m != nil && m.npeers < MaxPeerMemo {
 				m.npeers++

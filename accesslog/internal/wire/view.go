@@ -70,30 +70,6 @@ type Peer struct {
 	// byte-identical peers, so a caller may resolve a peer once per
 	// message. The decoder parses each such encoding once.
 	Memo uint8
-	// Tag is RawTag(Raw): encodings with different tags differ, so callers
-	// comparing encodings compare tags first.
-	Tag uint64
-}
-
-// RawTag is a cheap fingerprint of an encoding: its length and the eight
-// bytes at its middle and at its end, where peers' encodings differ (names,
-// workloads), unlike their common keys.
-func RawTag(b []byte) uint64 {
-	n := len(b)
-	if n < 8 {
-		var t uint64
-		for _, c := range b {
-			t = t<<8 | uint64(c)
-		}
-		return t ^ uint64(n)<<56
-	}
-	return load64(b[n-8:]) ^ load64(b[n/2-4:])*0x9E3779B97F4A7C15 ^ uint64(n)
-}
-
-func load64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // MaxPeerMemo is how many distinct peer encodings one message memoises.
