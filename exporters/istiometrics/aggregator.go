@@ -191,6 +191,22 @@ func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *rec
 	a.records.Add(uint64(len(recs)))
 }
 
+// recentSet is the label sets a batch saw last, with their series.
+type recentSet struct {
+	s       [recentSize]recentSeries
+	n, next int
+}
+
+type recentSeries struct {
+	fp    uint64
+	l     labels
+	isTCP bool // the TCP series of l, else the HTTP series
+	sh    *lockedShard
+	http  *httpSeries
+	tcp   *tcpSeries
+	over  bool // an overflow series: each record counts as overflowed
+}
+
 // lockRecent returns the entry of r's label set (TCP or HTTP metrics) with
 // its series' shard locked: the remembered series while it is live, else
 // the series looked up again (expired meanwhile, or an overflow while the
@@ -236,22 +252,6 @@ func (c *recentSeries) stale(a *Aggregator) bool {
 		return c.tcp.dead || c.over && a.tcpCount.Load() < int64(a.cfg.MaxSeries)
 	}
 	return c.http.dead || c.over && a.httpCount.Load() < int64(a.cfg.MaxSeries)
-}
-
-// recentSet is the label sets a batch saw last, with their series.
-type recentSet struct {
-	s       [recentSize]recentSeries
-	n, next int
-}
-
-type recentSeries struct {
-	fp    uint64
-	l     labels
-	isTCP bool // the TCP series of l, else the HTTP series
-	sh    *lockedShard
-	http  *httpSeries
-	tcp   *tcpSeries
-	over  bool // an overflow series: each record counts as overflowed
 }
 
 // find returns the remembered series of r's label set (TCP or HTTP
