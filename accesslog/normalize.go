@@ -184,7 +184,7 @@ func (s *Stream) reporter(e *wire.Entry) Reporter {
 
 // peerFromUpstream fills the callee seen by a client-side proxy.
 func (s *Stream) peerFromUpstream(e *wire.Entry, w *Workload) IdentitySource {
-	if pp := &e.UpstreamPeer; pp.Present {
+	if pp := e.UpstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		return FromPeerMetadata
 	}
@@ -194,7 +194,7 @@ func (s *Stream) peerFromUpstream(e *wire.Entry, w *Workload) IdentitySource {
 
 // peerFromDownstream fills the caller seen by a server-side proxy.
 func (s *Stream) peerFromDownstream(e *wire.Entry, w *Workload) IdentitySource {
-	if pp := &e.DownstreamPeer; pp.Present {
+	if pp := e.DownstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		if len(e.PeerURISAN) > 0 {
 			w.Principal = s.intern(e.PeerURISAN)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -463,7 +464,22 @@ func (m *Message) reset() {
 	m.Identifier = Identifier{}
 	m.Entries = m.Entries[:0]
 	m.HTTP = false
-	m.npeers = 0
+	if m.npeers > 0 {
+		m.npeers = 0
+		m.peerIdx = [peerSlots]uint8{}
+	}
+	m.nextra = 0
+}
+
+// extraPeer returns a zeroed peer beyond the memo, owned by m.
+func (m *Message) extraPeer() *Peer {
+	if m.nextra == len(m.extra) {
+		m.extra = append(m.extra, new(Peer))
+	}
+	p := m.extra[m.nextra]
+	m.nextra++
+	*p = Peer{}
+	return p
 }
 
 // newEntry appends a zeroed entry to m.Entries, reusing the backing array.
@@ -1368,39 +1384,78 @@ func decodeAny(b []byte, typeURL, value *[]byte) error {
 	return nil
 }
 
-// applyPeer stores the peer filter-state value (an Any with the given type
-// URL and value) in *p. A value that is not a google.protobuf.Struct, or a
-// Struct that proto.Unmarshal would reject, leaves *p zero and sets bit in
-// *unknown; this is not an error because proto.Unmarshal does not look
-// inside an Any either.
-func applyPeer(p *Peer, st *entryState, bit uint8, typeURL, value []byte) {
-	if hasTypeName(typeURL, typeStruct) {
-		// The peers of a message's entries repeat: an encoding seen
-		// before in the message decodes to the same fields.
-		if m := st.msg; m != nil {
-			for i := range m.npeers {
-				if q := &m.peers[i]; bytes.Equal(q.Raw, value) {
-					*p = *q
-					st.unknownPeers &^= bit
-					return
-				}
-			}
+// applyPeer points *pp at the peer of a filter-state value (an Any with the
+// given type URL and value). A value that is not a google.protobuf.Struct,
+// or a Struct that proto.Unmarshal would reject, leaves *pp nil and sets bit
+// in st.unknownPeers; this is not an error because proto.Unmarshal does not
+// look inside an Any either.
+func applyPeer(pp **Peer, st *entryState, bit uint8, typeURL, value []byte) {
+	*pp = nil
+	if !hasTypeName(typeURL, typeStruct) {
+		st.unknownPeers |= bit
+		return
+	}
+	// The peers of a message's entries repeat: an encoding seen before in
+	// the message decodes to the same fields.
+	m := st.msg
+	fp := peerFingerprint(value)
+	slot := int(fp >> (64 - peerShift))
+	for {
+		memo := m.peerIdx[slot]
+		if memo == 0 {
+			break
 		}
-		*p = Peer{}
-		if decodePeerStruct(value, p) {
-			p.Present = true
-			p.Raw = value
+		if q := &m.peers[memo-1]; m.peerFP[memo-1] == fp && bytes.Equal(q.Raw, value) {
+			*pp = q
 			st.unknownPeers &^= bit
-			if m := st.msg; m != nil && m.npeers < MaxPeerMemo {
-				m.npeers++
-				p.Memo = m.npeers
-				m.peers[m.npeers-1] = *p
-			}
 			return
 		}
+		slot = (slot + 1) & (peerSlots - 1)
 	}
-	*p = Peer{}
-	st.unknownPeers |= bit
+	var p *Peer
+	memo := m.npeers < MaxPeerMemo
+	if memo {
+		p = &m.peers[m.npeers]
+		*p = Peer{}
+	} else {
+		p = m.extraPeer()
+	}
+	if !decodePeerStruct(value, p) {
+		st.unknownPeers |= bit
+		return
+	}
+	p.Present = true
+	p.Raw = value
+	st.unknownPeers &^= bit
+	if memo {
+		m.npeers++
+		p.Memo = m.npeers
+		m.peerFP[m.npeers-1] = fp
+		m.peerIdx[slot] = m.npeers
+	}
+	*pp = p
+}
+
+// peerShift is log2(peerSlots).
+const peerShift = 6
+
+// peerFingerprint hashes the length and the first and last eight bytes of
+// a peer encoding: enough to tell a message's few dozen peers apart
+// (entries whose fingerprints match are still compared byte for byte)
+// without reading the whole encoding twice.
+func peerFingerprint(b []byte) uint64 {
+	h := uint64(len(b)) * 0x9e3779b97f4a7c15
+	if len(b) >= 8 {
+		h ^= binary.LittleEndian.Uint64(b)
+		h *= 0xbf58476d1ce4e5b9
+		h ^= binary.LittleEndian.Uint64(b[len(b)-8:])
+	} else {
+		for _, c := range b {
+			h = h<<8 | uint64(c)
+		}
+	}
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
 // decodeGRPCStats decodes envoy.extensions.filters.http.grpc_stats.v3.FilterObject.

@@ -290,11 +290,12 @@ func TestDecodeFullMessage(t *testing.T) {
 	assert.Equal(t, int64(1e9+5), e.TimeToLastDownstreamTxByte)
 	assert.Equal(t, int64(2e9+3), e.Duration)
 	assert.Equal(t, uint32(1<<1|1<<8|1<<12|1<<13|1<<28), e.ResponseFlags)
+	require.NotNil(t, e.UpstreamPeer)
 	assert.True(t, e.UpstreamPeer.Present)
 	assert.Equal(t, "reviews-v1", string(e.UpstreamPeer.Workload))
 	assert.Equal(t, "deployment", string(e.UpstreamPeer.Type))
 	assert.Equal(t, "spiffe://cluster.local/ns/default/sa/reviews", string(e.UpstreamPeer.Identity))
-	assert.False(t, e.DownstreamPeer.Present)
+	assert.Nil(t, e.DownstreamPeer)
 	assert.Equal(t, uint32(1), e.FilterStateUnknownKinds)
 	assert.True(t, e.HasGRPCStats)
 	assert.Equal(t, [2]uint64{3, 4}, [2]uint64{e.GRPCRequestMessages, e.GRPCResponseMessages})
@@ -503,6 +504,7 @@ func semanticCases() []semanticCase {
 				assert.Equal(t, "u", string(e.PeerURISAN))
 				assert.Equal(t, int64(2e9), e.StartTime)
 				assert.Equal(t, uint32(1<<3|1<<13), e.ResponseFlags)
+				require.NotNil(t, e.UpstreamPeer)
 				assert.Equal(t, "a", string(e.UpstreamPeer.App))
 				assert.Equal(t, "1", string(e.B3))
 				assert.Equal(t, uint32(7), e.ResponseCode)
@@ -617,8 +619,9 @@ func semanticCases() []semanticCase {
 			)),
 			check: func(t *testing.T, m *Message) {
 				e := m.Entries[0]
-				assert.Equal(t, Peer{}, e.UpstreamPeer)
-				peer := e.DownstreamPeer
+				assert.Nil(t, e.UpstreamPeer)
+				require.NotNil(t, e.DownstreamPeer)
+				peer := *e.DownstreamPeer
 				assert.NotEmpty(t, peer.Raw, "the encoded Struct is kept for caching")
 				assert.NotZero(t, peer.Memo, "a parsed peer is memoised for the message")
 				peer.Raw, peer.Memo = nil, 0
@@ -638,8 +641,8 @@ func semanticCases() []semanticCase {
 			)),
 			check: func(t *testing.T, m *Message) {
 				e := m.Entries[0]
-				assert.False(t, e.UpstreamPeer.Present)
-				assert.False(t, e.DownstreamPeer.Present)
+				assert.Nil(t, e.UpstreamPeer)
+				assert.Nil(t, e.DownstreamPeer)
 				assert.Equal(t, uint32(2), e.FilterStateUnknownKinds)
 				assert.False(t, e.HasGRPCStats)
 			},
@@ -653,7 +656,8 @@ func semanticCases() []semanticCase {
 			)),
 			check: func(t *testing.T, m *Message) {
 				e := m.Entries[0]
-				assert.False(t, e.UpstreamPeer.Present)
+				assert.Nil(t, e.UpstreamPeer)
+				require.NotNil(t, e.DownstreamPeer)
 				assert.True(t, e.DownstreamPeer.Present)
 				assert.Equal(t, uint32(1), e.FilterStateUnknownKinds)
 				assert.False(t, e.HasGRPCStats)
@@ -667,7 +671,7 @@ func semanticCases() []semanticCase {
 			)),
 			check: func(t *testing.T, m *Message) {
 				e := m.Entries[0]
-				assert.False(t, e.UpstreamPeer.Present)
+				assert.Nil(t, e.UpstreamPeer)
 				assert.Equal(t, uint32(1), e.FilterStateUnknownKinds)
 			},
 		},
@@ -1124,7 +1128,7 @@ func TestStructDepth(t *testing.T) {
 			msgField(2, strField(1, "type.googleapis.com/google.protobuf.Struct"), msgField(2, payload)))))
 		var m Message
 		require.NoError(t, DecodeAccessLogs(b, &m))
-		assert.Equal(t, perr == nil, m.Entries[0].UpstreamPeer.Present, "levels %d: proto error %v", levels, perr)
+		assert.Equal(t, perr == nil, m.Entries[0].UpstreamPeer != nil, "levels %d: proto error %v", levels, perr)
 		if perr == nil {
 			accepted++
 		}
@@ -1261,6 +1265,7 @@ func TestPeerMemo(t *testing.T) {
 	assert.Empty(t, out)
 	for i := range m.Entries {
 		p := m.Entries[i].DownstreamPeer
+		require.NotNil(t, p, "entry %d", i)
 		assert.True(t, p.Present)
 		assert.Equal(t, fmt.Sprintf("w%d", i%distinct), string(p.Workload), "entry %d", i)
 		assert.Equal(t, "ns", string(p.Namespace))
@@ -1273,4 +1278,38 @@ func TestPeerMemo(t *testing.T) {
 	// The memo starts afresh with each message.
 	require.NoError(t, DecodeAccessLogs(b, &m))
 	assert.Equal(t, uint8(1), m.Entries[0].DownstreamPeer.Memo)
+}
+
+// TestPeerMemoSameFingerprint checks that two peers whose encodings have the
+// same length and the same first and last eight bytes (the memo's
+// fingerprint) are still told apart.
+func TestPeerMemoSameFingerprint(t *testing.T) {
+	var raws [][]byte
+	logs := &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{}
+	for _, app := range []string{"x1", "x2", "x1", "x2"} {
+		st, err := structpb.NewStruct(map[string]any{"app": app, "workload": "wwwwwwwwwwww"})
+		require.NoError(t, err)
+		a := new(anypb.Any)
+		require.NoError(t, anypb.MarshalFrom(a, st, proto.MarshalOptions{Deterministic: true}))
+		raws = append(raws, a.GetValue())
+		logs.LogEntry = append(logs.LogEntry, &accesslogv3.HTTPAccessLogEntry{CommonProperties: &accesslogv3.AccessLogCommon{
+			FilterStateObjects: map[string]*anypb.Any{FilterStateUpstream: a},
+		}})
+	}
+	require.Equal(t, peerFingerprint(raws[0]), peerFingerprint(raws[1]), "the test needs colliding fingerprints")
+	require.NotEqual(t, raws[0], raws[1])
+	b, err := proto.Marshal(&alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: logs}})
+	require.NoError(t, err)
+	var m Message
+	require.NoError(t, DecodeAccessLogs(b, &m))
+	require.Len(t, m.Entries, 4)
+	for i, want := range []struct {
+		app  string
+		memo uint8
+	}{{"x1", 1}, {"x2", 2}, {"x1", 1}, {"x2", 2}} {
+		p := m.Entries[i].UpstreamPeer
+		require.NotNil(t, p)
+		assert.Equal(t, want.app, string(p.App), "entry %d", i)
+		assert.Equal(t, want.memo, p.Memo, "entry %d", i)
+	}
 }

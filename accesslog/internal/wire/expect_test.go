@@ -233,9 +233,9 @@ func (x *expectation) commonFromProto(i int, e *Entry, cp *accesslogv3.AccessLog
 	for key, a := range cp.GetFilterStateObjects() {
 		switch key {
 		case FilterStateUpstream:
-			x.peerFromAny(i, e, &e.UpstreamPeer, a)
+			e.UpstreamPeer = x.peerFromAny(i, e, a)
 		case FilterStateDownstream:
-			x.peerFromAny(i, e, &e.DownstreamPeer, a)
+			e.DownstreamPeer = x.peerFromAny(i, e, a)
 		case FilterStateGRPCStats:
 			if typeName(a.GetTypeUrl()) == typeGRPCStatsObject {
 				var fo grpcstatsv3.FilterObject
@@ -267,10 +267,10 @@ func typeName(url string) string {
 	return url
 }
 
-func (x *expectation) peerFromAny(i int, e *Entry, p *Peer, a *anypb.Any) {
+func (x *expectation) peerFromAny(i int, e *Entry, a *anypb.Any) *Peer {
 	if typeName(a.GetTypeUrl()) != typeStruct {
 		e.FilterStateUnknownKinds++
-		return
+		return nil
 	}
 	var s structpb.Struct
 	if err := proto.Unmarshal(a.GetValue(), &s); err != nil {
@@ -278,9 +278,9 @@ func (x *expectation) peerFromAny(i int, e *Entry, p *Peer, a *anypb.Any) {
 			x.unpredictable = fmt.Sprintf("entry %d: filter-state Struct with invalid UTF-8", i)
 		}
 		e.FilterStateUnknownKinds++
-		return
+		return nil
 	}
-	p.Present = true
+	p := &Peer{Present: true}
 	for key, dst := range map[string]*[]byte{
 		"workload":  &p.Workload,
 		"name":      &p.Name,
@@ -297,6 +297,7 @@ func (x *expectation) peerFromAny(i int, e *Entry, p *Peer, a *anypb.Any) {
 			*dst = bs(v.StringValue)
 		}
 	}
+	return p
 }
 
 // asciiLower lowers ASCII letters only (header names are compared that
@@ -366,8 +367,8 @@ func diffViews(got *Message, x *expectation) []string {
 func checkPeerMemo(m *Message, out *[]string) {
 	raw := map[uint8][]byte{}
 	for i := range m.Entries {
-		for _, p := range []*Peer{&m.Entries[i].UpstreamPeer, &m.Entries[i].DownstreamPeer} {
-			if p.Memo == 0 {
+		for _, p := range []*Peer{m.Entries[i].UpstreamPeer, m.Entries[i].DownstreamPeer} {
+			if p == nil || p.Memo == 0 {
 				continue
 			}
 			if !p.Present || p.Memo > MaxPeerMemo {
@@ -425,6 +426,14 @@ func diffValue(path string, got, want reflect.Value, out *[]string) {
 		for i := 0; i < got.Len() && i < want.Len(); i++ {
 			diffValue(fmt.Sprintf("%s[%d]", path, i), got.Index(i), want.Index(i), out)
 		}
+	case reflect.Pointer:
+		if got.IsNil() || want.IsNil() {
+			if got.IsNil() != want.IsNil() {
+				*out = append(*out, fmt.Sprintf("%s: got nil %v, want nil %v", path, got.IsNil(), want.IsNil()))
+			}
+			return
+		}
+		diffValue(path, got.Elem(), want.Elem(), out)
 	default:
 		if !reflect.DeepEqual(got.Interface(), want.Interface()) {
 			*out = append(*out, fmt.Sprintf("%s: got %v, want %v", path, got.Interface(), want.Interface()))

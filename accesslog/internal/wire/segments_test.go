@@ -48,8 +48,10 @@ func checkSegments(t *testing.T, b []byte, segs [][]byte) {
 	var out []string
 	diffValue("", reflect.ValueOf(parts), reflect.ValueOf(whole), &out)
 	for i := range parts.Entries {
-		for _, p := range [2][2]*Peer{{&parts.Entries[i].UpstreamPeer, &whole.Entries[i].UpstreamPeer}, {&parts.Entries[i].DownstreamPeer, &whole.Entries[i].DownstreamPeer}} {
-			if !bytes.Equal(p[0].Raw, p[1].Raw) || p[0].Memo != p[1].Memo {
+		for _, p := range [2][2]*Peer{{parts.Entries[i].UpstreamPeer, whole.Entries[i].UpstreamPeer}, {parts.Entries[i].DownstreamPeer, whole.Entries[i].DownstreamPeer}} {
+			if (p[0] == nil) != (p[1] == nil) {
+				out = append(out, "peer presence differs")
+			} else if p[0] != nil && (!bytes.Equal(p[0].Raw, p[1].Raw) || p[0].Memo != p[1].Memo) {
 				out = append(out, "peer raw or memo differ")
 			}
 		}

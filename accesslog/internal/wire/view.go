@@ -72,8 +72,14 @@ type Peer struct {
 	Memo uint8
 }
 
-// MaxPeerMemo is how many distinct peer encodings one message memoises.
-const MaxPeerMemo = 8
+// MaxPeerMemo is how many distinct peer encodings one message memoises. A
+// proxy's batch names each workload it talks to, in either direction, so a
+// busy sidecar's message carries a few dozen distinct peers.
+const MaxPeerMemo = 32
+
+// peerSlots is the size of the open-addressing table that finds a memoised
+// peer by a fingerprint of its encoding (a power of two, twice MaxPeerMemo).
+const peerSlots = 2 * MaxPeerMemo
 
 // Header names meshlens extracts from request_headers / response_headers /
 // response_trailers (compared ASCII case-insensitively).
@@ -130,9 +136,11 @@ type Entry struct {
 	UpstreamTransportFailureReason []byte // 18
 	RouteName                      []byte // 19
 
-	// Filter state (21), the keys meshlens knows.
-	UpstreamPeer   Peer
-	DownstreamPeer Peer
+	// Filter state (21), the keys meshlens knows: nil when absent or not a
+	// decodable Struct. The peers are owned by the Message (entries with
+	// the same Memo share one), valid until it is reused.
+	UpstreamPeer   *Peer
+	DownstreamPeer *Peer
 	// gRPC message counts from envoy.filters.http.grpc_stats (FilterObject).
 	HasGRPCStats            bool
 	GRPCRequestMessages     uint64
@@ -208,4 +216,12 @@ type Message struct {
 	// message (Peer.Memo - 1 indexes them).
 	peers  [MaxPeerMemo]Peer
 	npeers uint8
+	// peerIdx finds a memoised peer by its fingerprint: a slot holds the
+	// Memo of a peer (0: empty), peerFP the fingerprint of each memo.
+	peerIdx [peerSlots]uint8
+	peerFP  [MaxPeerMemo]uint64
+	// extra holds the peers beyond the memo (each entry its own), reused
+	// between calls; nextra are in use.
+	extra  []*Peer
+	nextra int
 }
