@@ -78,11 +78,12 @@ func heap() uint64 {
 
 // bytesPerEdge measures the heap a graph needs per edge with both reporter
 // views, windows 1m and 10m (6 slots each).
-func bytesPerEdge(t testing.TB, n int) float64 {
+func bytesPerEdge(t testing.TB, n int, cfg topology.Config) float64 {
 	t.Helper()
 	recs := edgeRecords(n)
 	before := heap()
-	g := newGraph(t, topology.Config{MaxEdges: n})
+	cfg.MaxEdges = n
+	g := newGraph(t, cfg)
 	g.ObserveBatch(recs, testNow)
 	after := heap()
 	require.Equal(t, n, g.Stats().Edges)
@@ -91,20 +92,33 @@ func bytesPerEdge(t testing.TB, n int) float64 {
 	return float64(after-before) / float64(n)
 }
 
-// TestMemoryPerEdge reports the memory of 10,000 edges. Most of it is the
-// two reporters' rings: 2 views × 2 windows × 6 slots × 256 B (32 uint32
-// latency buckets, 8 response-kind counters and the request, byte, message
-// and connection counters).
+// TestMemoryPerEdge reports the memory of 10,000 edges with the default
+// windows and with smaller configurations (ADR 0007). Most of it is the two
+// reporters' rings: 2 views × windows × slots × 216 B (32 uint32 latency
+// buckets, 8 response-kind counters and the request, byte, message and
+// connection counters).
 func TestMemoryPerEdge(t *testing.T) {
-	per := bytesPerEdge(t, 10000)
-	t.Logf("memory per edge (both reporters, windows 1m+10m, 10,000 edges): %.0f bytes", per)
-	assert.Less(t, per, 8192.0)
+	for _, tc := range []struct {
+		name string
+		cfg  topology.Config
+		max  float64
+	}{
+		{"default (1m+10m, 6 slots)", topology.Config{}, 8192},
+		{"windows [1m], 6 slots", topology.Config{Windows: []time.Duration{time.Minute}}, 4096},
+		{"windows [1m], 2 slots", topology.Config{Windows: []time.Duration{time.Minute}, SlotsPerWindow: 2}, 2048},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			per := bytesPerEdge(t, 10000, tc.cfg)
+			t.Logf("memory per edge (both reporters, %s, 10,000 edges): %.0f bytes", tc.name, per)
+			assert.Less(t, per, tc.max)
+		})
+	}
 }
 
 func BenchmarkMemoryPerEdge(b *testing.B) {
 	var per float64
 	for b.Loop() {
-		per = bytesPerEdge(b, 10000)
+		per = bytesPerEdge(b, 10000, topology.Config{})
 	}
 	b.ReportMetric(per, "bytes/edge")
 }
