@@ -99,7 +99,7 @@ func (s *Stream) normalize(e *wire.Entry, r *Record, nowNano int64) {
 	switch r.Reporter {
 	case ReporterDestination:
 		r.Destination, r.DestinationFrom = local, p.WorkloadFrom
-		r.Destination.Principal = orUnknown(s.intern(e.LocalURISAN))
+		r.Destination.Principal = orUnknown(s.internSAN(e.LocalURISAN))
 		r.SourceFrom = s.peerFromDownstream(e, &r.Source)
 		if len(e.LocalURISAN) > 0 && len(e.PeerURISAN) > 0 {
 			r.Security = SecurityMutualTLS
@@ -197,13 +197,13 @@ func (s *Stream) peerFromDownstream(e *wire.Entry, w *Workload) IdentitySource {
 	if pp := e.DownstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		if len(e.PeerURISAN) > 0 {
-			w.Principal = s.intern(e.PeerURISAN)
+			w.Principal = s.internSAN(e.PeerURISAN)
 		}
 		return FromPeerMetadata
 	}
 	unknownWorkload(w)
 	if ns, ok := spiffeNamespace(e.PeerURISAN); ok {
-		w.Principal = s.intern(e.PeerURISAN)
+		w.Principal = s.internSAN(e.PeerURISAN)
 		w.Namespace = s.intern(ns)
 		return FromSAN
 	}

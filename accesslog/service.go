@@ -34,14 +34,24 @@ func (s *Stream) service(e *wire.Entry, r *Record) {
 				return
 			}
 		}
+		// A proxy's entries repeat a few clusters: try the recent ones
+		// before the map.
+		for i := range s.clusterMemo {
+			if m := &s.clusterMemo[i]; m.host == string(e.UpstreamCluster) && m.svc.Host != "" {
+				r.Service, r.ServiceFrom = m.svc, FromClusterName
+				return
+			}
+		}
 		if svc, ok := s.svcs[string(e.UpstreamCluster)]; ok {
 			if svc.Host != "" {
+				s.rememberCluster(e.UpstreamCluster, svc)
 				r.Service, r.ServiceFrom = svc, FromClusterName
 				return
 			}
 		} else if host := clusterFQDN(e.UpstreamCluster); len(host) > 0 {
 			svc := s.serviceFromHost(host, local.Namespace)
 			s.svcs[s.intern(e.UpstreamCluster)] = svc
+			s.rememberCluster(e.UpstreamCluster, svc)
 			r.Service, r.ServiceFrom = svc, FromClusterName
 			return
 		} else if isIstioCluster(e.UpstreamCluster) {
@@ -68,6 +78,13 @@ func (s *Stream) service(e *wire.Entry, r *Record) {
 	}
 	r.Service = Service{Host: unknown, Name: unknown, Namespace: unknown}
 	r.ServiceFrom = FromNone
+}
+
+// rememberCluster puts a cluster's service in the recent clusters.
+func (s *Stream) rememberCluster(cluster []byte, svc Service) {
+	m := &s.clusterMemo[s.clusterNext%len(s.clusterMemo)]
+	s.clusterNext++
+	m.host, m.svc = s.intern(cluster), svc
 }
 
 func (s *Stream) specialService(e *wire.Entry, r *Record, name string) {

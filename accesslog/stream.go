@@ -116,9 +116,16 @@ type Stream struct {
 	// (wire.Peer.Memo - 1) without hashing their encodings again.
 	msgPeers  [wire.MaxPeerMemo]Workload
 	msgPeerOK [wire.MaxPeerMemo]bool
-	// authMemo remembers the services of recent authorities.
-	authMemo [8]authMemo
-	authNext int
+	// authMemo remembers the services of recent authorities, clusterMemo
+	// those of recent upstream clusters.
+	authMemo    [8]authMemo
+	authNext    int
+	clusterMemo [8]authMemo
+	clusterNext int
+	// sanMemo remembers recently interned SPIFFE ids: the proxy's own and
+	// its callers', which nearly every entry carries.
+	sanMemo [8]string
+	sanNext int
 	// nodeHash seeds the TCP connection keys (a hash of the node id).
 	nodeHash uint64
 	// principal caches the synthesised local principal for principalTD.
@@ -233,10 +240,29 @@ func (s *Stream) intern(b []byte) string {
 		clear(s.strs)
 		clear(s.svcs)
 		clear(s.peers)
+		s.clusterMemo = [len(s.clusterMemo)]authMemo{}
+		s.sanMemo = [len(s.sanMemo)]string{}
 		s.InternResets++
 	}
 	v := validUTF8(b)
 	s.strs[string(b)] = v
+	return v
+}
+
+// internSAN interns a SPIFFE id, trying the recent ones first: a string
+// comparison of a few dozen bytes in cache instead of a map lookup.
+func (s *Stream) internSAN(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for _, v := range s.sanMemo {
+		if v == string(b) {
+			return v
+		}
+	}
+	v := s.intern(b)
+	s.sanMemo[s.sanNext%len(s.sanMemo)] = v
+	s.sanNext++
 	return v
 }
 

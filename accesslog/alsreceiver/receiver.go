@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -120,7 +121,8 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())),
 		// Stop waits for the handlers, so that a batch being aggregated
 		// when shutdown cancels its stream is finished, not lost.
-		configgrpc.WithGrpcServerOption(grpc.WaitForHandlers(true)))
+		configgrpc.WithGrpcServerOption(grpc.WaitForHandlers(true)),
+		configgrpc.WithGrpcServerOption(experimental.BufferPool(newRecvPool())))
 	if err != nil {
 		m.unregister()
 		return fmt.Errorf("create gRPC server: %w", err)
