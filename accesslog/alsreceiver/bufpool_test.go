@@ -16,8 +16,8 @@ func TestRecvPool(t *testing.T) {
 		{1, 256},
 		{256, 256},
 		{257, 512},
-		{9, 256},          // an HTTP/2 frame header
-		{16384, 16384},    // a full DATA frame
+		{9, 256},       // an HTTP/2 frame header
+		{16384, 16384}, // a full DATA frame
 		{16385, 32768},
 		{1 << 20, 1 << 20},
 		{1<<20 + 1, 1<<20 + 1}, // beyond the classes: allocated as asked
