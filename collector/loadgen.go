@@ -26,6 +26,7 @@ func newLoadgenCommand() *cobra.Command {
 		concurrency     int
 		seed            uint64
 		batch           int
+		connections     int
 	)
 	cmd := &cobra.Command{
 		Use:   "loadgen",
@@ -35,6 +36,9 @@ func newLoadgenCommand() *cobra.Command {
 			"streams flat out (--rate 0) or at a target rate in entries per second, and reports what it sent.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if connections < 0 {
+				return fmt.Errorf("--connections must not be negative, got %d", connections)
+			}
 			var m loadgen.Mesh
 			switch mesh {
 			case "bookinfo":
@@ -48,12 +52,25 @@ func newLoadgenCommand() *cobra.Command {
 			traffic := m.Generate(loadgen.GenConfig{Seed: seed, Requests: requests, BatchSize: batch, StreamsPerProxy: streamsPerProxy})
 			fmt.Fprintf(cmd.OutOrStdout(), "generated %d entries in %d messages (%d bytes) in %s\n",
 				traffic.EntryCount(), traffic.MessageCount(), traffic.ByteCount(), time.Since(t0).Round(time.Millisecond))
-			conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return fmt.Errorf("connect to %s: %w", endpoint, err)
+			if connections == 0 || connections > len(traffic.Streams) {
+				connections = len(traffic.Streams)
 			}
-			defer conn.Close()
-			st, err := loadgen.Send(cmd.Context(), conn, traffic, loadgen.SendOptions{
+			var opened []*grpc.ClientConn
+			defer func() {
+				for _, c := range opened {
+					_ = c.Close()
+				}
+			}()
+			cc := make([]grpc.ClientConnInterface, connections)
+			for i := range cc {
+				conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return fmt.Errorf("connect to %s: %w", endpoint, err)
+				}
+				opened = append(opened, conn)
+				cc[i] = conn
+			}
+			st, err := loadgen.Send(cmd.Context(), loadgen.NewConns(cc...), traffic, loadgen.SendOptions{
 				Rate: rate, Repeat: repeat, Duration: duration, Concurrency: concurrency,
 			})
 			fmt.Fprintf(cmd.OutOrStdout(), "sent %d entries in %d messages (%d bytes) on %d streams in %s: %.0f entries/s, %d stream errors\n",
@@ -74,5 +91,6 @@ func newLoadgenCommand() *cobra.Command {
 	f.IntVar(&repeat, "repeat", 1, "passes over the generated traffic")
 	f.IntVar(&concurrency, "concurrency", 0, "gRPC streams open at once (0 = one per generated stream)")
 	f.Uint64Var(&seed, "seed", 1, "random seed (same seed, same traffic)")
+	f.IntVar(&connections, "connections", 1, "gRPC connections the streams are spread over (0 = one per stream, as Envoy's worker threads do)")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,32 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
+}
+
+// dialConns opens n client connections to addr and spreads streams over
+// them round robin (loadgen.Conns).
+func dialConns(t *testing.T, addr string, n int) grpc.ClientConnInterface {
+	t.Helper()
+	conns := make([]grpc.ClientConnInterface, n)
+	for i := range conns {
+		conns[i] = dial(t, addr)
+	}
+	return loadgen.NewConns(conns...)
+}
+
+// loadtestConns is the number of client connections the throughput test
+// spreads its streams over: MESHLENS_LOADTEST_CONNS (0 or "streams": one per
+// stream, Envoy's layout, where each worker thread streams on its own
+// connection), else 1, the setting of every earlier figure in BENCHMARKS.md.
+func loadtestConns(streams int) int {
+	v := os.Getenv("MESHLENS_LOADTEST_CONNS")
+	if v == "streams" || v == "0" {
+		return streams
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return min(n, streams)
+	}
+	return 1
 }
 
 // waitProcessed waits until meshlens has processed n entries.

@@ -101,7 +101,8 @@ func TestE2EThroughput(t *testing.T) {
 	m := startMeshlens(t)
 	pid := m.cmd.Process.Pid
 	cpu0, _ := procStat(t, pid)
-	conn := dial(t, m.GRPC)
+	conns := loadtestConns(len(tr.Streams))
+	conn := dialConns(t, m.GRPC, conns)
 	start := time.Now()
 	st, err := loadgen.Send(context.Background(), conn, tr, loadgen.SendOptions{Repeat: repeat})
 	require.NoError(t, err)
@@ -116,12 +117,12 @@ func TestE2EThroughput(t *testing.T) {
 	cpu1, peak := procStat(t, pid)
 	cpu := cpu1 - cpu0
 	rate := total / wall.Seconds()
-	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams, %d messages of up to %d entries, %.1f MB sent)\n"+
+	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams on %d connections, %d messages of up to %d entries, %.1f MB sent)\n"+
 		"wall: %s (sender done after %s) → %.0f entries/s end to end\n"+
 		"meshlens CPU: %.2f s → %.0f entries per meshlens CPU-second (%.0f ns of CPU per entry)\n"+
 		"meshlens peak RSS: %.0f MiB\n"+
 		"protobuf Unmarshal alone (%d goroutines, same messages): %.0f entries/s → meshlens end to end is %.2f× that\n",
-		total, repeat, perPass, len(tr.Streams), len(msgs)*repeat, batch, float64(st.Bytes)/1e6,
+		total, repeat, perPass, len(tr.Streams), conns, len(msgs)*repeat, batch, float64(st.Bytes)/1e6,
 		wall.Round(time.Millisecond), sendDone.Round(time.Millisecond), rate,
 		cpu, total/cpu, cpu/total*1e9, peak, workers, stdRate, rate/stdRate)
 	t.Log("\n" + report)
