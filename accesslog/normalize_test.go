@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"encoding/hex"
 	"testing"
 	"time"
@@ -413,4 +414,45 @@ func TestWorkloadFromPod(t *testing.T) {
 	} {
 		assert.Equal(t, want, workloadFromPod(pod), pod)
 	}
+}
+
+// TestInternBoundSameRecords checks that a stream whose intern table is
+// cleared over and over (and its recent-cluster and SPIFFE-id memos with
+// it) normalises exactly as one that never clears it, with clusters and
+// SANs that are not valid UTF-8 among them.
+func TestInternBoundSameRecords(t *testing.T) {
+	node := istioNode(t, "sidecar", "reviews-v1-1", "default", "reviews-v1", "reviews", "v1", "bookinfo-reviews")
+	clusters := []string{
+		"outbound|9080||a.default.svc.cluster.local", "outbound|9080||b.default.svc.cluster.local",
+		"outbound|9080||INVALIDX.default.svc.cluster.local", "inbound|9080||", "PassthroughCluster",
+		"my-plain-cluster", "INVALIDX-plain", "outbound_.9080_._.c.default.svc.cluster.local",
+	}
+	sans := []string{"spiffe://cluster.local/ns/default/sa/a", "spiffe://cluster.local/ns/INVALIDX/sa/b", "spiffe://cluster.local/ns/x/sa/c"}
+	uri := func(s string) *datav3.TLSProperties_CertificateProperties {
+		return &datav3.TLSProperties_CertificateProperties{SubjectAltName: []*datav3.TLSProperties_CertificateProperties_SubjectAltName{
+			{San: &datav3.TLSProperties_CertificateProperties_SubjectAltName_Uri{Uri: s}},
+		}}
+	}
+	small := NewStream(Config{MaxInterned: 3}, nil)
+	large := NewStream(Config{}, nil)
+	for i := range 80 {
+		e := baseEntry(clusters[i%len(clusters)])
+		e.CommonProperties.TlsProperties = &datav3.TLSProperties{
+			LocalCertificateProperties: uri(sans[(i/2)%len(sans)]),
+			PeerCertificateProperties:  uri(sans[(i/3)%len(sans)]),
+		}
+		n := node
+		if i > 0 {
+			n = nil
+		}
+		// proto.Marshal refuses invalid UTF-8: put it in after encoding.
+		b := bytes.ReplaceAll(marshal(t, httpMsg(n, e)), []byte("INVALIDX"), []byte("\xffNVALIDX"))
+		rs, _, err := small.Decode(b, nil, testNow)
+		require.NoError(t, err)
+		rl, _, err := large.Decode(b, nil, testNow)
+		require.NoError(t, err)
+		require.Equal(t, rl, rs, "message %d", i)
+	}
+	assert.Positive(t, small.InternResets)
+	assert.Zero(t, large.InternResets)
 }

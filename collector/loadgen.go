@@ -53,7 +53,7 @@ func newLoadgenCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "generated %d entries in %d messages (%d bytes) in %s\n",
 				traffic.EntryCount(), traffic.MessageCount(), traffic.ByteCount(), time.Since(t0).Round(time.Millisecond))
 			if connections == 0 || connections > len(traffic.Streams) {
-				connections = len(traffic.Streams)
+				connections = max(len(traffic.Streams), 1)
 			}
 			var opened []*grpc.ClientConn
 			defer func() {

@@ -75,12 +75,21 @@ func TestLoadgenCommand(t *testing.T) {
 			require.NotNil(t, m, out.String())
 			sent, _ := strconv.Atoi(m[1])
 			streams, _ := strconv.Atoi(m[2])
+			require.Greater(t, streams, 3, "enough streams to tell the connection counts apart")
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
 			assert.Equal(t, sent, srv.entries, "every entry sent arrived")
 			assert.Len(t, srv.remotes, tc.want(streams), "client connections")
 		})
 	}
+	t.Run("no traffic", func(t *testing.T) {
+		cmd := newLoadgenCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs([]string{"--endpoint", lis.Addr().String(), "--mesh", "bookinfo", "--requests", "0"})
+		require.NoError(t, cmd.ExecuteContext(t.Context()))
+		assert.Contains(t, out.String(), "sent 0 entries")
+	})
 	cmd := newLoadgenCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(io.Discard)

@@ -56,10 +56,10 @@ func dialConns(t *testing.T, addr string, n int) grpc.ClientConnInterface {
 func loadtestConns(streams int) int {
 	v := os.Getenv("MESHLENS_LOADTEST_CONNS")
 	if v == "streams" || v == "0" {
-		return streams
+		return max(streams, 1)
 	}
 	if n, err := strconv.Atoi(v); err == nil && n > 0 {
-		return min(n, streams)
+		return max(min(n, streams), 1)
 	}
 	return 1
 }

@@ -1399,10 +1399,13 @@ func applyPeer(pp **Peer, st *entryState, bit uint8, typeURL, value []byte) {
 	// the message decodes to the same fields.
 	m := st.msg
 	fp := peerFingerprint(value)
-	slot := int(fp >> (64 - peerShift))
-	for {
-		memo := m.peerIdx[slot]
+	// At most MaxPeerMemo of the peerSlots slots are used, so the probe
+	// meets an empty slot; it is bounded all the same.
+	slot := -1
+	for i, n := int(fp>>(64-peerShift)), 0; n < peerSlots; i, n = (i+1)&(peerSlots-1), n+1 {
+		memo := m.peerIdx[i]
 		if memo == 0 {
+			slot = i
 			break
 		}
 		if q := &m.peers[memo-1]; m.peerFP[memo-1] == fp && bytes.Equal(q.Raw, value) {
@@ -1410,10 +1413,9 @@ func applyPeer(pp **Peer, st *entryState, bit uint8, typeURL, value []byte) {
 			st.unknownPeers &^= bit
 			return
 		}
-		slot = (slot + 1) & (peerSlots - 1)
 	}
 	var p *Peer
-	memo := m.npeers < MaxPeerMemo
+	memo := slot >= 0 && m.npeers < MaxPeerMemo
 	if memo {
 		p = &m.peers[m.npeers]
 		*p = Peer{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1311,5 +1312,99 @@ func TestPeerMemoSameFingerprint(t *testing.T) {
 		require.NotNil(t, p)
 		assert.Equal(t, want.app, string(p.App), "entry %d", i)
 		assert.Equal(t, want.memo, p.Memo, "entry %d", i)
+	}
+}
+
+// TestPeerMemoRandom decodes a series of random messages into one reused
+// Message and checks each against proto.Unmarshal: 1–90 distinct peers per
+// message (beyond the memo), invalid Structs, other type URLs, and the same
+// filter-state key twice in one entry (the later replaces the earlier). It
+// also checks that entries of a message share a *Peer exactly when their
+// encodings are identical and memoised, and that nothing is carried over
+// from the previous message.
+func TestPeerMemoRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 32))
+	structAny := func(fields ...[]byte) []byte {
+		return cat(strField(1, "type.googleapis.com/google.protobuf.Struct"), msgField(2, fields...))
+	}
+	strEntry := func(key, val string) []byte {
+		return msgField(1, strField(1, key), msgField(2, strField(3, val)))
+	}
+	peerValue := func(n int) []byte {
+		switch {
+		case n%17 == 16: // a Struct proto.Unmarshal rejects
+			return structAny(msgField(1, strField(1, "app"), msgField(2, msgField(5, []byte{0x80}))))
+		case n%13 == 12: // not a Struct
+			return cat(strField(1, "type.googleapis.com/google.protobuf.BytesValue"), msgField(2, strField(1, "x")))
+		}
+		// Same length for many n, so that fingerprints collide often.
+		return structAny(
+			strEntry("app", fmt.Sprintf("app-%03d", n%7)),
+			strEntry("workload", fmt.Sprintf("w-%03d", n)),
+			strEntry("namespace", "ns"),
+		)
+	}
+	var m Message
+	for msg := range 60 {
+		distinct := 1 + rng.IntN(90)
+		entries := make([][]byte, 1+rng.IntN(120))
+		for i := range entries {
+			var fs [][]byte
+			for range 1 + rng.IntN(3) { // the same key may come twice or thrice
+				key := FilterStateUpstream
+				if rng.IntN(2) == 0 {
+					key = FilterStateDownstream
+				}
+				fs = append(fs, msgField(21, strField(1, key), msgField(2, peerValue(msg%3*1000+rng.IntN(distinct)))))
+			}
+			entries[i] = common(fs...)
+		}
+		b := httpMsg(entries...)
+		var pm alsv3.StreamAccessLogsMessage
+		require.NoError(t, proto.Unmarshal(b, &pm))
+		require.NoError(t, DecodeAccessLogs(b, &m), "message %d", msg)
+		x := expectFromProto(&pm)
+		require.Empty(t, x.unpredictable)
+		if d := diffViews(&m, &x); len(d) > 0 {
+			t.Fatalf("message %d (%d distinct peers): view differs from proto.Unmarshal:\n%s", msg, distinct, strings.Join(d, "\n"))
+		}
+		byRaw := map[string]*Peer{}
+		for i := range m.Entries {
+			for _, p := range []*Peer{m.Entries[i].UpstreamPeer, m.Entries[i].DownstreamPeer} {
+				if p == nil || p.Memo == 0 {
+					continue
+				}
+				if q, ok := byRaw[string(p.Raw)]; ok {
+					assert.Same(t, q, p, "message %d entry %d: one memoised peer per encoding", msg, i)
+				}
+				byRaw[string(p.Raw)] = p
+			}
+		}
+	}
+}
+
+// TestPeerMemoFreshPerMessage checks that a message's memo starts empty:
+// peers seen in the previous message, in another order, are numbered in
+// the order of this message and parsed into its own peer storage.
+func TestPeerMemoFreshPerMessage(t *testing.T) {
+	peer := func(i int) []byte {
+		return msgField(21, strField(1, FilterStateUpstream), msgField(2,
+			strField(1, "type.googleapis.com/google.protobuf.Struct"),
+			msgField(2, msgField(1, strField(1, "workload"), msgField(2, strField(3, fmt.Sprintf("w%d", i)))))))
+	}
+	var a, b [][]byte
+	for i := range 5 {
+		a = append(a, common(peer(i)))
+		b = append(b, common(peer(4-i)))
+	}
+	var m Message
+	require.NoError(t, DecodeAccessLogs(httpMsg(a...), &m))
+	require.NoError(t, DecodeAccessLogs(httpMsg(b...), &m))
+	for i := range b {
+		p := m.Entries[i].UpstreamPeer
+		require.NotNil(t, p)
+		assert.Equal(t, fmt.Sprintf("w%d", 4-i), string(p.Workload), "entry %d", i)
+		assert.Equal(t, uint8(i+1), p.Memo, "entry %d: numbered in this message's order", i)
+		assert.Same(t, &m.peers[i], p, "entry %d: this message's storage", i)
 	}
 }
