@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,9 +108,8 @@ func TestMetricsSteadyStateAllocatesNothing(t *testing.T) {
 }
 
 // refMetrics is Metrics as it was before its fast path: every record builds
-// its span name (with bytes.IndexAny for the query, as AppendName did) and
-// looks its series up by labels. It is the reference the tests compare
-// Metrics with.
+// its span name with AppendName (the name its spans carry) and looks its
+// series up by labels. It is the reference the tests compare Metrics with.
 type refMetrics struct {
 	cfg                 MetricsConfig
 	boundsNs            []int64
@@ -163,7 +161,7 @@ func (m *refMetrics) observe(r *accesslog.Record, ts int64) {
 	m.key = append(m.key, service...)
 	m.key = append(m.key, 0)
 	nameAt := len(m.key)
-	m.key = refAppendName(m.key, r)
+	m.key = AppendName(m.key, r)
 	k := m.key
 	s, ok := m.series[string(k)]
 	if !ok {
@@ -218,40 +216,6 @@ func (m *refMetrics) Range(f func(s *Series)) {
 	for _, s := range m.series {
 		f(s)
 	}
-}
-
-func refAppendName(dst []byte, r *accesslog.Record) []byte {
-	start := len(dst)
-	host := r.Details.Authority
-	switch {
-	case len(host) > 0:
-		dst = append(dst, host...)
-	case r.Service.Host != "":
-		dst = append(dst, r.Service.Host...)
-	default:
-		dst = append(dst, "unknown"...)
-	}
-	path := r.Details.Path
-	if i := bytes.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	if len(path) > 0 {
-		dst = append(dst, path...)
-	} else {
-		dst = append(dst, '/')
-	}
-	if !utf8.Valid(dst[start:]) {
-		fixed := bytes.ToValidUTF8(dst[start:], []byte("\uFFFD"))
-		dst = append(dst[:start], fixed...)
-	}
-	if name := dst[start:]; len(name) > MaxNameLen {
-		cut := MaxNameLen
-		for cut > 0 && !utf8.RuneStart(name[cut]) {
-			cut--
-		}
-		dst = dst[:start+cut]
-	}
-	return dst
 }
 
 // requireSameMetrics fails unless m and ref hold the same series, counts
