@@ -42,26 +42,29 @@ func (s *Stream) service(e *wire.Entry, r *Record) {
 				return
 			}
 		}
-		if svc, ok := s.svcs[string(e.UpstreamCluster)]; ok {
-			if svc.Host != "" {
-				s.rememberCluster(e.UpstreamCluster, svc)
-				r.Service, r.ServiceFrom = svc, FromClusterName
+		if c, ok := s.svcs[string(e.UpstreamCluster)]; ok {
+			if c.svc.Host != "" {
+				s.rememberCluster(c.cluster, c.svc)
+				r.Service, r.ServiceFrom = c.svc, FromClusterName
 				return
 			}
 		} else if host := clusterFQDN(e.UpstreamCluster); len(host) > 0 {
+			cluster := s.intern(e.UpstreamCluster)
 			svc := s.serviceFromHost(host, local.Namespace)
-			s.svcs[s.intern(e.UpstreamCluster)] = svc
-			s.rememberCluster(e.UpstreamCluster, svc)
+			s.svcs[cluster] = clusterService{cluster, svc}
+			s.rememberCluster(cluster, svc)
 			r.Service, r.ServiceFrom = svc, FromClusterName
 			return
 		} else if isIstioCluster(e.UpstreamCluster) {
-			s.svcs[s.intern(e.UpstreamCluster)] = Service{}
+			cluster := s.intern(e.UpstreamCluster)
+			s.svcs[cluster] = clusterService{cluster: cluster}
 		} else {
 			// A plain Envoy or Envoy Gateway cluster: its name is the best
 			// name the upstream has.
 			name := s.intern(e.UpstreamCluster)
 			svc := Service{Host: name, Name: name, Namespace: unknown}
-			s.svcs[name] = svc
+			s.svcs[name] = clusterService{name, svc}
+			s.rememberCluster(name, svc)
 			r.Service, r.ServiceFrom = svc, FromClusterName
 			return
 		}
@@ -80,11 +83,20 @@ func (s *Stream) service(e *wire.Entry, r *Record) {
 	r.ServiceFrom = FromNone
 }
 
-// rememberCluster puts a cluster's service in the recent clusters.
-func (s *Stream) rememberCluster(cluster []byte, svc Service) {
+// clusterService is a parsed upstream cluster: its interned name (the map
+// key, kept so that the recent clusters can hold it without interning it
+// again) and its service.
+type clusterService struct {
+	cluster string
+	svc     Service
+}
+
+// rememberCluster puts a cluster (interned) and its service in the recent
+// clusters.
+func (s *Stream) rememberCluster(cluster string, svc Service) {
 	m := &s.clusterMemo[s.clusterNext%len(s.clusterMemo)]
 	s.clusterNext++
-	m.host, m.svc = s.intern(cluster), svc
+	m.host, m.svc = cluster, svc
 }
 
 func (s *Stream) specialService(e *wire.Entry, r *Record, name string) {

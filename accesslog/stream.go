@@ -110,8 +110,8 @@ type Stream struct {
 	conns ConnTracker
 	proxy *Proxy
 	strs  map[string]string
-	svcs  map[string]Service  // upstream cluster → parsed service
-	peers map[string]Workload // encoded peer Struct → its labels
+	svcs  map[string]clusterService // upstream cluster → parsed service
+	peers map[string]Workload       // encoded peer Struct → its labels
 	// msgPeers resolves the current message's memoised peers
 	// (wire.Peer.Memo - 1) without hashing their encodings again.
 	msgPeers  [wire.MaxPeerMemo]Workload
@@ -149,7 +149,7 @@ func NewStream(cfg Config, conns ConnTracker) *Stream {
 		cfg:   cfg,
 		conns: conns,
 		strs:  make(map[string]string, 256),
-		svcs:  make(map[string]Service, 64),
+		svcs:  make(map[string]clusterService, 64),
 		peers: make(map[string]Workload, 64),
 	}
 }
