@@ -13,7 +13,7 @@ GOFUMPT_PKG   := mvdan.cc/gofumpt
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run test fuzz-smoke e2e bench loadtest loadtest-pinned soak lint tools fmt generate dashboards dashboards-test dashboards-lint clean demo-stack deploy-test
+.PHONY: help build run test fuzz-smoke e2e bench loadtest loadtest-pinned instructions soak lint tools fmt generate dashboards dashboards-test dashboards-lint clean demo-stack deploy-test
 
 help: ## List the targets
 	@echo "Usage: make <target> [GO=go] [FUZZTIME=10s]"
@@ -47,13 +47,16 @@ e2e: ## Run only the end-to-end tests (names containing E2E)
 bench: ## Run all benchmarks once, with allocation stats
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
-loadtest: ## End-to-end throughput benchmark (meshlens binary + loadgen), see BENCHMARKS.md
-	MESHLENS_LOADTEST=1 $(GO) test -count=1 -v -run 'TestE2EThroughput' ./e2e/
+loadtest: ## End-to-end throughput benchmark (meshlens binary + loadgen) and the gRPC transport's floor, see BENCHMARKS.md
+	MESHLENS_LOADTEST=1 $(GO) test -count=1 -v -run 'TestE2EThroughput|TestE2ETransportFloor' ./e2e/
 
 loadtest-pinned: ## Throughput and latency with meshlens on CPU 0 and the generator on CPU 1 (taskset), see BENCHMARKS.md
 	$(GO) test -c -o bin/e2e.test ./e2e/
 	cd e2e && MESHLENS_LOADTEST=1 MESHLENS_E2E_CPUS=0 taskset -c 1 ../bin/e2e.test -test.count=1 -test.v -test.run 'TestE2EThroughput'
 	cd e2e && MESHLENS_LOADTEST=1 MESHLENS_E2E_CPUS=0 MESHLENS_LATENCY_RATE=$${MESHLENS_LATENCY_RATE:-100000} taskset -c 1 ../bin/e2e.test -test.count=1 -test.v -test.run 'TestE2ELatency'
+
+instructions: ## Instructions per entry of decode and of the whole pipeline, under valgrind (deterministic), see BENCHMARKS.md
+	@GO="$(GO)" bash scripts/instructions.sh
 
 soak: ## Soak test: 20 minutes at a steady rate, memory and goroutines must stay flat
 	MESHLENS_SOAK=$${MESHLENS_SOAK:-20m} $(GO) test -count=1 -v -timeout 40m -run 'TestE2ESoak' ./e2e/

@@ -57,23 +57,8 @@ func TestE2EThroughput(t *testing.T) {
 	if os.Getenv("MESHLENS_LOADTEST") == "" {
 		t.Skip("set MESHLENS_LOADTEST=1 (make loadtest) to run the throughput benchmark")
 	}
-	requests, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_REQUESTS"))
-	if requests == 0 {
-		requests = 200_000
-	}
-	repeat := 5
-	// Entries per message: 100 (~94 KB, Envoy with buffer_size_bytes of
-	// 96 KiB) by default; MESHLENS_LOADTEST_BATCH=17 is Envoy's default
-	// buffer_size_bytes of 16 KiB.
-	batch, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_BATCH"))
-	if batch == 0 {
-		batch = 100
-	}
-	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
-		Seed: 1, Requests: requests, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
-	})
-	perPass := float64(tr.EntryCount())
-	total := perPass * float64(repeat)
+	lt := newLoadtest()
+	tr, perPass, total, repeat, batch := lt.traffic, lt.perPass, lt.total, lt.repeat, lt.batch
 
 	// Standard library decode of the same messages, alone.
 	var msgs [][]byte
@@ -98,24 +83,8 @@ func TestE2EThroughput(t *testing.T) {
 	wg.Wait()
 	stdRate := perPass / time.Since(stdStart).Seconds()
 
-	m := startMeshlens(t)
-	pid := m.cmd.Process.Pid
-	cpu0, _ := procStat(t, pid)
-	conns := loadtestConns(len(tr.Streams))
-	conn := dialConns(t, m.GRPC, conns)
-	start := time.Now()
-	st, err := loadgen.Send(context.Background(), conn, tr, loadgen.SendOptions{Repeat: repeat})
-	require.NoError(t, err)
-	sendDone := time.Since(start)
-	// Poll every 20 ms: each poll is a whole scrape of /metrics, which at
-	// 2 ms took ~4 % of meshlens's CPU; 20 ms adds at most that to the wall
-	// time (< 1 % of a run).
-	for m.metric(t, "meshlens_receiver_entries_processed_total") < total {
-		time.Sleep(20 * time.Millisecond)
-	}
-	wall := time.Since(start)
-	cpu1, peak := procStat(t, pid)
-	cpu := cpu1 - cpu0
+	r := lt.runMeshlens(t, 0)
+	st, wall, sendDone, cpu, peak, conns := r.sent, r.wall, r.sendDone, r.cpu, r.peakMiB, r.conns
 	rate := total / wall.Seconds()
 	report := fmt.Sprintf("entries: %.0f (%d passes of %.0f; %d streams on %d connections, %d messages of up to %d entries, %.1f MB sent)\n"+
 		"wall: %s (sender done after %s) → %.0f entries/s end to end\n"+
@@ -129,4 +98,82 @@ func TestE2EThroughput(t *testing.T) {
 	if out := os.Getenv("MESHLENS_LOADTEST_REPORT"); out != "" {
 		require.NoError(t, os.WriteFile(out, []byte(report), 0o644))
 	}
+}
+
+// loadtest is the traffic of the throughput benchmarks: the load test's mesh
+// (50 services, 200 edges, both reporters, HTTP/gRPC/TCP), sent repeat times.
+type loadtest struct {
+	traffic        *loadgen.Traffic
+	perPass, total float64 // entries
+	repeat, batch  int
+}
+
+// newLoadtest builds the traffic: MESHLENS_LOADTEST_REQUESTS requests per
+// pass (default 200,000) in messages of MESHLENS_LOADTEST_BATCH entries.
+func newLoadtest() loadtest {
+	requests, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_REQUESTS"))
+	if requests == 0 {
+		requests = 200_000
+	}
+	repeat := 5
+	// Entries per message: 100 (~94 KB, Envoy with buffer_size_bytes of
+	// 96 KiB) by default; MESHLENS_LOADTEST_BATCH=17 is Envoy's default
+	// buffer_size_bytes of 16 KiB.
+	batch, _ := strconv.Atoi(os.Getenv("MESHLENS_LOADTEST_BATCH"))
+	if batch == 0 {
+		batch = 100
+	}
+	traffic := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
+		Seed: 1, Requests: requests, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
+	})
+	perPass := float64(traffic.EntryCount())
+	total := perPass * float64(repeat)
+	return loadtest{traffic: traffic, perPass: perPass, total: total, repeat: repeat, batch: batch}
+}
+
+// loadtestRun is what one run of the load test's traffic measured.
+type loadtestRun struct {
+	sent           loadgen.Stats
+	conns          int
+	wall, sendDone time.Duration
+	cpu            float64 // CPU seconds of the receiving process
+	peakMiB        float64
+}
+
+// runMeshlens starts the meshlens binary and sends it the traffic, flat out
+// (rate 0) or at rate entries/s, timed until /metrics counts every entry;
+// then it stops meshlens.
+func (lt loadtest) runMeshlens(t *testing.T, rate float64) loadtestRun {
+	t.Helper()
+	m := startMeshlens(t)
+	defer func() { require.NoError(t, m.stop(t, 20*time.Second)) }()
+	return lt.run(t, m.process, m.GRPC, rate, func() {
+		// Poll every 20 ms: each poll is a whole scrape of /metrics, which
+		// at 2 ms took ~4 % of meshlens's CPU; 20 ms adds at most that to
+		// the wall time (< 1 % of a run).
+		for m.metric(t, "meshlens_receiver_entries_processed_total") < lt.total {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// run sends the traffic to the process p listening on addr over
+// loadtestConns connections, waits for done, and reads p's CPU time.
+func (lt loadtest) run(t *testing.T, p *process, addr string, rate float64, done func()) loadtestRun {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	cpu0, _ := procStat(t, pid)
+	r := loadtestRun{conns: loadtestConns(len(lt.traffic.Streams))}
+	conn := dialConns(t, addr, r.conns)
+	start := time.Now()
+	var err error
+	r.sent, err = loadgen.Send(context.Background(), conn, lt.traffic, loadgen.SendOptions{Repeat: lt.repeat, Rate: rate})
+	require.NoError(t, err)
+	require.InDelta(t, lt.total, float64(r.sent.Entries), 0)
+	r.sendDone = time.Since(start)
+	done()
+	r.wall = time.Since(start)
+	cpu1, peak := procStat(t, pid)
+	r.cpu, r.peakMiB = cpu1-cpu0, peak
+	return r
 }

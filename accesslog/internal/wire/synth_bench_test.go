@@ -47,4 +47,5 @@ func BenchmarkDecodeSynthetic(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/entry")
 	b.ReportMetric(float64(size)/float64(entries), "bytes/entry")
+	b.ReportMetric(float64(n)/float64(b.N), "entries/op")
 }

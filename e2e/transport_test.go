@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
+)
+
+// TestE2ETransportFloor splits meshlens's CPU per entry into what the gRPC
+// transport alone costs on this machine and what is left for meshlens's own
+// work, in one run: it sends the throughput benchmark's traffic to the
+// meshlens binary flat out, then the same traffic the same way to a bare
+// grpc-go ALS server in a process of its own (same grpc-go version, 4 MiB
+// message limit, insecure), which receives every message and drops it
+// unread, at meshlens's rate (a server that is faster than its sender reads
+// less per system call and wakes up more often, so the floor depends on the
+// rate) and flat out. Run it with `make loadtest` (it is skipped unless
+// MESHLENS_LOADTEST is set).
+//
+// The bare server uses gRPC's default buffer pool, which clears each
+// frame's buffer before reading into it; meshlens's receiver does not
+// (ADR 0002): the floor is ~2 % of meshlens's CPU above what meshlens's own
+// transport settings give.
+func TestE2ETransportFloor(t *testing.T) {
+	if os.Getenv("MESHLENS_LOADTEST") == "" {
+		t.Skip("set MESHLENS_LOADTEST=1 (make loadtest) to run the transport floor benchmark")
+	}
+	lt := newLoadtest()
+	ml := lt.runMeshlens(t, 0)
+	mlRate := lt.total / ml.wall.Seconds()
+	atRate := lt.runDiscard(t, mlRate)
+	flatOut := lt.runDiscard(t, 0)
+	perEntry := func(r loadtestRun) float64 { return r.cpu / lt.total * 1e9 }
+	report := fmt.Sprintf("entries: %.0f (%d streams on %d connections, %.1f MB)\n"+
+		"meshlens: %.0f entries/s, %.0f ns of CPU per entry\n"+
+		"bare gRPC server at meshlens's rate: %.0f entries/s, %.0f ns of CPU per entry (the transport floor)\n"+
+		"bare gRPC server flat out: %.0f entries/s, %.0f ns of CPU per entry\n"+
+		"meshlens's own work (meshlens − floor): %.0f ns of CPU per entry; "+
+		"1,000,000 entries per CPU-second would leave it %.0f ns\n",
+		lt.total, len(lt.traffic.Streams), ml.conns, float64(ml.sent.Bytes)/1e6,
+		mlRate, perEntry(ml),
+		lt.total/atRate.wall.Seconds(), perEntry(atRate),
+		lt.total/flatOut.wall.Seconds(), perEntry(flatOut),
+		perEntry(ml)-perEntry(atRate), 1000-perEntry(atRate))
+	t.Log("\n" + report)
+}
+
+// runDiscard starts this test binary as a bare gRPC ALS server
+// (TestDiscardServer) and sends it the traffic, flat out (rate 0) or at rate
+// entries/s; Send returns when the server has closed every stream, after
+// receiving its last message. Then it stops the server.
+func (lt loadtest) runDiscard(t *testing.T, rate float64) loadtestRun {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	addr := freePort(t)
+	p := startProcess(t, "discard-server", []string{discardServerEnv + "=" + addr}, exe,
+		"-test.run=^TestDiscardServer$", "-test.count=1")
+	defer func() { require.NoError(t, p.stop(t, 20*time.Second)) }()
+	waitTCP(t, addr, 30*time.Second)
+	return lt.run(t, p, addr, rate, func() {})
+}
+
+// discardServerEnv carries the address TestDiscardServer listens on when
+// TestE2ETransportFloor starts this test binary as the server process.
+const discardServerEnv = "MESHLENS_E2E_DISCARD_SERVER"
+
+// TestDiscardServer is the server process of TestE2ETransportFloor, not a
+// test of its own: a bare grpc-go AccessLogService that receives every
+// message and drops it, until SIGTERM.
+func TestDiscardServer(t *testing.T) {
+	addr := os.Getenv(discardServerEnv)
+	if addr == "" {
+		t.Skip("the server process of TestE2ETransportFloor")
+	}
+	lis, err := new(net.ListenConfig).Listen(t.Context(), "tcp", addr)
+	require.NoError(t, err)
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(discardCodec{}), grpc.MaxRecvMsgSize(4<<20))
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "envoy.service.accesslog.v3.AccessLogService",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName: "StreamAccessLogs", ClientStreams: true,
+			Handler: func(_ any, ss grpc.ServerStream) error {
+				var m discarded
+				for {
+					if err := ss.RecvMsg(&m); err != nil {
+						if errors.Is(err, io.EOF) {
+							return ss.SendMsg(&m) // an empty StreamAccessLogsResponse
+						}
+						return err
+					}
+				}
+			},
+		}},
+	}, struct{}{})
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-stop
+		srv.Stop()
+	}()
+	require.NoError(t, srv.Serve(lis))
+}
+
+// discarded is what discardCodec receives into and sends: nothing.
+type discarded struct{}
+
+// discardCodec leaves every received message unread and encodes every sent
+// one as the empty message.
+type discardCodec struct{}
+
+func (discardCodec) Name() string { return "proto" }
+
+func (discardCodec) Marshal(any) (mem.BufferSlice, error) { return nil, nil }
+
+// Unmarshal does nothing: gRPC frees data when it returns.
+func (discardCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
+
+// waitTCP waits until addr accepts TCP connections.
+func waitTCP(t *testing.T, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(t.Context(), "tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not accept connections within %s: %v", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
