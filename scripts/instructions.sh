@@ -50,7 +50,7 @@ for b in "${benches[@]}"; do
 		"$bin" -test.run='^$' -test.bench="^${name}\$" -test.benchtime="${OPS}x" 2>&1)"
 	ir="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out")"
 	per="$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "entries/op") print $(i-1)}' <<<"$out")"
-	if [[ -z "$ir" || -z "$per" ]]; then
+	if [[ -z "$ir" || -z "$per" || "$ir" -lt 1000000 ]]; then
 		echo "instructions: no count for $name:" >&2
 		echo "$out" | tail -20 >&2
 		exit 1

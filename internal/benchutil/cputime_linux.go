@@ -21,6 +21,11 @@ func ThreadCPUTime() time.Duration {
 // CPUPerItem runs loop (which must do n items per call of b.Loop, in
 // total items) on a locked thread and reports "cpu-ns/<unit>" next to the
 // wall-clock figures. GC work on other threads is not counted.
+//
+// It is never inlined: scripts/instructions.sh counts the instructions
+// executed inside it by its symbol name.
+//
+//go:noinline
 func CPUPerItem(b *testing.B, unit string, loop func() (items int)) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
