@@ -160,20 +160,27 @@ type meshlens struct {
 	GRPC, HTTP string
 }
 
+// pinned returns the command line and environment that run bin on the
+// CPUs MESHLENS_E2E_CPUS lists (taskset, GOMAXPROCS to match), or bin as it
+// is when the variable is unset. Load tests put the process they measure on
+// its own CPUs that way and the generator, in this process, on the others
+// (make loadtest-pinned).
+func pinned(bin string, args, env []string) (string, []string, []string) {
+	cpus := os.Getenv("MESHLENS_E2E_CPUS")
+	if cpus == "" {
+		return bin, args, env
+	}
+	return "taskset", append([]string{"-c", cpus, bin}, args...),
+		append(env, fmt.Sprintf("GOMAXPROCS=%d", len(strings.Split(cpus, ","))))
+}
+
 // startMeshlens runs the binary with its embedded default config, on free
 // ports, and waits until /readyz answers.
 func startMeshlens(t *testing.T, args ...string) *meshlens {
 	t.Helper()
 	m := &meshlens{GRPC: freePort(t), HTTP: freePort(t)}
 	env := []string{"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP}
-	bin := meshlensBinary(t)
-	if cpus := os.Getenv("MESHLENS_E2E_CPUS"); cpus != "" {
-		// Load tests: meshlens on its own CPUs (taskset), the generator in
-		// this process on the others (make loadtest-pinned).
-		args = append([]string{"-c", cpus, bin}, args...)
-		bin = "taskset"
-		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", len(strings.Split(cpus, ","))))
-	}
+	bin, args, env := pinned(meshlensBinary(t), args, env)
 	m.process = startProcess(t, "meshlens", env, bin, args...)
 	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)
 	return m

@@ -39,14 +39,21 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 }
 
 // dialConns opens n client connections to addr and spreads streams over
-// them round robin (loadgen.Conns).
-func dialConns(t *testing.T, addr string, n int) grpc.ClientConnInterface {
+// them round robin (loadgen.Conns). closeAll closes them before the test's
+// end (the test's cleanup closes them too).
+func dialConns(t *testing.T, addr string, n int) (conn grpc.ClientConnInterface, closeAll func()) {
 	t.Helper()
 	conns := make([]grpc.ClientConnInterface, n)
+	closers := make([]*grpc.ClientConn, n)
 	for i := range conns {
-		conns[i] = dial(t, addr)
+		closers[i] = dial(t, addr)
+		conns[i] = closers[i]
 	}
-	return loadgen.NewConns(conns...)
+	return loadgen.NewConns(conns...), func() {
+		for _, c := range closers {
+			_ = c.Close()
+		}
+	}
 }
 
 // loadtestConns is the number of client connections the throughput test

@@ -44,15 +44,21 @@ for b in "${benches[@]}"; do
 	name="${b##*|}"
 	bin="$tmp/$(basename "$pkg").test"
 	"$GO" test -c -o "$bin" "$pkg"
-	out="$(cd "$pkg" && GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 GOGC=off \
-		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
+	# The benchmark's output and valgrind's go to separate files, so that a
+	# valgrind message cannot split the benchmark's result line.
+	if ! (cd "$pkg" && GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 GOGC=off \
+		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --log-file="$tmp/valgrind.log" \
 		--toggle-collect='github.com/meshlens/meshlens/internal/benchutil.CPUPerItem' \
-		"$bin" -test.run='^$' -test.bench="^${name}\$" -test.benchtime="${OPS}x" 2>&1)"
-	ir="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out")"
-	per="$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "entries/op") print $(i-1)}' <<<"$out")"
+		"$bin" -test.run='^$' -test.bench="^${name}\$" -test.benchtime="${OPS}x" >"$tmp/bench.out" 2>&1); then
+		echo "instructions: $name failed:" >&2
+		tail -20 "$tmp/bench.out" "$tmp/valgrind.log" >&2
+		exit 1
+	fi
+	ir="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/valgrind.log")"
+	per="$(awk '/^Benchmark/ {for (i = 2; i <= NF; i++) if ($i == "entries/op") print $(i-1)}' "$tmp/bench.out")"
 	if [[ -z "$ir" || -z "$per" || "$ir" -lt 1000000 ]]; then
 		echo "instructions: no count for $name:" >&2
-		echo "$out" | tail -20 >&2
+		tail -20 "$tmp/bench.out" "$tmp/valgrind.log" >&2
 		exit 1
 	fi
 	awk -v n="$name" -v ir="$ir" -v per="$per" -v ops="$OPS" \
