@@ -2,53 +2,24 @@ package collector
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/peer"
+
+	"github.com/meshlens/meshlens/internal/alstest"
 )
-
-// countingALS is an ALS server that counts entries and the client
-// connections (remote addresses) streams came from.
-type countingALS struct {
-	alsv3.UnimplementedAccessLogServiceServer
-	mu      sync.Mutex
-	entries int
-	remotes map[string]int
-}
-
-func (s *countingALS) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
-	p, _ := peer.FromContext(stream.Context())
-	s.mu.Lock()
-	s.remotes[p.Addr.String()]++
-	s.mu.Unlock()
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
-		}
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.entries += len(m.GetHttpLogs().GetLogEntry()) + len(m.GetTcpLogs().GetLogEntry())
-		s.mu.Unlock()
-	}
-}
 
 func TestLoadgenCommand(t *testing.T) {
 	lis, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &countingALS{remotes: map[string]int{}}
+	srv := &alstest.CountingServer{}
 	gs := grpc.NewServer()
 	alsv3.RegisterAccessLogServiceServer(gs, srv)
 	go func() { _ = gs.Serve(lis) }()
@@ -63,9 +34,7 @@ func TestLoadgenCommand(t *testing.T) {
 		{"0", func(streams int) int { return streams }}, // one per stream
 	} {
 		t.Run("connections="+tc.connections, func(t *testing.T) {
-			srv.mu.Lock()
-			srv.entries, srv.remotes = 0, map[string]int{}
-			srv.mu.Unlock()
+			srv.Reset()
 			cmd := newLoadgenCommand()
 			var out bytes.Buffer
 			cmd.SetOut(&out)
@@ -76,10 +45,8 @@ func TestLoadgenCommand(t *testing.T) {
 			sent, _ := strconv.Atoi(m[1])
 			streams, _ := strconv.Atoi(m[2])
 			require.Greater(t, streams, 3, "enough streams to tell the connection counts apart")
-			srv.mu.Lock()
-			defer srv.mu.Unlock()
-			assert.Equal(t, sent, srv.entries, "every entry sent arrived")
-			assert.Len(t, srv.remotes, tc.want(streams), "client connections")
+			assert.EqualValues(t, sent, srv.Entries(), "every entry sent arrived")
+			assert.Len(t, srv.Remotes(), tc.want(streams), "client connections")
 		})
 	}
 	t.Run("no traffic", func(t *testing.T) {

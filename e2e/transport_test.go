@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -14,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
+
+	"github.com/meshlens/meshlens/internal/alstest"
 )
 
 // TestE2ETransportFloor splits meshlens's CPU per entry into what the gRPC
@@ -95,24 +95,7 @@ func TestDiscardServer(t *testing.T) {
 	lis, err := new(net.ListenConfig).Listen(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(discardCodec{}), grpc.MaxRecvMsgSize(4<<20))
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "envoy.service.accesslog.v3.AccessLogService",
-		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{
-			StreamName: "StreamAccessLogs", ClientStreams: true,
-			Handler: func(_ any, ss grpc.ServerStream) error {
-				var m discarded
-				for {
-					if err := ss.RecvMsg(&m); err != nil {
-						if errors.Is(err, io.EOF) {
-							return ss.SendMsg(&m) // an empty StreamAccessLogsResponse
-						}
-						return err
-					}
-				}
-			},
-		}},
-	}, struct{}{})
+	alstest.RegisterRaw(srv, func() any { return new(discarded) }, func() {})
 	go func() {
 		<-stop
 		srv.Stop()

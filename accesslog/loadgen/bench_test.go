@@ -1,8 +1,6 @@
 package loadgen
 
 import (
-	"errors"
-	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +8,8 @@ import (
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+
+	"github.com/meshlens/meshlens/internal/alstest"
 )
 
 func BenchmarkGenerate(b *testing.B) {
@@ -45,53 +45,6 @@ func reportThroughput(b *testing.B, entries int64, cpu time.Duration) {
 	}
 }
 
-// countingServer is a go-control-plane AccessLogService that decodes every
-// message (like a real receiver) and counts entries with atomics.
-type countingServer struct {
-	alsv3.UnimplementedAccessLogServiceServer
-	entries atomic.Int64
-}
-
-func (s *countingServer) StreamAccessLogs(stream alsv3.AccessLogService_StreamAccessLogsServer) error {
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&alsv3.StreamAccessLogsResponse{})
-		}
-		if err != nil {
-			return err
-		}
-		s.entries.Add(int64(len(m.GetHttpLogs().GetLogEntry()) + len(m.GetTcpLogs().GetLogEntry())))
-	}
-}
-
-// registerRawALS registers an AccessLogService that does not decode: it
-// receives RawMessages (the server forces RawCodec) and counts them, so the
-// benchmark measures the sender.
-func registerRawALS(gs *grpc.Server, messages *atomic.Int64) {
-	gs.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "envoy.service.accesslog.v3.AccessLogService",
-		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{
-			StreamName:    "StreamAccessLogs",
-			ClientStreams: true,
-			Handler: func(_ any, ss grpc.ServerStream) error {
-				for {
-					var m RawMessage
-					err := ss.RecvMsg(&m)
-					if errors.Is(err, io.EOF) {
-						return ss.SendMsg(&alsv3.StreamAccessLogsResponse{})
-					}
-					if err != nil {
-						return err
-					}
-					messages.Add(1)
-				}
-			},
-		}},
-	}, struct{}{})
-}
-
 func BenchmarkSend(b *testing.B) {
 	tr := Synthetic(50, 2, 200, 1).Generate(GenConfig{Seed: 1, Requests: 20000})
 	for _, bc := range []struct {
@@ -104,11 +57,15 @@ func BenchmarkSend(b *testing.B) {
 		{"raw-server/concurrency-8", SendOptions{Concurrency: 8}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := &countingServer{}
+			srv := &alstest.CountingServer{}
 			var rawMessages atomic.Int64
 			var conn *grpc.ClientConn
 			if bc.raw {
-				conn = startServerWith(b, func(gs *grpc.Server) { registerRawALS(gs, &rawMessages) },
+				// A server that does not decode: it counts RawMessages, so that
+				// the benchmark measures the sender.
+				conn = startServerWith(b, func(gs *grpc.Server) {
+					alstest.RegisterRaw(gs, func() any { return new(RawMessage) }, func() { rawMessages.Add(1) })
+				},
 					grpc.ForceServerCodecV2(RawCodec{}))
 			} else {
 				conn = startBenchServer(b, srv)
@@ -125,7 +82,7 @@ func BenchmarkSend(b *testing.B) {
 			// CPU covers client and server: both run in this process.
 			reportThroughput(b, entries, processCPU()-cpu0)
 			if !bc.raw {
-				require.Equal(b, entries, srv.entries.Load())
+				require.Equal(b, entries, srv.Entries())
 			}
 			b.ReportMetric(float64(bytes)/b.Elapsed().Seconds()/1e6, "MB/s")
 		})
