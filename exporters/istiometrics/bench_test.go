@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/internal/benchrecs"
 	"github.com/meshlens/meshlens/internal/benchutil"
 )
 
@@ -19,19 +20,9 @@ import (
 // their borrowed details cleared), as the hub receives them.
 func benchRecords(b *testing.B, requests int) []accesslog.Record {
 	b.Helper()
-	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 1, Requests: requests})
-	conns := accesslog.NewConnTable(1<<20, time.Hour)
 	var all []accesslog.Record
-	for i := range tr.Streams {
-		st := accesslog.NewStream(accesslog.Config{}, conns)
-		for _, m := range tr.Streams[i].Messages {
-			recs, _, err := st.Decode(m, nil, now)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for j := range recs {
-				recs[j].Details = accesslog.Details{}
-			}
+	for _, stream := range benchrecs.Generate(b, loadgen.Bookinfo(), loadgen.GenConfig{Seed: 1, Requests: requests}, now) {
+		for _, recs := range stream {
 			all = append(all, recs...)
 		}
 	}

@@ -17,9 +17,17 @@ import (
 // Details cleared.
 func Synthetic(tb testing.TB, batch int, now time.Time) [][][]accesslog.Record {
 	tb.Helper()
-	tr := loadgen.Synthetic(50, 2, 200, 1).Generate(loadgen.GenConfig{
+	return Generate(tb, loadgen.Synthetic(50, 2, 200, 1), loadgen.GenConfig{
 		Seed: 1, Requests: 20000, StreamsPerProxy: 2, TCPPeriodic: true, BatchSize: batch,
-	})
+	}, now)
+}
+
+// Generate returns, per stream, the record batches of mesh's traffic
+// generated with cfg, one batch per message, with their borrowed Details
+// cleared.
+func Generate(tb testing.TB, mesh loadgen.Mesh, cfg loadgen.GenConfig, now time.Time) [][][]accesslog.Record {
+	tb.Helper()
+	tr := mesh.Generate(cfg)
 	conns := accesslog.NewConnTable(1<<20, time.Hour)
 	out := make([][][]accesslog.Record, len(tr.Streams))
 	for i := range tr.Streams {
