@@ -256,6 +256,11 @@ func TestBadInputGetsStatusAndCounter(t *testing.T) {
 	require.NoError(t, err)
 	_ = v2
 	const method = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
+	// Over several 16 KiB HTTP/2 frames, so decoded across gRPC's buffers:
+	// 40,000 bytes of an unknown field, then tcp_logs holding one byte
+	// whose inner field's length prefix lies past tcp_logs' end.
+	acrossFrames := append([]byte{0x32, 0xc0, 0xb8, 0x02}, make([]byte, 40000)...)
+	acrossFrames = append(acrossFrames, 0x1a, 0x01, '2', '0')
 
 	tests := []struct {
 		name   string
@@ -268,6 +273,13 @@ func TestBadInputGetsStatusAndCounter(t *testing.T) {
 		{
 			"malformed protobuf", method,
 			[][]byte{good, {0x12, 0x80}},
+			codes.InvalidArgument,
+			"meshlens_receiver_messages_rejected_total",
+			[]string{"reason", "malformed"},
+		},
+		{
+			"malformed over several frames", method,
+			[][]byte{acrossFrames},
 			codes.InvalidArgument,
 			"meshlens_receiver_messages_rejected_total",
 			[]string{"reason", "malformed"},

@@ -134,7 +134,9 @@ func (c *segCursor) bytesField(end int) (num uint64, n int, ok bool) {
 		return 0, 0, false
 	}
 	l, ok := c.varint()
-	if !ok || l > uint64(end-c.pos) {
+	// The key and the length must themselves lie before end: a field
+	// whose header runs past the enclosing one is malformed.
+	if !ok || c.pos > end || l > uint64(end-c.pos) {
 		return 0, 0, false
 	}
 	return key >> 3, int(l), true
