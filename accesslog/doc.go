@@ -9,5 +9,5 @@
 // needs and allocates nothing per entry in steady state (label strings are
 // interned per stream). ConnTable turns cumulative TCP counters into deltas
 // and Joiner recognises the two reports (client and server side) of one
-// request hop. The gRPC receiver around it lives in accesslog/alsreceiver.
+// request hop. The gRPC receiver around it lives in collector/alsreceiver.
 package accesslog

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
-	"github.com/meshlens/meshlens/accesslog/alsreceiver"
+	"github.com/meshlens/meshlens/collector/alsreceiver"
 	"github.com/meshlens/meshlens/collector/hubextension"
 )
 

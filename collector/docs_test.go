@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 
-	"github.com/meshlens/meshlens/accesslog/alsreceiver"
+	"github.com/meshlens/meshlens/collector/alsreceiver"
 	"github.com/meshlens/meshlens/collector/hubextension"
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"

@@ -25,7 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // The generated Grafana dashboards (deploy/grafana/dashboards/*.json, made

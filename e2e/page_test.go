@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // browser starts a headless Chromium (Debian's) with a fresh profile and

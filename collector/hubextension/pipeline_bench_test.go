@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
 )
 

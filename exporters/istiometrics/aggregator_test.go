@@ -20,7 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchrecs"
 	"github.com/meshlens/meshlens/internal/benchutil"
 )

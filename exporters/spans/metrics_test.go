@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 func seriesByKey(m interface{ Range(func(*Series)) }) map[[4]string]Series {

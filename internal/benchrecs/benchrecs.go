@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // Synthetic returns, per stream, the record batches of the load test's mesh

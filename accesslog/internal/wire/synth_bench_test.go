@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
 )
 

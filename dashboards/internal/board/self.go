@@ -1,6 +1,6 @@
 package board
 
-// meshlens's own metrics (collector/hubextension, accesslog/alsreceiver and
+// meshlens's own metrics (collector/hubextension, collector/alsreceiver and
 // the span exporter in the root module).
 const (
 	entriesReceived  = "meshlens_receiver_entries_received_total"

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/accesslog/loadgen"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // BenchmarkIngestSpans measures the ingest path of one ALS message of 100
