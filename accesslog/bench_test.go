@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // benchStream returns the messages of the largest HTTP stream of a generated

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // BenchmarkStreamDecodeSynthetic measures decode + normalise over the load

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // Real Envoy captures shared with the rest of the repository's tests.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/topology"
 )
 

@@ -24,8 +24,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/exporters/spans"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // fakeRecords decodes the gateway's and productpage's reports of one real

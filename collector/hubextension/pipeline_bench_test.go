@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // BenchmarkPipelineSynthetic is meshlens's own work per entry, without the

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchrecs"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // benchRecords normalises a generated Bookinfo mesh into records (with

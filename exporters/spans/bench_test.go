@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // benchRecords returns realistic final HTTP records (both reporters, W3C,

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
-	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/internal/benchutil"
+	"github.com/meshlens/meshlens/loadgen"
 )
 
 // BenchmarkDecodeSynthetic decodes the messages of the load test's mesh (50
