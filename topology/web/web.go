@@ -1,15 +1,20 @@
 // Package web is meshlens's graph page: plain HTML, CSS and JavaScript (no
-// build step, no framework, no third-party code) embedded in the binary and
-// served by the hub at "/". The page draws the live graph of topology/api
-// in SVG and follows its server-sent event stream:
+// build step, no bundler, no framework, no third-party code) embedded in the
+// binary and served by the hub at "/". The page draws the live graph of
+// topology/api in SVG and follows its server-sent event stream:
 //
 //	GET /                 the page (ui/index.html)
-//	GET /assets/<name>    its script, style sheet and icon (ui/assets/)
+//	GET /assets/<name>    its script modules, style sheet and icon (ui/assets/)
 //
-// Everything is same-origin and external files only, so that the page works
-// under the hub's Content-Security-Policy (default-src 'self'; no inline
-// script). The API is reached with relative URLs ("api/v1/graph/stream"),
-// so the page also works behind a reverse proxy that adds a path prefix.
+// The script is a set of native ES modules, one concern each: index.html
+// loads the entry module (assets/app.js), which imports the others, all in
+// ui/assets itself (an asset's name is one path segment: files in its
+// subfolders are not served). Everything is same-origin and external files
+// only, so that the page works under the hub's Content-Security-Policy
+// (default-src 'self'; no inline script). The API is reached with relative
+// URLs ("api/v1/graph/stream") and the modules import each other with
+// relative URLs ("./layout.js"), so the page also works behind a reverse
+// proxy that adds a path prefix.
 package web
 
 import (

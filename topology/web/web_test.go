@@ -3,9 +3,13 @@ package web
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,10 +77,78 @@ func TestAssets(t *testing.T) {
 		assert.Equal(t, want[name], resp.Header.Get("Content-Type"), name)
 		assert.NotEmpty(t, body, name)
 	}
-	_, js := get(t, h, http.MethodGet, "/assets/app.js", nil)
-	assert.NotContains(t, js, "eval(", "the CSP forbids eval")
-	assert.NotContains(t, js, "innerHTML", "the page builds its DOM from data: no HTML strings")
-	assert.Contains(t, js, "api/v1/graph/stream")
+	var all strings.Builder
+	for name, js := range modules(t, h, index) {
+		assert.NotContains(t, js, "eval(", "%s: the CSP forbids eval", name)
+		assert.NotContains(t, js, "innerHTML", "%s: the page builds its DOM from data: no HTML strings", name)
+		all.WriteString(js)
+	}
+	assert.Contains(t, all.String(), "api/v1/graph/stream")
+}
+
+var (
+	// moduleScriptRE matches the module scripts of the page.
+	moduleScriptRE = regexp.MustCompile(`<script type="module" src="([^"]+)"></script>`)
+	// importRE matches the specifiers of static imports and re-exports
+	// (`import … from "x"`, `import "x"`, `export … from "x"`, also across
+	// lines) and of dynamic imports (`import("x")`).
+	importRE = regexp.MustCompile(`(?m)^\s*(?:import|export)\s+(?:[^'"` + "`" + `;]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)`)
+)
+
+// modules fetches the entry modules of the page (index) and every module
+// they import, transitively, and returns their sources by path ("assets/…"),
+// failing the test if one is not served as JavaScript.
+func modules(t *testing.T, h http.Handler, index string) map[string]string {
+	t.Helper()
+	base, err := url.Parse("http://meshlens.test/")
+	require.NoError(t, err)
+	var queue []*url.URL
+	for _, m := range moduleScriptRE.FindAllStringSubmatch(index, -1) {
+		u, err := base.Parse(m[1])
+		require.NoError(t, err)
+		queue = append(queue, u)
+	}
+	require.NotEmpty(t, queue, "index.html loads a module script")
+	srcs := map[string]string{}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		name := strings.TrimPrefix(u.Path, "/")
+		if _, ok := srcs[name]; ok {
+			continue
+		}
+		resp, js := get(t, h, http.MethodGet, u.Path, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "module %s", name)
+		require.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"), "module %s", name)
+		require.NotEmpty(t, js, "module %s", name)
+		srcs[name] = js
+		for _, m := range importRE.FindAllStringSubmatch(js, -1) {
+			spec := m[1] + m[2]
+			// Relative, so that the page works behind a path prefix and
+			// without an import map.
+			require.Regexp(t, `^\.\.?/`, spec, "%s imports %q", name, spec)
+			ref, err := u.Parse(spec)
+			require.NoError(t, err, "%s imports %q", name, spec)
+			require.Equal(t, base.Host, ref.Host, "%s imports %q", name, spec)
+			queue = append(queue, ref)
+		}
+	}
+	return srcs
+}
+
+// TestModules serves the page's entry module and every module it imports,
+// transitively, as JavaScript: a missing or misnamed module fails here.
+func TestModules(t *testing.T) {
+	h := Handler()
+	_, index := get(t, h, http.MethodGet, "/", nil)
+	assert.Contains(t, index, `<script type="module" src="assets/app.js"></script>`)
+	srcs := modules(t, h, index)
+	assert.Contains(t, srcs, "assets/app.js")
+	assert.Greater(t, len(srcs), 1, "app.js imports the other modules")
+	t.Logf("%d modules: %v", len(srcs), slices.Sorted(maps.Keys(srcs)))
+	for name := range srcs {
+		assert.True(t, strings.HasPrefix(name, "assets/"), "%s: under assets/", name)
+	}
 }
 
 func TestNotFound(t *testing.T) {
