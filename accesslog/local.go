@@ -1,12 +1,12 @@
 package accesslog
 
-import "context"
-
-// StreamLocal holds what consumers keep for one ALS stream across its
-// batches: caches, each under a key of the consumer's choosing (a pointer
-// it owns). The receiver attaches one to each stream's context; a stream's
-// batches are consumed one after the other, so it is not safe for
-// concurrent use and needs no lock.
+// StreamLocal is the per-stream handle of the ingest contract (Consumer):
+// what consumers keep for one stream across its batches, each value under a
+// key of the consumer's choosing (a pointer it owns). The ingest path
+// creates one per stream (new(StreamLocal)) and passes it with every batch;
+// a stream's batches are consumed one after the other, so it is not safe
+// for concurrent use and needs no lock. A nil *StreamLocal holds nothing
+// (Load returns nil); Store needs a non-nil one.
 type StreamLocal struct {
 	vals map[any]any
 }
@@ -25,18 +25,4 @@ func (l *StreamLocal) Store(key, v any) {
 		l.vals = make(map[any]any, 2)
 	}
 	l.vals[key] = v
-}
-
-type streamLocalKey struct{}
-
-// WithStreamLocal returns ctx carrying a new StreamLocal.
-func WithStreamLocal(ctx context.Context) context.Context {
-	return context.WithValue(ctx, streamLocalKey{}, new(StreamLocal))
-}
-
-// StreamLocalFrom returns the StreamLocal of ctx, or nil (consumers then
-// keep nothing across batches).
-func StreamLocalFrom(ctx context.Context) *StreamLocal {
-	l, _ := ctx.Value(streamLocalKey{}).(*StreamLocal)
-	return l
 }

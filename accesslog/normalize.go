@@ -3,7 +3,7 @@ package accesslog
 import (
 	"bytes"
 
-	"github.com/meshlens/meshlens/accesslog/internal/wire"
+	"github.com/meshlens/meshlens/accesslog/entry"
 )
 
 // Envoy access_log_type values (envoy.data.accesslog.v3.AccessLogType).
@@ -24,7 +24,7 @@ var httpVersions = [...]string{"", "1.0", "1.1", "2", "3"}
 
 // normalize fills r from entry e of this stream. It allocates only when it
 // meets a label value the stream has not seen before.
-func (s *Stream) normalize(e *wire.Entry, r *Record, nowNano int64) {
+func (s *Stream) normalize(e *entry.Entry, r *Record, nowNano int64) {
 	p := s.proxy
 	r.NodeID = p.NodeID
 
@@ -158,7 +158,7 @@ func (s *Stream) normalize(e *wire.Entry, r *Record, nowNano int64) {
 }
 
 // reporter decides which side of the call the proxy was on.
-func (s *Stream) reporter(e *wire.Entry) Reporter {
+func (s *Stream) reporter(e *entry.Entry) Reporter {
 	switch s.proxy.Kind {
 	case ProxyRouter:
 		return ReporterSource
@@ -183,7 +183,7 @@ func (s *Stream) reporter(e *wire.Entry) Reporter {
 }
 
 // peerFromUpstream fills the callee seen by a client-side proxy.
-func (s *Stream) peerFromUpstream(e *wire.Entry, w *Workload) IdentitySource {
+func (s *Stream) peerFromUpstream(e *entry.Entry, w *Workload) IdentitySource {
 	if pp := e.UpstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		return FromPeerMetadata
@@ -193,7 +193,7 @@ func (s *Stream) peerFromUpstream(e *wire.Entry, w *Workload) IdentitySource {
 }
 
 // peerFromDownstream fills the caller seen by a server-side proxy.
-func (s *Stream) peerFromDownstream(e *wire.Entry, w *Workload) IdentitySource {
+func (s *Stream) peerFromDownstream(e *entry.Entry, w *Workload) IdentitySource {
 	if pp := e.DownstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		if len(e.PeerURISAN) > 0 {
@@ -220,7 +220,7 @@ func unknownWorkload(w *Workload) {
 // fillPeer fills w from a peer object. A proxy sees the same few peers over
 // and over: their labels are cached by the peer's encoded bytes, which
 // replaces ten interning lookups with one.
-func (s *Stream) fillPeer(pp *wire.Peer, w *Workload) {
+func (s *Stream) fillPeer(pp *entry.Peer, w *Workload) {
 	if m := int(pp.Memo) - 1; m >= 0 {
 		if s.msgPeerOK[m] {
 			*w = s.msgPeers[m]
@@ -317,7 +317,7 @@ func (s *Stream) spiffe(td, ns, sa string) string {
 }
 
 // grpcStatus follows Envoy: trailer, then header, then mapped from HTTP.
-func grpcStatus(e *wire.Entry) int32 {
+func grpcStatus(e *entry.Entry) int32 {
 	for _, v := range [2][]byte{e.GRPCStatusTrailer, e.GRPCStatusHeader} {
 		if n, ok := parseSmallUint(v); ok {
 			return int32(n)
@@ -374,7 +374,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 
 // tcpCounters turns cumulative TCP byte counters into deltas and decides
 // whether the entry opens and/or closes a connection.
-func (s *Stream) tcpCounters(e *wire.Entry, r *Record, nowNano int64) {
+func (s *Stream) tcpCounters(e *entry.Entry, r *Record, nowNano int64) {
 	sent, recv := e.TCPSentBytes, e.TCPReceivedBytes
 	if e.HasWireBytes {
 		sent, recv = e.DownstreamWireBytesSent, e.DownstreamWireBytesReceived
@@ -397,7 +397,7 @@ func (s *Stream) tcpCounters(e *wire.Entry, r *Record, nowNano int64) {
 	r.TCPClosed = r.Final
 }
 
-func (s *Stream) connKey(e *wire.Entry) ConnKey {
+func (s *Stream) connKey(e *entry.Entry) ConnKey {
 	h := s.nodeHash
 	if len(e.StreamID) > 0 {
 		return ConnKey(hashBytes(h^0x01, e.StreamID))

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshlens/meshlens/accesslog/internal/wire"
+	"github.com/meshlens/meshlens/accesslog/entry"
 )
 
 func unixTime(n int64) time.Time { return time.Unix(0, n) }
@@ -17,7 +17,7 @@ var specialClusters = [...]string{
 
 // service fills r.Service: from the upstream cluster name, then the route
 // name, then :authority, then (server side) the local canonical service.
-func (s *Stream) service(e *wire.Entry, r *Record) {
+func (s *Stream) service(e *entry.Entry, r *Record) {
 	local := &s.proxy.Workload
 	switch {
 	case bytes.Equal(e.RouteName, []byte("block_all")):
@@ -99,7 +99,7 @@ func (s *Stream) rememberCluster(cluster string, svc Service) {
 	m.host, m.svc = cluster, svc
 }
 
-func (s *Stream) specialService(e *wire.Entry, r *Record, name string) {
+func (s *Stream) specialService(e *entry.Entry, r *Record, name string) {
 	host := unknown
 	if h := authorityHost(e.Authority); len(h) > 0 {
 		host = s.intern(h)

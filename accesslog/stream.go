@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshlens/meshlens/accesslog/entry"
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
 )
 
@@ -101,9 +102,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Stream normalises the messages of one ALS gRPC stream into Records. It
-// keeps the stream's identity (the Identifier of its first message) and
-// per-stream caches. It does no I/O, starts no goroutines and is not safe
+// Stream normalises the entries one proxy reports into Records: the
+// messages of one ALS gRPC stream (Decode, DecodeSegments), or the batches
+// of any other ingest path (SetProxy, then Normalize). It keeps the proxy's
+// identity and per-stream caches. It does no I/O, starts no goroutines and is not safe
 // for concurrent use: the receiver owns one Stream per gRPC stream.
 type Stream struct {
 	cfg   Config
@@ -112,10 +114,10 @@ type Stream struct {
 	strs  map[string]string
 	svcs  map[string]clusterService // upstream cluster → parsed service
 	peers map[string]Workload       // encoded peer Struct → its labels
-	// msgPeers resolves the current message's memoised peers
-	// (wire.Peer.Memo - 1) without hashing their encodings again.
-	msgPeers  [wire.MaxPeerMemo]Workload
-	msgPeerOK [wire.MaxPeerMemo]bool
+	// msgPeers resolves the current batch's memoised peers
+	// (entry.Peer.Memo - 1) without hashing their encodings again.
+	msgPeers  [entry.MaxPeerMemo]Workload
+	msgPeerOK [entry.MaxPeerMemo]bool
 	// authMemo remembers the services of recent authorities, clusterMemo
 	// those of recent upstream clusters.
 	authMemo    [8]authMemo
@@ -187,32 +189,55 @@ func (s *Stream) DecodeSegments(segs [][]byte, arena []byte, dst []Record, now t
 	return s.records(m, dst, now)
 }
 
-// records normalises a decoded message.
+// records normalises a decoded ALS message: its identifier (the first one
+// of the stream) sets the stream's proxy, its entries are normalised.
 func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record, Outcome, error) {
-	var out Outcome
-	out.Entries = len(m.Entries)
-	s.msgPeerOK = [wire.MaxPeerMemo]bool{}
 	if m.Identifier.Present && s.proxy == nil {
 		// Envoy sends the identifier once; a later one on the same stream
 		// is ignored, as go-control-plane's reference server does.
 		p, err := parseIdentifier(&m.Identifier)
 		if err != nil {
+			out := Outcome{Entries: len(m.Entries)}
 			out.Rejected[RejectBadIdentifier] = len(m.Entries)
 			return dst, out, fmt.Errorf("%w: %w", ErrBadIdentifier, err)
 		}
-		s.proxy = p
-		s.nodeHash = hashString(fnvOffset, p.NodeID)
+		s.SetProxy(p)
 	}
+	return s.Normalize(m.Entries, dst, now)
+}
+
+// SetProxy sets the identity of the proxy that reports the stream's
+// entries. The ALS decoder sets it from the stream's first Identifier;
+// another ingest path sets it from what its source says of the reporting
+// proxy (NewProxy builds one from Envoy node fields) before its first
+// Normalize. Call it once per Stream: the caches are per proxy.
+func (s *Stream) SetProxy(p *Proxy) {
+	s.proxy = p
+	s.nodeHash = hashString(fnvOffset, p.NodeID)
+}
+
+// Normalize turns one batch of entries reported by the stream's proxy into
+// Records, appended to dst, and returns dst. This is the core's ingest
+// contract: the entries are source-neutral views (package entry) that any
+// decoder produces; Peer.Memo values are scoped to this call (one batch).
+// The records alias nothing of the entries (their strings are interned),
+// except Details, which alias the entries' bytes. Without a proxy
+// (SetProxy) the batch is rejected with ErrNoIdentifier; entries without
+// common properties are rejected one by one (RejectNoCommonProperties).
+func (s *Stream) Normalize(entries []entry.Entry, dst []Record, now time.Time) ([]Record, Outcome, error) {
+	var out Outcome
+	out.Entries = len(entries)
+	s.msgPeerOK = [entry.MaxPeerMemo]bool{}
 	if s.proxy == nil {
-		out.Rejected[RejectNoIdentifier] = len(m.Entries)
-		if len(m.Entries) == 0 {
+		out.Rejected[RejectNoIdentifier] = len(entries)
+		if len(entries) == 0 {
 			return dst, out, nil
 		}
 		return dst, out, ErrNoIdentifier
 	}
 	nowNano := now.UnixNano()
-	for i := range m.Entries {
-		e := &m.Entries[i]
+	for i := range entries {
+		e := &entries[i]
 		if !e.HasCommon {
 			out.Rejected[RejectNoCommonProperties]++
 			continue

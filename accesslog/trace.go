@@ -3,12 +3,12 @@ package accesslog
 import (
 	"bytes"
 
-	"github.com/meshlens/meshlens/accesslog/internal/wire"
+	"github.com/meshlens/meshlens/accesslog/entry"
 )
 
 // parseTrace recovers the trace context from logged request headers: W3C
 // traceparent first, then B3 single header, then B3 multi headers.
-func parseTrace(e *wire.Entry, t *TraceContext) {
+func parseTrace(e *entry.Entry, t *TraceContext) {
 	if parseTraceparent(e.Traceparent, t) {
 		return
 	}

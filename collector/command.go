@@ -28,7 +28,11 @@ var Version = "dev"
 // Settings returns the collector settings of the distribution: its
 // components and config providers, with the embedded default config used
 // when no --config flag is given.
-func Settings() otelcol.CollectorSettings {
+func Settings() otelcol.CollectorSettings { return settings(newMemoryLimit()) }
+
+// settings are the distribution's settings; mem applies the process-wide
+// memory limit from the resolved configuration (memlimit.go).
+func settings(mem *memoryLimit) otelcol.CollectorSettings {
 	return otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{
 			Command:     "meshlens",
@@ -44,6 +48,7 @@ func Settings() otelcol.CollectorSettings {
 					fileprovider.NewFactory(),
 					yamlprovider.NewFactory(),
 				},
+				ConverterFactories: []confmap.ConverterFactory{mem.factory()},
 			},
 		},
 	}
@@ -52,7 +57,8 @@ func Settings() otelcol.CollectorSettings {
 // NewCommand returns the meshlens command line: the collector's own command
 // (run, --config, --set, validate, components) plus --demo and loadgen.
 func NewCommand() *cobra.Command {
-	cmd := otelcol.NewCommand(Settings())
+	mem := newMemoryLimit()
+	cmd := otelcol.NewCommand(settings(mem))
 	cmd.Short = "meshlens: Envoy access logs to Istio-standard metrics, a live topology and traces"
 	var (
 		demo         bool
@@ -85,6 +91,7 @@ func NewCommand() *cobra.Command {
 			return err
 		}
 		defer stopTrace()
+		defer mem.restore() // the process's own memory limit, set from the config
 		if !demo {
 			return run(c, args)
 		}

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/config/configgrpc"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/spans"
 )
 
 // Config is the receiver's YAML configuration.
@@ -37,8 +38,8 @@ type Config struct {
 	// soft memory limit so that the collector works to stay under it.
 	MemoryLimitMiB int `mapstructure:"memory_limit_mib"`
 	// Traces rebuilds spans from sampled entries for the traces pipeline
-	// (spans.go).
-	Traces TracesConfig `mapstructure:"traces"`
+	// (exporters/spans.Pipeline).
+	Traces spans.PipelineConfig `mapstructure:"traces"`
 	// DrainTimeout is how long Shutdown lets open streams end by themselves
 	// (after GOAWAY) before cancelling them. Envoy's streams are long-lived:
 	// a cancelled stream loses nothing already received, since every

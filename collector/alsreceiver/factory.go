@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/config/confignet"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/meshlens/meshlens/exporters/spans"
 )
 
 // Type is the component type users write in YAML.
@@ -37,7 +39,7 @@ func createDefaultConfig() component.Config {
 		TCPConnectionTTL:  10 * time.Minute,
 		DrainTimeout:      2 * time.Second,
 		MaxStreams:        10_000,
-		Traces:            defaultTracesConfig(),
+		Traces:            spans.DefaultPipelineConfig(),
 	}
 }
 

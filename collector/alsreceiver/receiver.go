@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -30,14 +28,16 @@ import (
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/spans"
 )
 
-// Sink consumes normalised records. The hub extension implements it.
+// Sink is what the receiver needs of the hub extension: it consumes the
+// records under the core's ingest contract (accesslog.Consumer: one
+// StreamLocal per gRPC stream, records valid only during the call and
+// possibly edited in place by the join) and hosts the registry the receiver
+// registers its own metrics on.
 type Sink interface {
-	// ConsumeRecords takes a batch of records. The records, and in
-	// particular their Details, are valid only during the call. An error
-	// means the batch was not taken; the receiver counts it as dropped.
-	ConsumeRecords(ctx context.Context, recs []accesslog.Record) error
+	accesslog.Consumer
 	// Registerer is where the receiver registers its own metrics.
 	Registerer() prometheus.Registerer
 }
@@ -79,7 +79,7 @@ type alsReceiver struct {
 	streams  atomic.Int64 // open streams, both services
 	overMem  atomic.Bool  // heap above memory_limit_mib (sampled)
 
-	spans *spanPipeline // nil unless traces.enabled (spans.go)
+	spans *spans.Pipeline // nil unless traces.enabled (spans.go)
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now func() time.Time) *alsReceiver {
@@ -127,36 +127,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		m.unregister()
 		return fmt.Errorf("create gRPC server: %w", err)
 	}
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: alsV3Service,
-		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{
-			StreamName: "StreamAccessLogs", Handler: r.handleALS, ClientStreams: true,
-		}},
-		Metadata: "envoy/service/accesslog/v3/als.proto",
-	}, struct{}{})
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: metricsV3Service,
-		HandlerType: (*any)(nil),
-		Streams: []grpc.StreamDesc{{
-			StreamName: "StreamMetrics", Handler: r.handleMetrics, ClientStreams: true,
-		}},
-		Metadata: "envoy/service/metrics/v3/metrics_service.proto",
-	}, struct{}{})
-	for _, svc := range []struct{ name, method, kind string }{
-		{alsV2Service, "StreamAccessLogs", serviceALS},
-		{metricsV2Service, "StreamMetrics", serviceMetrics},
-	} {
-		kind := svc.kind
-		srv.RegisterService(&grpc.ServiceDesc{
-			ServiceName: svc.name,
-			HandlerType: (*any)(nil),
-			Streams: []grpc.StreamDesc{{
-				StreamName: svc.method, ClientStreams: true,
-				Handler: func(any, grpc.ServerStream) error { return r.rejectV2(kind) },
-			}},
-		}, struct{}{})
-	}
+	r.registerServices(srv)
 
 	ln, err := r.cfg.GRPC.NetAddr.Listen(ctx)
 	if err != nil {
@@ -174,7 +145,6 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		rs.SetReady(r.set.ID.String(), true)
 	}
 	if r.cfg.MemoryLimitMiB > 0 {
-		debug.SetMemoryLimit(int64(r.cfg.MemoryLimitMiB) << 20)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -193,6 +163,29 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		r.expireLoop()
 	}()
 	return nil
+}
+
+// registerServices registers the ALS and Metrics Service handlers, v3, and
+// the v2 services, which are answered with Unimplemented and a message
+// saying how to move to v3. The raw codec hands every handler the message's
+// bytes undecoded.
+func (r *alsReceiver) registerServices(srv *grpc.Server) {
+	for _, svc := range []struct {
+		name, method, metadata string
+		handler                grpc.StreamHandler
+	}{
+		{alsV3Service, "StreamAccessLogs", "envoy/service/accesslog/v3/als.proto", r.handleALS},
+		{metricsV3Service, "StreamMetrics", "envoy/service/metrics/v3/metrics_service.proto", r.handleMetrics},
+		{alsV2Service, "StreamAccessLogs", "", func(any, grpc.ServerStream) error { return r.rejectV2(serviceALS) }},
+		{metricsV2Service, "StreamMetrics", "", func(any, grpc.ServerStream) error { return r.rejectV2(serviceMetrics) }},
+	} {
+		srv.RegisterService(&grpc.ServiceDesc{
+			ServiceName: svc.name,
+			HandlerType: (*any)(nil),
+			Streams:     []grpc.StreamDesc{{StreamName: svc.method, Handler: svc.handler, ClientStreams: true}},
+			Metadata:    svc.metadata,
+		}, struct{}{})
+	}
 }
 
 // Shutdown stops accepting streams, lets in-flight messages finish (each
@@ -298,8 +291,9 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 	}
 	defer release()
 
-	// Consumers keep per-stream caches in the context's StreamLocal.
-	ctx := accesslog.WithStreamLocal(ss.Context())
+	// The stream's handle in the ingest contract: consumers keep their
+	// per-stream caches in it.
+	ctx, local := ss.Context(), new(accesslog.StreamLocal)
 	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
 	var f frame
 	resets := 0
@@ -312,7 +306,7 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 			f.release()
 			return r.endStream(serviceALS, err, func() error { return ss.SendMsg(&alsv3.StreamAccessLogsResponse{}) })
 		}
-		if err := r.processALS(ctx, st, &f); err != nil {
+		if err := r.processALS(ctx, local, st, &f); err != nil {
 			return err
 		}
 	}
@@ -323,7 +317,7 @@ var recsPool = sync.Pool{New: func() any { return new([]accesslog.Record) }}
 
 // processALS decodes, normalises and hands on one received message, then
 // returns its buffers to their pools.
-func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *frame) error {
+func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLocal, st *accesslog.Stream, f *frame) error {
 	m := r.metrics
 	defer f.release()
 	rp := recsPool.Get().(*[]accesslog.Record)
@@ -351,14 +345,14 @@ func (r *alsReceiver) processALS(ctx context.Context, st *accesslog.Stream, f *f
 		return nil
 	}
 	r.countIdentities(recs)
-	if err := r.sink.ConsumeRecords(ctx, recs); err != nil {
+	if err := r.sink.ConsumeRecords(ctx, local, recs); err != nil {
 		m.dropped.WithLabelValues(reasonSinkError).Add(float64(len(recs)))
 		return nil
 	}
 	m.processed.Add(float64(len(recs)))
 	m.batchSeconds.Observe(r.now().Sub(arrived).Seconds())
 	if r.spans != nil {
-		r.spans.offer(recs)
+		r.spans.Offer(recs)
 	}
 	return nil
 }
@@ -504,8 +498,6 @@ func (l *lockedConns) Expire(now time.Time) {
 	defer l.mu.Unlock()
 	l.t.Expire(now)
 }
-
-var _ net.Addr = (*net.TCPAddr)(nil)
 
 func value(c prometheus.Counter) float64 {
 	var m dto.Metric

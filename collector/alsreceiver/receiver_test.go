@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
 )
 
@@ -60,7 +60,7 @@ func (h *fakeHub) SetReady(name string, ready bool) {
 	h.ready[name] = ready
 }
 
-func (h *fakeHub) ConsumeRecords(_ context.Context, recs []accesslog.Record) error {
+func (h *fakeHub) ConsumeRecords(_ context.Context, _ *accesslog.StreamLocal, recs []accesslog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.fail {
@@ -120,15 +120,10 @@ func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	return conn
 }
 
-// Real Envoy captures shared with the rest of the repository's tests.
-const (
-	alsCaptures     = "../../../shared/testdata/envoy/als/skywalking/clean-json"
-	metricsCaptures = "../../../shared/testdata/envoy/metrics/skywalking"
-)
-
+// loadALS reads a real Envoy capture (internal/captures).
 func loadALS(t *testing.T, name string) *alsv3.StreamAccessLogsMessage {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(alsCaptures, name))
+	b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", name))
 	require.NoError(t, err)
 	var m alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &m))
@@ -252,7 +247,7 @@ func TestBadInputGetsStatusAndCounter(t *testing.T) {
 	noIdent.Identifier = nil
 	noIdentBytes, err := proto.Marshal(noIdent)
 	require.NoError(t, err)
-	v2, err := os.ReadFile("../../../shared/testdata/envoy/als/skywalking/v2-original/envoy-ingress.v2.msg")
+	v2, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "v2-original", "envoy-ingress.v2.msg"))
 	require.NoError(t, err)
 	_ = v2
 	const method = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs"
@@ -357,7 +352,7 @@ func TestMetricsService(t *testing.T) {
 	_, hub, addr := startReceiver(t, nil)
 	client := metricsv3.NewMetricsServiceClient(dial(t, addr))
 	read := func(name string) *metricsv3.StreamMetricsMessage {
-		b, err := os.ReadFile(filepath.Join(metricsCaptures, name))
+		b, err := os.ReadFile(captures.Dir(t, "metrics", "skywalking", name))
 		require.NoError(t, err)
 		var m metricsv3.StreamMetricsMessage
 		require.NoError(t, protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, &m))

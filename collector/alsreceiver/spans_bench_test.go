@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/spans"
 	"github.com/meshlens/meshlens/loadgen"
 )
 
@@ -55,16 +56,16 @@ func BenchmarkIngestSpans(b *testing.B) {
 			for _, m := range msgs { // warm the intern table
 				recs, _, _ = st.Decode(m, recs[:0], now)
 			}
-			var p *spanPipeline
+			var p *spans.Pipeline
 			if bc.rate >= 0 {
-				cfg := defaultTracesConfig()
+				cfg := spans.DefaultPipelineConfig()
 				cfg.Enabled, cfg.SamplingRate, cfg.QueueSize = true, bc.rate, 1<<20
-				p, err = newSpanPipeline(cfg, consumertest.NewNop(), zap.NewNop(), prometheus.NewRegistry())
+				p, err = spans.NewPipeline(cfg, consumertest.NewNop(), zap.NewNop(), prometheus.NewRegistry())
 				if err != nil {
 					b.Fatal(err)
 				}
-				p.start()
-				defer p.shutdown(context.Background())
+				p.Start()
+				defer p.Shutdown(context.Background())
 			}
 			entries, i := 0, 0
 			b.ReportAllocs()
@@ -75,7 +76,7 @@ func BenchmarkIngestSpans(b *testing.B) {
 				}
 				i++
 				if bc.hook && p != nil {
-					p.offer(recs)
+					p.Offer(recs)
 				}
 				entries += len(recs)
 			}

@@ -11,7 +11,6 @@ import (
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -184,8 +183,9 @@ func TestSpansPipelineErrorCounted(t *testing.T) {
 	checkSpanAccounting(t, hub.reg)
 }
 
-// Shutdown hands what is queued to the pipeline; what the deadline leaves
-// is dropped, counted, and Shutdown returns.
+// Shutdown hands what is queued to the pipeline (what the deadline leaves
+// is dropped, counted, and Shutdown returns: exporters/spans
+// TestPipelineShutdownDeadline).
 func TestSpansShutdownDrains(t *testing.T) {
 	t.Run("drained", func(t *testing.T) {
 		sink := new(consumertest.TracesSink)
@@ -197,24 +197,6 @@ func TestSpansShutdownDrains(t *testing.T) {
 		require.NoError(t, r.Shutdown(context.Background()))
 		assert.Equal(t, 2, sink.SpanCount())
 	})
-	t.Run("deadline", func(t *testing.T) {
-		next := &blockingTraces{release: make(chan struct{})}
-		cfg := createDefaultConfig().(*Config)
-		cfg.Traces.Enabled, cfg.Traces.SamplingRate = true, 1
-		reg := prometheus.NewRegistry()
-		p, err := newSpanPipeline(cfg.Traces, next, receivertest.NewNopSettings(Type).Logger, reg)
-		require.NoError(t, err)
-		p.start()
-		p.offer(fakeRecords(t))
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		p.shutdown(ctx) // returns although the pipeline never takes anything
-		assert.InDelta(t, 2, testutil.ToFloat64(p.m.dropped[spanDropShutdown]), 0)
-		assert.InDelta(t, 0, testutil.ToFloat64(p.m.exported), 0)
-		assert.Zero(t, p.queued.Load())
-		p.offer(fakeRecords(t)) // late: dropped, counted
-		assert.InDelta(t, 4, testutil.ToFloat64(p.m.dropped[spanDropShutdown]), 0)
-	})
 }
 
 func TestLoadTracesConfig(t *testing.T) {
@@ -222,14 +204,14 @@ func TestLoadTracesConfig(t *testing.T) {
 	require.NoError(t, err)
 	tests := []struct {
 		id      component.ID
-		want    TracesConfig
+		want    spans.PipelineConfig
 		wantErr []string
 	}{
-		{id: component.NewID(Type), want: TracesConfig{
+		{id: component.NewID(Type), want: spans.PipelineConfig{
 			Enabled: false, QueueSize: 10_000,
 			Config: spans.Config{SamplingRate: 0.01, KeepErrors: true, SlowThreshold: time.Second, SyntheticTraceIDs: true},
 		}},
-		{id: component.NewIDWithName(Type, "traces"), want: TracesConfig{
+		{id: component.NewIDWithName(Type, "traces"), want: spans.PipelineConfig{
 			Enabled: true, QueueSize: 2000,
 			Config: spans.Config{SamplingRate: 0.25, KeepErrors: false, SlowThreshold: 500 * time.Millisecond, SyntheticTraceIDs: false},
 		}},

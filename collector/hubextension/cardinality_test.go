@@ -40,7 +40,7 @@ func TestCardinalityAttack(t *testing.T) {
 		r.Details.Path = []byte("/p/" + id)
 		batch = append(batch, r)
 		if len(batch) == cap(batch) {
-			require.NoError(t, h.ConsumeRecords(context.Background(), batch))
+			require.NoError(t, h.ConsumeRecords(context.Background(), new(accesslog.StreamLocal), batch))
 			batch = batch[:0]
 		}
 	}
@@ -51,7 +51,7 @@ func TestCardinalityAttack(t *testing.T) {
 	assert.Positive(t, gs.EdgesOverflow+gs.NodesOverflow, "the graph stops at max_nodes / max_edges")
 	assert.LessOrEqual(t, gs.Edges, 500)
 	assert.LessOrEqual(t, gs.Nodes, 500)
-	_, _, pending := h.joinStats()
+	_, _, pending := h.join.stats()
 	assert.LessOrEqual(t, pending, 1000+joinShards)
 	// Every request is still counted in the Istio totals (overflow series
 	// keep reporter and status), so rates stay right in aggregate.

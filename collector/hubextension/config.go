@@ -28,6 +28,9 @@ type Config struct {
 	// EnvoyStats sets the re-export of Envoy's own stats received over the
 	// Metrics Service.
 	EnvoyStats envoystats.Config `mapstructure:"envoy_stats"`
+	// SpanMetrics sets the span metrics Jaeger's Monitor tab reads
+	// (traces_span_metrics_*).
+	SpanMetrics SpanMetricsConfig `mapstructure:"span_metrics"`
 	// Topology sets the live service graph: bounds, idle TTL, windows.
 	Topology topology.Config `mapstructure:"topology"`
 	// Join sets how long a request hop seen from one side waits for the
@@ -57,6 +60,9 @@ func (c *Config) Validate() error {
 	if err := c.EnvoyStats.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("envoy_stats: %w", err))
 	}
+	if c.SpanMetrics.SeriesTTL < 0 {
+		errs = errors.Join(errs, fmt.Errorf("span_metrics: series_ttl must not be negative, got %s", c.SpanMetrics.SeriesTTL))
+	}
 	if err := c.Topology.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("topology: %w", err))
 	}
@@ -75,4 +81,20 @@ type JoinConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
 	// MaxPending caps the hops waiting (default 100,000; 0 disables joining).
 	MaxPending int `mapstructure:"max_pending"`
+}
+
+// SpanMetricsConfig sets the span metrics.
+type SpanMetricsConfig struct {
+	// SeriesTTL removes a span-metrics series this long after its last
+	// record (default 0: the Istio series' metrics::series_ttl).
+	SeriesTTL time.Duration `mapstructure:"series_ttl"`
+}
+
+// spanMetricsTTL is span_metrics::series_ttl, or metrics::series_ttl when
+// it is not set.
+func (c *Config) spanMetricsTTL() time.Duration {
+	if c.SpanMetrics.SeriesTTL > 0 {
+		return c.SpanMetrics.SeriesTTL
+	}
+	return c.Metrics.SeriesTTL
 }

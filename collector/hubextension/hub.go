@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -22,14 +21,21 @@ import (
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/exporters/spans"
 	"github.com/meshlens/meshlens/topology/api"
 	"github.com/meshlens/meshlens/topology/web"
 )
 
-// RecordConsumer is one aggregation fed by the hub. Implementations lock
-// internally; records are valid only during the call.
-type RecordConsumer interface {
-	ConsumeRecords(recs []accesslog.Record, now time.Time)
+// aggregation is what the hub needs of each aggregation it feeds (the Istio
+// series, the graph, the span metrics). Every aggregation follows one lock
+// convention (docs/adr/0009-layers-and-lock-convention.md): its core takes
+// no lock and its adapter, the type the hub holds, owns the lock(s), so the
+// hub never locks for it. Records are valid only during the call; local is
+// the batch's per-stream handle (accesslog.Consumer).
+type aggregation interface {
+	ConsumeRecords(recs []accesslog.Record, local *accesslog.StreamLocal, now time.Time)
+	// Expire removes what has been idle too long and returns how much.
+	Expire(now time.Time) int
 }
 
 // Hub is the meshlens extension.
@@ -39,13 +45,12 @@ type Hub struct {
 	now func() time.Time
 	reg *prometheus.Registry
 
-	consumers []RecordConsumer
-	records   prometheus.Counter
-	agg       *istiometrics.Aggregator
-	envoy     *envoystats.Locked
-	graph     *api.Live
-
-	joins [joinShards]joinShard
+	aggs    []aggregation // agg, graph, span metrics, in this order
+	records prometheus.Counter
+	agg     *istiometrics.Aggregator
+	envoy   *envoystats.Locked
+	graph   *api.Live
+	join    *shardedJoiner // join.go
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -84,12 +89,10 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.graph = graph
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
-	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy})
-	h.consumers = append(h.consumers, h.graph,
-		registerSpanMetrics(reg, cfg.Metrics.SeriesTTL, now)) // spanmetrics.go
-	for i := range h.joins {
-		h.joins[i].j = accesslog.NewJoiner((cfg.Join.MaxPending+joinShards-1)/joinShards, cfg.Join.TTL)
-	}
+	spm := spans.NewLocked(spans.MetricsConfig{TTL: cfg.spanMetricsTTL()}, now)
+	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy}, spm)
+	h.aggs = []aggregation{h.agg, h.graph, spm}
+	h.join = newShardedJoiner(cfg.Join)
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
 	return h, nil
@@ -98,36 +101,23 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 // Registerer returns the hub's private registry, served on /metrics.
 func (h *Hub) Registerer() prometheus.Registerer { return h.reg }
 
-// Gatherer returns the hub's registry for tests and embedding.
-func (h *Hub) Gatherer() prometheus.Gatherer { return h.reg }
-
-// ConsumeRecords implements alsreceiver.Sink. It joins the two reports of
-// each request hop (filling what one side did not know from the other) and
+// ConsumeRecords implements accesslog.Consumer for every ingest path. It
+// joins the two reports of each request hop, filling in place what one side
+// did not know from the other (so the caller's records are edited), and
 // hands the batch to every aggregation.
-func (h *Hub) ConsumeRecords(ctx context.Context, recs []accesslog.Record) error {
+func (h *Hub) ConsumeRecords(_ context.Context, local *accesslog.StreamLocal, recs []accesslog.Record) error {
 	now := h.now()
 	if h.cfg.Join.MaxPending > 0 {
-		for i := range recs {
-			if !accesslog.NeedsJoin(&recs[i]) {
-				continue
-			}
-			if key, ok := accesslog.HopKey(&recs[i]); ok {
-				s := &h.joins[key%joinShards]
-				s.mu.Lock()
-				s.j.ObserveKey(&recs[i], key, now)
-				s.mu.Unlock()
-			}
-		}
+		h.join.observe(recs, now)
 	}
-	// The Istio aggregation keeps its recent label sets per stream (the
-	// receiver puts an accesslog.StreamLocal in each stream's context).
-	h.agg.ConsumeStreamRecords(recs, now, accesslog.StreamLocalFrom(ctx))
-	for _, c := range h.consumers {
-		c.ConsumeRecords(recs, now)
+	for _, a := range h.aggs {
+		a.ConsumeRecords(recs, local, now)
 	}
 	h.records.Add(float64(len(recs)))
 	return nil
 }
+
+var _ accesslog.Consumer = (*Hub)(nil)
 
 // ConsumeEnvoyStats implements alsreceiver.EnvoyStatsSink: Envoy's own
 // stats are re-exposed as envoy_* series labelled with the sending node.
@@ -144,9 +134,6 @@ func (h *Hub) SetReady(name string, ready bool) {
 	defer h.mu.Unlock()
 	h.ready[name] = ready
 }
-
-// Handle adds an HTTP handler to the hub's server (before Start).
-func (h *Hub) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
 
 // Start binds the HTTP port and serves in the background.
 func (h *Hub) Start(ctx context.Context, host component.Host) error {
@@ -221,15 +208,11 @@ func (h *Hub) expireLoop() {
 			return
 		case <-t.C:
 			now := h.now()
-			h.agg.Expire(now)
-			h.envoy.Expire(now)
-			h.graph.Expire(now)
-			for i := range h.joins {
-				s := &h.joins[i]
-				s.mu.Lock()
-				s.j.Expire(now)
-				s.mu.Unlock()
+			for _, a := range h.aggs {
+				a.Expire(now)
 			}
+			h.envoy.Expire(now)
+			h.join.expire(now)
 		}
 	}
 }
@@ -253,29 +236,4 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	_ = h.records.Write(&m)
 	h.set.Logger.Info("meshlens HTTP server stopped", zap.Float64("records_aggregated", m.GetCounter().GetValue()))
 	return err
-}
-
-var _ net.Listener = (*net.TCPListener)(nil)
-
-// joinShards splits the two-reporter join so that streams on different
-// cores rarely wait for each other.
-const joinShards = 16
-
-type joinShard struct {
-	mu sync.Mutex
-	j  *accesslog.Joiner
-	_  [48]byte // separate cache lines
-}
-
-// joinStats sums the shards' counters.
-func (h *Hub) joinStats() (joined, overflow uint64, pending int) {
-	for i := range h.joins {
-		s := &h.joins[i]
-		s.mu.Lock()
-		joined += s.j.Joined
-		overflow += s.j.Overflow
-		pending += s.j.Len()
-		s.mu.Unlock()
-	}
-	return joined, overflow, pending
 }

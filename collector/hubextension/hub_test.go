@@ -42,7 +42,11 @@ func get(t *testing.T, url string) (int, string) {
 
 type countingConsumer struct{ n int }
 
-func (c *countingConsumer) ConsumeRecords(recs []accesslog.Record, _ time.Time) { c.n += len(recs) }
+func (c *countingConsumer) ConsumeRecords(recs []accesslog.Record, _ *accesslog.StreamLocal, _ time.Time) {
+	c.n += len(recs)
+}
+
+func (c *countingConsumer) Expire(time.Time) int { return 0 }
 
 func TestHubServesHealthReadyMetrics(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
@@ -51,7 +55,7 @@ func TestHubServesHealthReadyMetrics(t *testing.T) {
 	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
 	require.NoError(t, err)
 	cc := &countingConsumer{}
-	h.consumers = append(h.consumers, cc)
+	h.aggs = append(h.aggs, cc)
 	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
 
@@ -70,7 +74,7 @@ func TestHubServesHealthReadyMetrics(t *testing.T) {
 	code, _ = get(t, "http://"+addr+"/readyz")
 	assert.Equal(t, http.StatusOK, code)
 
-	require.NoError(t, h.ConsumeRecords(context.Background(), make([]accesslog.Record, 3)))
+	require.NoError(t, h.ConsumeRecords(context.Background(), new(accesslog.StreamLocal), make([]accesslog.Record, 3)))
 	assert.Equal(t, 3, cc.n)
 	code, body = get(t, "http://"+addr+"/metrics")
 	assert.Equal(t, http.StatusOK, code)

@@ -74,13 +74,13 @@ func (h *Hub) registerSelfMetrics() {
 		}, stats(func(s istiometrics.Stats) float64 { return float64(s.Expired) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meshlens_join_joined_total", Help: "Request hops whose client-side and server-side reports were joined.",
-		}, func() float64 { j, _, _ := h.joinStats(); return float64(j) }),
+		}, func() float64 { j, _, _ := h.join.stats(); return float64(j) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meshlens_join_overflow_total", Help: "Request hops not remembered for joining because join.max_pending was reached.",
-		}, func() float64 { _, o, _ := h.joinStats(); return float64(o) }),
+		}, func() float64 { _, o, _ := h.join.stats(); return float64(o) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meshlens_join_pending", Help: "Request hops seen from one side, waiting for the other.",
-		}, func() float64 { _, _, p := h.joinStats(); return float64(p) }),
+		}, func() float64 { _, _, p := h.join.stats(); return float64(p) }),
 	)
 }
 

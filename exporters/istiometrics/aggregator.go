@@ -134,24 +134,19 @@ func (a *Aggregator) shardFor(l *labels) *lockedShard {
 	return &a.shards[h%numShards]
 }
 
-// ConsumeRecords aggregates a batch. now is the time of arrival, used for
-// expiry and exemplar timestamps.
-func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, now time.Time) {
-	var recent recentSet
-	a.consume(recs, now, &recent)
-}
-
 // recentKey keys the Aggregator's cache in an accesslog.StreamLocal.
 var recentKey = new(byte)
 
-// ConsumeStreamRecords aggregates a batch of the stream whose local state
-// is local (nil: as ConsumeRecords): the label sets its previous batches
-// used are remembered across batches, so that a stream sending small
+// ConsumeRecords aggregates a batch of the stream whose per-stream handle is
+// local. now is the time of arrival, used for expiry and exemplar
+// timestamps. The label sets the stream's previous batches used are
+// remembered in local across batches, so that a stream sending small
 // batches (Envoy's default 16 KiB: ~17 entries) does not hash each label
-// set anew in every batch.
-func (a *Aggregator) ConsumeStreamRecords(recs []accesslog.Record, now time.Time, local *accesslog.StreamLocal) {
+// set anew in every batch; with a nil local nothing is remembered.
+func (a *Aggregator) ConsumeRecords(recs []accesslog.Record, local *accesslog.StreamLocal, now time.Time) {
 	if local == nil {
-		a.ConsumeRecords(recs, now)
+		var recent recentSet
+		a.consume(recs, now, &recent)
 		return
 	}
 	recent, _ := local.Load(recentKey).(*recentSet)

@@ -39,7 +39,7 @@ func replay(t testing.TB, a *Aggregator, tr *loadgen.Traffic) int {
 			var err error
 			recs, _, err = st.Decode(m, recs[:0], now)
 			require.NoError(t, err)
-			a.ConsumeRecords(recs, now)
+			a.ConsumeRecords(recs, nil, now)
 			n += len(recs)
 		}
 	}
@@ -312,7 +312,7 @@ func TestExpiryAndBudget(t *testing.T) {
 	for i := range 50 {
 		recs = append(recs, mk(fmt.Sprintf("w%d", i), 200))
 	}
-	a.ConsumeRecords(recs, now)
+	a.ConsumeRecords(recs, nil, now)
 	st := a.Stats()
 	assert.Equal(t, int64(5), st.HTTPSeries)
 	assert.Equal(t, uint64(45), st.OverflowHTTP)
@@ -331,7 +331,7 @@ func TestExpiryAndBudget(t *testing.T) {
 	assert.Equal(t, 1, overflowSeries)
 
 	// Idle series expire; active ones stay.
-	a.ConsumeRecords(recs[:1], now.Add(50*time.Second))
+	a.ConsumeRecords(recs[:1], nil, now.Add(50*time.Second))
 	assert.Equal(t, 5, a.Expire(now.Add(90*time.Second)), "4 idle series + the overflow series")
 	assert.Equal(t, int64(1), a.Stats().HTTPSeries)
 	assert.Len(t, gather(t, a.Collector())[RequestsTotal].GetMetric(), 1)
@@ -392,7 +392,7 @@ func TestOverflowCountsEveryRecord(t *testing.T) {
 	for range 10 {
 		recs = append(recs, second, secondTCP) // the same strings: recent-set hits
 	}
-	a.ConsumeRecords(recs, now)
+	a.ConsumeRecords(recs, nil, now)
 	st := a.Stats()
 	assert.Equal(t, uint64(10), st.OverflowHTTP)
 	assert.Equal(t, uint64(10), st.OverflowTCP)
@@ -463,7 +463,7 @@ func requireIngestProceeds(t *testing.T, a *Aggregator) {
 				ResponseCode: 200, GRPCStatus: -1, Final: true,
 			})
 		}
-		a.ConsumeRecords(recs, now) // records for every shard
+		a.ConsumeRecords(recs, nil, now) // records for every shard
 	}()
 	select {
 	case <-ingested:
@@ -473,7 +473,7 @@ func requireIngestProceeds(t *testing.T, a *Aggregator) {
 }
 
 // TestStreamLocalCache checks the label sets a stream remembers across
-// batches (ConsumeStreamRecords): a series that expired meanwhile is looked
+// batches (ConsumeRecords with a StreamLocal): a series that expired meanwhile is looked
 // up again rather than updated unseen, and an overflowed label set gets its
 // own series once the budget has room again.
 func TestStreamLocalCache(t *testing.T) {
@@ -501,9 +501,9 @@ func TestStreamLocalCache(t *testing.T) {
 		a := New(cfg)
 		var local accesslog.StreamLocal
 		x := mk("x")
-		a.ConsumeStreamRecords([]accesslog.Record{x}, now, &local)
+		a.ConsumeRecords([]accesslog.Record{x}, &local, now)
 		require.Equal(t, 1, a.Expire(now.Add(2*time.Minute)))
-		a.ConsumeStreamRecords([]accesslog.Record{x}, now.Add(2*time.Minute), &local) // remembered, but expired
+		a.ConsumeRecords([]accesslog.Record{x}, &local, now.Add(2*time.Minute)) // remembered, but expired
 		assert.InDelta(t, 1, requests(a, "x"), 0, "the record counts in a live series")
 		assert.Equal(t, int64(1), a.Stats().HTTPSeries)
 	})
@@ -514,10 +514,10 @@ func TestStreamLocalCache(t *testing.T) {
 		a := New(cfg)
 		var local accesslog.StreamLocal
 		b := mk("b")
-		a.ConsumeStreamRecords([]accesslog.Record{mk("a"), b}, now, &local)    // b overflows
-		a.ConsumeRecords([]accesslog.Record{mk("c")}, now.Add(50*time.Second)) // keeps the overflow series alive
+		a.ConsumeRecords([]accesslog.Record{mk("a"), b}, &local, now)               // b overflows
+		a.ConsumeRecords([]accesslog.Record{mk("c")}, nil, now.Add(50*time.Second)) // keeps the overflow series alive
 		require.Equal(t, 1, a.Expire(now.Add(90*time.Second)), "a expires: room for one series")
-		a.ConsumeStreamRecords([]accesslog.Record{b}, now.Add(90*time.Second), &local)
+		a.ConsumeRecords([]accesslog.Record{b}, &local, now.Add(90*time.Second))
 		assert.InDelta(t, 1, requests(a, "b"), 0, "b has its own series now")
 		assert.InDelta(t, 2, requests(a, overflow), 0, "b's first record and c's stay in the overflow series")
 	})

@@ -34,13 +34,13 @@ func benchRecords(b *testing.B, requests int) []accesslog.Record {
 func BenchmarkConsumeRecords(b *testing.B) {
 	recs := benchRecords(b, 20000)
 	a := New(DefaultConfig())
-	a.ConsumeRecords(recs, now)
+	a.ConsumeRecords(recs, nil, now)
 	b.ReportAllocs()
 	n, i := 0, 0
 	benchutil.CPUPerItem(b, "record", func() int {
 		for b.Loop() {
 			end := min(i+100, len(recs))
-			a.ConsumeRecords(recs[i:end], now)
+			a.ConsumeRecords(recs[i:end], nil, now)
 			n += end - i
 			i = end
 			if i == len(recs) {
@@ -72,11 +72,11 @@ func syntheticAggregator(sets int) *Aggregator {
 		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
 		recs = append(recs, r)
 		if len(recs) == cap(recs) {
-			a.ConsumeRecords(recs, now)
+			a.ConsumeRecords(recs, nil, now)
 			recs = recs[:0]
 		}
 	}
-	a.ConsumeRecords(recs, now)
+	a.ConsumeRecords(recs, nil, now)
 	return a
 }
 

@@ -13,7 +13,7 @@ import (
 // 200 edges, both reporters, HTTP/gRPC/TCP) batch by batch as received:
 // about 8 label sets per batch.
 // batch=17 is Envoy's default buffer_size_bytes (16 KiB); "stream" keeps
-// each stream's label sets across its batches (ConsumeStreamRecords).
+// each stream's label sets across its batches (ConsumeRecords with a StreamLocal).
 func BenchmarkConsumeSynthetic(b *testing.B) {
 	for _, batch := range []int{100, 17} {
 		for _, perStream := range []bool{false, true} {
@@ -44,13 +44,13 @@ func benchConsumeSynthetic(b *testing.B, batch int, perStream bool) {
 	})
 	a := New(DefaultConfig())
 	for _, j := range jobs {
-		a.ConsumeStreamRecords(j.recs, now, j.local)
+		a.ConsumeRecords(j.recs, j.local, now)
 	}
 	b.ReportAllocs()
 	n, i := 0, 0
 	benchutil.CPUPerItem(b, "record", func() int {
 		for b.Loop() {
-			a.ConsumeStreamRecords(jobs[i].recs, now, jobs[i].local)
+			a.ConsumeRecords(jobs[i].recs, jobs[i].local, now)
 			n += len(jobs[i].recs)
 			i = (i + 1) % len(jobs)
 		}

@@ -2,7 +2,6 @@ package spans
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,16 +12,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
 )
-
-const captures = "../../../shared/testdata/envoy/als/skywalking/clean-json"
 
 // captureRecords decodes one real capture. The records' Details alias the
 // returned message bytes, which the caller keeps alive.
 func captureRecords(t testing.TB, name string) []accesslog.Record {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(captures, name))
+	b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", name))
 	require.NoError(t, err)
 	var m alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &m))

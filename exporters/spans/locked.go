@@ -1,4 +1,4 @@
-package hubextension
+package spans
 
 import (
 	"sync"
@@ -7,20 +7,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/exporters/spans"
 )
 
-// spanMetrics computes, from every final HTTP record (not only the sampled
-// ones), the series Jaeger's Monitor tab (SPM) queries and the
-// OpenTelemetry spanmetrics connector writes: traces_span_metrics_calls_total
-// and traces_span_metrics_duration_milliseconds, labelled service_name,
+// Locked is the span metrics' adapter: Metrics behind a mutex, fed by the
+// hub with every final HTTP record (not only the sampled ones) and
+// exported through the Prometheus registry as the series Jaeger's Monitor
+// tab (SPM) queries and the OpenTelemetry spanmetrics connector writes:
+// traces_span_metrics_calls_total and
+// traces_span_metrics_duration_milliseconds, labelled service_name,
 // span_name, span_kind and status_code. The names and label values are
-// those of the spans the receiver rebuilds (exporters/spans), so the
-// Monitor tab and the traces agree. Series are bounded (spans.Metrics,
-// with an overflow series) and expire with the Istio series' series_ttl.
-type spanMetrics struct {
+// those of the spans Builder rebuilds, so the Monitor tab and the traces
+// agree. Series are bounded (MetricsConfig.MaxSeries, with an overflow
+// series) and expire after MetricsConfig.TTL. It is safe for concurrent
+// use and follows the aggregations' lock convention (docs/adr/0009): the
+// core (Metrics) takes no lock, the adapter holds it only to copy.
+type Locked struct {
 	mu  sync.Mutex
-	m   *spans.Metrics
+	m   *Metrics
 	now func() time.Time
 }
 
@@ -33,22 +36,30 @@ var (
 	spmExpired  = prometheus.NewDesc("meshlens_span_metrics_expired_total", "Span-metrics series removed after series_ttl without records.", nil, nil)
 )
 
-// registerSpanMetrics creates the span metrics and registers them on reg.
-func registerSpanMetrics(reg prometheus.Registerer, ttl time.Duration, now func() time.Time) *spanMetrics {
-	s := &spanMetrics{m: spans.NewMetrics(spans.MetricsConfig{TTL: ttl}), now: now}
-	reg.MustRegister(s)
-	return s
+// NewLocked returns a Locked around NewMetrics(cfg). now is read at scrape
+// time, to expire idle series before they are exported.
+func NewLocked(cfg MetricsConfig, now func() time.Time) *Locked {
+	return &Locked{m: NewMetrics(cfg), now: now}
 }
 
-// ConsumeRecords implements RecordConsumer.
-func (s *spanMetrics) ConsumeRecords(recs []accesslog.Record, now time.Time) {
+// ConsumeRecords counts a batch (an aggregation of the hub). The span
+// metrics keep nothing per stream, so local is not used.
+func (s *Locked) ConsumeRecords(recs []accesslog.Record, _ *accesslog.StreamLocal, now time.Time) {
 	s.mu.Lock()
 	s.m.Observe(recs, now)
 	s.mu.Unlock()
 }
 
+// Expire removes the series idle for longer than the TTL and returns how
+// many it removed.
+func (s *Locked) Expire(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Expire(now)
+}
+
 // Describe implements prometheus.Collector.
-func (s *spanMetrics) Describe(ch chan<- *prometheus.Desc) {
+func (s *Locked) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{spmCalls, spmDuration, spmSeries, spmOverflow, spmExpired} {
 		ch <- d
 	}
@@ -58,7 +69,7 @@ func (s *spanMetrics) Describe(ch chan<- *prometheus.Desc) {
 // time, so expired ones vanish. Their values are copied under the lock and
 // the metrics built and sent after releasing it: ingest (ConsumeRecords)
 // never waits for the scrape's consumer.
-func (s *spanMetrics) Collect(ch chan<- prometheus.Metric) {
+func (s *Locked) Collect(ch chan<- prometheus.Metric) {
 	type row struct {
 		labels [4]string
 		calls  uint64
@@ -70,7 +81,7 @@ func (s *spanMetrics) Collect(ch chan<- prometheus.Metric) {
 	bounds := s.m.Buckets()
 	rows := make([]row, 0, s.m.Len())
 	counts := make([]uint64, 0, s.m.Len()*(len(bounds)+1))
-	s.m.Range(func(sr *spans.Series) {
+	s.m.Range(func(sr *Series) {
 		at := len(counts)
 		counts = append(counts, sr.Counts...)
 		rows = append(rows, row{

@@ -1,4 +1,4 @@
-package alsreceiver
+package spans
 
 import (
 	"context"
@@ -14,29 +14,31 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/accesslog"
-	"github.com/meshlens/meshlens/exporters/spans"
 )
 
-// TracesConfig is the receiver's `traces` section: spans rebuilt from the
-// access log and handed to the traces pipeline the receiver is in.
-type TracesConfig struct {
+// PipelineConfig is an ingest path's `traces` section (the ALS receiver's
+// today): spans rebuilt from the access log and handed to the traces
+// pipeline the ingest path's receiver is in.
+type PipelineConfig struct {
 	// Enabled turns span reconstruction on. Off, the receiver does not look
 	// at records for spans at all.
 	Enabled bool `mapstructure:"enabled"`
 	// Sampling and trace ids: sampling_rate, keep_errors, slow_threshold,
 	// synthetic_trace_ids.
-	spans.Config `mapstructure:",squash"`
+	Config `mapstructure:",squash"`
 	// QueueSize bounds the spans waiting between ingest and the pipeline;
 	// spans that do not fit are dropped and counted (reason queue_full).
 	QueueSize int `mapstructure:"queue_size"`
 }
 
-func defaultTracesConfig() TracesConfig {
-	return TracesConfig{Config: spans.DefaultConfig(), QueueSize: 10_000}
+// DefaultPipelineConfig returns the defaults: off; when turned on,
+// DefaultConfig's sampling and a queue of 10,000 spans.
+func DefaultPipelineConfig() PipelineConfig {
+	return PipelineConfig{Config: DefaultConfig(), QueueSize: 10_000}
 }
 
 // Validate checks the configuration.
-func (c *TracesConfig) Validate() error {
+func (c *PipelineConfig) Validate() error {
 	errs := c.Config.Validate()
 	if c.QueueSize <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("queue_size must be positive, got %d", c.QueueSize))
@@ -53,15 +55,16 @@ const (
 	spanStageExported = "exported"
 )
 
-// spanPipeline turns the records of each message into spans and hands them
-// to the traces pipeline from one goroutine of its own, so that a slow or
-// absent backend never blocks ingest: the queue between the two is bounded
-// and drops, counted, when full.
+// Pipeline is span reconstruction's adapter, the one every ingest path
+// calls: it turns the records of each batch into spans (Sampler, Builder)
+// and hands them to the collector's traces pipeline from one goroutine of
+// its own, so that a slow or absent backend never blocks ingest: the queue
+// between the two is bounded and drops, counted, when full.
 //
-// offer runs on the stream goroutines; the goroutine started by start is the
-// only caller of next.ConsumeTraces.
-type spanPipeline struct {
-	sampler  *spans.Sampler
+// Offer runs on the ingest goroutines (it is safe for concurrent use); the
+// goroutine started by Start is the only caller of next.ConsumeTraces.
+type Pipeline struct {
+	sampler  *Sampler
 	next     consumer.Traces
 	logger   *zap.Logger
 	capacity int64
@@ -73,12 +76,14 @@ type spanPipeline struct {
 	done     chan struct{}
 	ctx      context.Context // cancelled when Shutdown's deadline passes
 	cancel   context.CancelFunc
-	m        *spanMetrics
+	m        *pipelineMetrics
 }
 
-func newSpanPipeline(cfg TracesConfig, next consumer.Traces, logger *zap.Logger, reg prometheus.Registerer) (*spanPipeline, error) {
-	p := &spanPipeline{
-		sampler:  spans.NewSampler(cfg.Config),
+// NewPipeline returns a Pipeline that hands spans to next and registers its
+// own metrics (meshlens_spans_*) on reg; Shutdown unregisters them.
+func NewPipeline(cfg PipelineConfig, next consumer.Traces, logger *zap.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	p := &Pipeline{
+		sampler:  NewSampler(cfg.Config),
 		next:     next,
 		logger:   logger,
 		capacity: int64(cfg.QueueSize),
@@ -89,7 +94,7 @@ func newSpanPipeline(cfg TracesConfig, next consumer.Traces, logger *zap.Logger,
 		done:  make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	m, err := newSpanMetrics(reg, func() float64 { return float64(p.queued.Load()) })
+	m, err := newPipelineMetrics(reg, func() float64 { return float64(p.queued.Load()) })
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +102,14 @@ func newSpanPipeline(cfg TracesConfig, next consumer.Traces, logger *zap.Logger,
 	return p, nil
 }
 
-// offer samples the records of one message and queues the spans of the kept
+// Offer samples the records of one batch and queues the spans of the kept
 // ones. The records are valid only during the call; the spans copy what they
-// keep. It never blocks.
-func (p *spanPipeline) offer(recs []accesslog.Record) {
+// keep. It never blocks. An ingest path calls it after its Consumer took
+// the batch, so that the spans carry what the join filled in.
+func (p *Pipeline) Offer(recs []accesslog.Record) {
 	var (
 		counts [8]int
-		b      *spans.Builder
+		b      *Builder
 	)
 	for i := range recs {
 		d, t := p.sampler.Decide(&recs[i])
@@ -112,7 +118,7 @@ func (p *spanPipeline) offer(recs []accesslog.Record) {
 			continue
 		}
 		if b == nil {
-			b = spans.NewBuilder()
+			b = NewBuilder()
 		}
 		b.Append(&recs[i], t, d)
 	}
@@ -144,10 +150,10 @@ func (p *spanPipeline) offer(recs []accesslog.Record) {
 	}
 }
 
-// start runs the goroutine that feeds the pipeline.
-func (p *spanPipeline) start() { go p.run() }
+// Start runs the goroutine that feeds the traces pipeline.
+func (p *Pipeline) Start() { go p.run() }
 
-func (p *spanPipeline) run() {
+func (p *Pipeline) run() {
 	defer close(p.done)
 	var lastLog time.Time
 	export := func(td ptrace.Traces) {
@@ -193,12 +199,12 @@ func (p *spanPipeline) run() {
 	}
 }
 
-// shutdown stops taking spans, hands what is queued to the pipeline until
+// Shutdown stops taking spans, hands what is queued to the pipeline until
 // ctx is done (what is left then is dropped, counted) and waits for the
 // goroutine; a pipeline that ignores its context's cancellation holds it
 // until its ConsumeTraces returns. Offers that still arrive (a stream not
 // yet ended) are dropped, counted. It is idempotent.
-func (p *spanPipeline) shutdown(ctx context.Context) {
+func (p *Pipeline) Shutdown(ctx context.Context) {
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
 		close(p.stop)
@@ -213,8 +219,8 @@ func (p *spanPipeline) shutdown(ctx context.Context) {
 	})
 }
 
-// spanMetrics are the span pipeline's own metrics, on the hub's registry.
-type spanMetrics struct {
+// pipelineMetrics are the Pipeline's own metrics, on the hub's registry.
+type pipelineMetrics struct {
 	reg       prometheus.Registerer
 	records   *prometheus.CounterVec // {decision}
 	total     *prometheus.CounterVec // {stage}
@@ -226,8 +232,8 @@ type spanMetrics struct {
 	dropped   map[string]prometheus.Counter
 }
 
-func newSpanMetrics(reg prometheus.Registerer, queued func() float64) (*spanMetrics, error) {
-	m := &spanMetrics{
+func newPipelineMetrics(reg prometheus.Registerer, queued func() float64) (*pipelineMetrics, error) {
+	m := &pipelineMetrics{
 		reg: reg,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshlens_spans_records_total",
@@ -252,7 +258,7 @@ func newSpanMetrics(reg prometheus.Registerer, queued func() float64) (*spanMetr
 			return nil, fmt.Errorf("register span metrics: %w", err)
 		}
 	}
-	for _, d := range spans.Decisions() {
+	for _, d := range Decisions() {
 		m.decisions = append(m.decisions, m.records.WithLabelValues(d.String()))
 	}
 	m.built = m.total.WithLabelValues(spanStageBuilt)
@@ -263,38 +269,12 @@ func newSpanMetrics(reg prometheus.Registerer, queued func() float64) (*spanMetr
 	return m, nil
 }
 
-func (m *spanMetrics) collectors() []prometheus.Collector {
+func (m *pipelineMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.records, m.total, m.drops, m.queuedFn}
 }
 
-func (m *spanMetrics) unregister() {
+func (m *pipelineMetrics) unregister() {
 	for _, c := range m.collectors() {
 		m.reg.Unregister(c)
-	}
-}
-
-// startSpans creates and starts the span pipeline when traces are enabled.
-func (r *alsReceiver) startSpans(reg prometheus.Registerer) error {
-	if !r.cfg.Traces.Enabled {
-		return nil
-	}
-	p, err := newSpanPipeline(r.cfg.Traces, r.next, r.set.Logger, reg)
-	if err != nil {
-		return err
-	}
-	p.start()
-	r.spans = p
-	r.set.Logger.Info("Rebuilding spans from access logs",
-		zap.Float64("sampling_rate", r.cfg.Traces.SamplingRate), zap.Bool("keep_errors", r.cfg.Traces.KeepErrors),
-		zap.Duration("slow_threshold", r.cfg.Traces.SlowThreshold), zap.Int("queue_size", r.cfg.Traces.QueueSize))
-	return nil
-}
-
-// stopSpans drains the span pipeline; call it after ingest has stopped.
-// r.spans stays set: a stream handler that outlived the gRPC server's stop
-// may still offer, and is counted as dropped.
-func (r *alsReceiver) stopSpans(ctx context.Context) {
-	if r.spans != nil {
-		r.spans.shutdown(ctx)
 	}
 }

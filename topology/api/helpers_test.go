@@ -38,7 +38,7 @@ func meshLive(t testing.TB) *Live {
 	l := newLive(t, Options{})
 	batches, times := meshtest.Records(testNow)
 	for i := range batches {
-		l.ConsumeRecords(batches[i], times[i])
+		l.ConsumeRecords(batches[i], nil, times[i])
 	}
 	return l
 }

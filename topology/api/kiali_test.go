@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/topology/internal/meshtest"
 )
-
-const kialiDir = "../../../shared/testdata/envoy/kiali"
 
 // TestKialiGolden renders the synthetic mesh through the Kiali endpoint for
 // every graph type and compares with testdata/kiali/*.golden.json.
@@ -114,7 +114,7 @@ var allowedExtra = []string{
 func TestKialiShape(t *testing.T) {
 	l := meshLive(t)
 	h := l.Handler(fixedNow)
-	files, err := filepath.Glob(filepath.Join(kialiDir, "*.json"))
+	files, err := filepath.Glob(captures.Dir(t, "kiali", "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	union := shape{}
@@ -181,7 +181,7 @@ func sortedPaths(s shape) []string {
 // reviews.
 func TestKialiBookinfo(t *testing.T) {
 	l := newLive(t, Options{})
-	_, err := meshtest.ReplayBookinfo("../../../shared/testdata/envoy/als/skywalking/clean-json", testNow, l.ConsumeRecords)
+	_, err := meshtest.ReplayBookinfo(captures.Dir(t, meshtest.BookinfoDir...), testNow, func(recs []accesslog.Record, now time.Time) { l.ConsumeRecords(recs, nil, now) })
 	require.NoError(t, err)
 	code, body := get(t, l.Handler(func() time.Time { return testNow.Add(time.Second) }),
 		"/api/namespaces/graph?namespaces=default&graphType=service&duration=60s")

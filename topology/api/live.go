@@ -95,9 +95,10 @@ func NewLive(cfg topology.Config, opts Options) (*Live, error) {
 	return l, nil
 }
 
-// ConsumeRecords counts a batch of records (the hub's RecordConsumer). The
-// records' Details are read only during the call.
-func (l *Live) ConsumeRecords(recs []accesslog.Record, now time.Time) {
+// ConsumeRecords counts a batch of records (an aggregation of the hub). The
+// records' Details are read only during the call; the graph keeps nothing
+// per stream, so local is not used.
+func (l *Live) ConsumeRecords(recs []accesslog.Record, _ *accesslog.StreamLocal, now time.Time) {
 	l.mu.Lock()
 	l.g.ObserveBatch(recs, now)
 	l.mu.Unlock()

@@ -24,7 +24,7 @@ func largeLive(tb testing.TB) (*Live, [][]accesslog.Record) {
 		batches = append(batches, recs[i:min(i+ingestBatch, len(recs))])
 	}
 	for _, b := range batches {
-		l.ConsumeRecords(b, testNow.Add(-30*time.Second))
+		l.ConsumeRecords(b, nil, testNow.Add(-30*time.Second))
 	}
 	require.Equal(tb, 10000, l.Stats().Edges)
 	return l, batches
@@ -68,7 +68,7 @@ func startIngest(l *Live, batches [][]accesslog.Record, pace time.Duration) *ing
 			default:
 			}
 			t0 := time.Now()
-			l.ConsumeRecords(batches[i%len(batches)], testNow)
+			l.ConsumeRecords(batches[i%len(batches)], nil, testNow)
 			took = append(took, time.Since(t0))
 			if i == 0 {
 				close(started)

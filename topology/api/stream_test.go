@@ -80,7 +80,7 @@ func TestStream(t *testing.T) {
 
 	batches, times := meshtest.Records(testNow)
 	for i := range batches {
-		l.ConsumeRecords(batches[i], times[i])
+		l.ConsumeRecords(batches[i], nil, times[i])
 	}
 	change := readEvent(t, r)
 	require.Equal(t, "change", change.name)
@@ -92,7 +92,7 @@ func TestStream(t *testing.T) {
 
 	// More records for one edge: an update of that edge only.
 	c := meshtest.Mesh()[0]
-	l.ConsumeRecords(c.Records(), testNow)
+	l.ConsumeRecords(c.Records(), nil, testNow)
 	change = readEvent(t, r)
 	require.Equal(t, "change", change.name)
 	ev = changeEvent{}
@@ -132,7 +132,7 @@ func TestPublisherCoalesces(t *testing.T) {
 
 		batches, _ := meshtest.Records(time.Now())
 		for i := range batches {
-			l.ConsumeRecords(batches[i], time.Now())
+			l.ConsumeRecords(batches[i], nil, time.Now())
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()

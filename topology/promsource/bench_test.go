@@ -19,7 +19,7 @@ import (
 // are excluded.
 func BenchmarkSourceSnapshotLarge(b *testing.B) {
 	agg := istiometrics.New(istiometrics.DefaultConfig())
-	agg.ConsumeRecords(meshtest.LargeRecords(1000, 10), testNow)
+	agg.ConsumeRecords(meshtest.LargeRecords(1000, 10), nil, testNow)
 	f := &fakeProm{}
 	f.scrape(b, "meshlens", "a:9102", agg)
 	answers := map[string][]Sample{}

@@ -54,14 +54,14 @@ func setup(t *testing.T, split replicas) (*topology.Graph, *fakeProm) {
 	bs, ts := batches()
 	for i, b := range bs {
 		g.ObserveBatch(b, ts[i])
-		other.ConsumeRecords(b, ts[i])
-		other.ConsumeRecords(b, ts[i])
+		other.ConsumeRecords(b, nil, ts[i])
+		other.ConsumeRecords(b, nil, ts[i])
 		for k := range b {
 			name := split(&b[k])
 			if aggs[name] == nil {
 				aggs[name] = istiometrics.New(istiometrics.DefaultConfig())
 			}
-			aggs[name].ConsumeRecords(b[k:k+1], ts[i])
+			aggs[name].ConsumeRecords(b[k:k+1], nil, ts[i])
 		}
 	}
 	f := &fakeProm{}
@@ -130,7 +130,7 @@ func TestGlobalWindowDeltas(t *testing.T) {
 			for k := range b {
 				if (b[k].Reporter == accesslog.ReporterSource) == (rep == accesslog.ReporterSource) {
 					for range times {
-						a.ConsumeRecords(b[k:k+1], ts[i])
+						a.ConsumeRecords(b[k:k+1], nil, ts[i])
 					}
 				}
 			}

@@ -1,0 +1,36 @@
+package alsreceiver
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/exporters/spans"
+)
+
+// startSpans creates and starts the span pipeline when traces are enabled.
+func (r *alsReceiver) startSpans(reg prometheus.Registerer) error {
+	if !r.cfg.Traces.Enabled {
+		return nil
+	}
+	p, err := spans.NewPipeline(r.cfg.Traces, r.next, r.set.Logger, reg)
+	if err != nil {
+		return err
+	}
+	p.Start()
+	r.spans = p
+	r.set.Logger.Info("Rebuilding spans from access logs",
+		zap.Float64("sampling_rate", r.cfg.Traces.SamplingRate), zap.Bool("keep_errors", r.cfg.Traces.KeepErrors),
+		zap.Duration("slow_threshold", r.cfg.Traces.SlowThreshold), zap.Int("queue_size", r.cfg.Traces.QueueSize))
+	return nil
+}
+
+// stopSpans drains the span pipeline; call it after ingest has stopped.
+// r.spans stays set: a stream handler that outlived the gRPC server's stop
+// may still offer, and is counted as dropped.
+func (r *alsReceiver) stopSpans(ctx context.Context) {
+	if r.spans != nil {
+		r.spans.Shutdown(ctx)
+	}
+}
