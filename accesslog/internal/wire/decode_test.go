@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -1025,10 +1027,6 @@ func TestDecodeAllocations(t *testing.T) {
 	}
 }
 
-// Real samples. The repository is at /work/main and shared data at
-// /work/shared, so from this package directory the data is four levels up.
-const sampleDir = "../../../../shared/testdata/envoy/als"
-
 // sample is one real message in binary form.
 type sample struct {
 	name string
@@ -1036,9 +1034,11 @@ type sample struct {
 	wire []byte
 }
 
-// loadSamples parses every JSON sample with protojson and encodes it.
+// loadSamples parses every real JSON sample (internal/captures) with
+// protojson and encodes it.
 func loadSamples(tb testing.TB) []sample {
 	tb.Helper()
+	sampleDir := captures.Dir(tb, "als")
 	var out []sample
 	add := func(pattern string, entry bool) {
 		files, err := filepath.Glob(filepath.Join(sampleDir, pattern))
