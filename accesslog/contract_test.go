@@ -1,0 +1,71 @@
+package accesslog
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/accesslog/entry"
+	"github.com/meshlens/meshlens/accesslog/internal/wire"
+	"github.com/meshlens/meshlens/loadgen"
+)
+
+// TestNormalizeIsTheIngestContract: a producer that decodes entries itself
+// and hands them to Stream.SetProxy and Stream.Normalize (as an OTLP or
+// file ingest path will) gets exactly the records Stream.Decode makes of
+// the same ALS messages, for every stream of a generated mesh with HTTP,
+// gRPC and TCP on both sides of each hop.
+func TestNormalizeIsTheIngestContract(t *testing.T) {
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 3, Requests: 3000, TCPPeriodic: true})
+	now := time.Unix(1_700_000_000, 0)
+	conns := func() ConnTracker { return NewConnTable(1000, time.Minute) }
+	total := 0
+	for i := range tr.Streams {
+		s := &tr.Streams[i]
+		if s.Kind != loadgen.StreamHTTP && s.Kind != loadgen.StreamTCP {
+			continue
+		}
+		viaDecode := NewStream(Config{}, conns())
+		viaContract := NewStream(Config{}, conns())
+		var m wire.Message
+		for k, msg := range s.Messages {
+			want, wantOut, err := viaDecode.Decode(msg, nil, now)
+			require.NoError(t, err)
+
+			require.NoError(t, wire.DecodeAccessLogs(msg, &m))
+			if k == 0 {
+				require.True(t, m.Identifier.Present, "stream %d: the first message names the proxy", i)
+				p, err := parseIdentifier(&m.Identifier)
+				require.NoError(t, err)
+				viaContract.SetProxy(p)
+			}
+			var entries []entry.Entry = m.Entries // the contract's type, not the decoder's
+			got, gotOut, err := viaContract.Normalize(entries, nil, now)
+			require.NoError(t, err)
+			require.Equal(t, wantOut, gotOut, "stream %d message %d", i, k)
+			require.Equal(t, want, got, "stream %d message %d", i, k)
+			total += len(got)
+		}
+	}
+	assert.Greater(t, total, 1000, "records compared")
+}
+
+// TestNormalizeWithoutProxy: a batch before SetProxy is rejected whole,
+// counted by reason, as an ALS stream without an identifier is.
+func TestNormalizeWithoutProxy(t *testing.T) {
+	st := NewStream(Config{}, nil)
+	recs, out, err := st.Normalize(make([]entry.Entry, 3), nil, time.Unix(0, 0))
+	require.ErrorIs(t, err, ErrNoIdentifier)
+	assert.Empty(t, recs)
+	assert.Equal(t, 3, out.Entries)
+	assert.Equal(t, 3, out.Rejected[RejectNoIdentifier])
+
+	st.SetProxy(NewProxy("sidecar~10.0.0.1~p.ns~ns.svc.cluster.local", "p.ns", nil))
+	recs, out, err = st.Normalize([]entry.Entry{{HasCommon: true}, {}}, nil, time.Unix(0, 0))
+	require.NoError(t, err)
+	assert.Len(t, recs, 1)
+	assert.Equal(t, 1, out.Processed)
+	assert.Equal(t, 1, out.Rejected[RejectNoCommonProperties])
+}
