@@ -27,6 +27,7 @@ run: build ## Build, then run ./bin/meshlens --demo
 	./$(BIN)/meshlens --demo
 
 test: ## Run all tests with the race detector, the deploy and dashboards checks, then the fuzz smoke test
+	@bash scripts/captures.sh
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) deploy-test
 	$(MAKE) dashboards-test dashboards-lint
@@ -42,6 +43,7 @@ fuzz-smoke: ## Run every Fuzz* target for FUZZTIME (default 10s) each, one at a 
 	@GO="$(GO)" FUZZTIME="$(FUZZTIME)" bash scripts/fuzz-smoke.sh
 
 e2e: ## Run only the end-to-end tests (names containing E2E)
+	@bash scripts/captures.sh
 	$(GO) test -race -count=1 -run 'E2E' ./...
 
 bench: ## Run all benchmarks once, with allocation stats

@@ -1,19 +1,20 @@
 package accesslog
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 func decodeSample(t *testing.T, file string) Record {
 	t.Helper()
 	var m alsv3.StreamAccessLogsMessage
-	readJSON(t, filepath.Join(sharedALS, "skywalking", "clean-json", file), &m)
+	readJSON(t, captures.Dir(t, "als", "skywalking", "clean-json", file), &m)
 	recs, _, err := NewStream(Config{}, nil).Decode(marshal(t, &m), nil, testNow)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)

@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-const sharedALS = "../../shared/testdata/envoy/als"
 
 // sample is one real capture, as the binary message Envoy would send.
 type sample struct {
@@ -29,11 +29,12 @@ type sample struct {
 	msg  []byte
 }
 
-// realSamples loads every ALS capture under ../shared/testdata: whole
+// realSamples loads every real ALS capture (internal/captures): whole
 // StreamAccessLogsMessages, and Envoy's unit-test entries wrapped in a
 // message with the identifier of Envoy's own integration test.
 func realSamples(t testing.TB) []sample {
 	t.Helper()
+	sharedALS := captures.Dir(t, "als")
 	var out []sample
 	whole, err := filepath.Glob(filepath.Join(sharedALS, "skywalking", "clean-json", "*.json"))
 	require.NoError(t, err)

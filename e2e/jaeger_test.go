@@ -24,6 +24,7 @@ import (
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/exporters/spans"
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
 )
 
@@ -210,7 +211,7 @@ func captureStreams(t *testing.T) [][][]byte {
 	t.Helper()
 	var out [][][]byte
 	for _, f := range []string{"envoy-ingress.json", "envoy-ingress2sidecar.json", "envoy-mesh-client-sidecar.json", "envoy-mesh-server-sidecar.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "envoy", "als", "skywalking", "clean-json", f))
+		b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", f))
 		require.NoError(t, err)
 		var m alsv3.StreamAccessLogsMessage
 		require.NoError(t, protojson.Unmarshal(b, &m))
@@ -240,6 +241,7 @@ func trafficStreams(tr *loadgen.Traffic) [][][]byte {
 // metrics meshlens computes from every record; the queries Jaeger's Monitor
 // tab runs must answer, both in PromQL and through Jaeger's metrics API.
 func TestE2EJaeger(t *testing.T) {
+	captures.Dir(t) // without the real captures, skip before building anything
 	bin := jaegerBinary(t)
 	need(t, "prometheus")
 	otlp := freePort(t)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,13 +20,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
-)
-
-// Real Envoy captures shared with the rest of the repository's tests.
-const (
-	alsCaptures     = "../../shared/testdata/envoy/als/skywalking/clean-json"
-	metricsCaptures = "../../shared/testdata/envoy/metrics/skywalking"
 )
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {
@@ -89,7 +83,7 @@ func sendCaptures(t *testing.T, addr string) {
 	t.Helper()
 	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
 	for _, f := range []string{"envoy-ingress.json", "envoy-ingress2sidecar.json", "envoy-mesh-client-sidecar.json", "envoy-mesh-server-sidecar.json"} {
-		b, err := os.ReadFile(filepath.Join(alsCaptures, f))
+		b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", f))
 		require.NoError(t, err)
 		var m alsv3.StreamAccessLogsMessage
 		require.NoError(t, protojson.Unmarshal(b, &m))
@@ -108,7 +102,7 @@ func sendMetricsCaptures(t *testing.T, addr string, files ...string) {
 	s, err := client.StreamMetrics(context.Background())
 	require.NoError(t, err)
 	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(metricsCaptures, f))
+		b, err := os.ReadFile(captures.Dir(t, "metrics", "skywalking", f))
 		require.NoError(t, err)
 		var m metricsv3.StreamMetricsMessage
 		require.NoError(t, protojson.Unmarshal(b, &m))
@@ -168,17 +162,18 @@ func bucketQuantile(q float64, values []float64, bounds []float64) float64 {
 // second, and checks PromQL answers against the generator's ledger.
 func TestE2EPrometheus(t *testing.T) {
 	need(t, "prometheus")
+	captures.Dir(t) // without the real captures, skip before starting anything
 	mesh := startMeshlens(t)
-	captures := startMeshlens(t)
-	prom := startPrometheus(t, mesh.HTTP, captures.HTTP)
+	replay := startMeshlens(t)
+	prom := startPrometheus(t, mesh.HTTP, replay.HTTP)
 
 	// The real captures, on their own meshlens: ALS, and the Metrics
 	// Service stream of a real Envoy, which then reconnects after a restart
 	// (its counters start again from the first capture's values).
-	sendCaptures(t, captures.GRPC)
-	waitProcessed(t, captures, 4)
-	sendMetricsCaptures(t, captures.GRPC, "identify.v3.json", "metrics.json")
-	sendMetricsCaptures(t, captures.GRPC, "identify.v3.json")
+	sendCaptures(t, replay.GRPC)
+	waitProcessed(t, replay, 4)
+	sendMetricsCaptures(t, replay.GRPC, "identify.v3.json", "metrics.json")
+	sendMetricsCaptures(t, replay.GRPC, "identify.v3.json")
 
 	// A generated mesh, sent twice: the first pass creates every series, the
 	// second adds exactly the ledger, which increase() over the scrapes that
@@ -257,7 +252,7 @@ func TestE2EPrometheus(t *testing.T) {
 		}
 	})
 	t.Run("real captures", func(t *testing.T) {
-		ci := fmt.Sprintf(`instance=%q`, captures.HTTP)
+		ci := fmt.Sprintf(`instance=%q`, replay.HTTP)
 		res := prom.query(t, `sum(istio_requests_total{`+ci+`}) by (reporter, source_workload, destination_service_name)`, time.Time{})
 		got := map[string]float64{}
 		for _, s := range res {
@@ -271,7 +266,7 @@ func TestE2EPrometheus(t *testing.T) {
 		}, got)
 	})
 	t.Run("Envoy stats stay cumulative across reconnects", func(t *testing.T) {
-		ci := fmt.Sprintf(`instance=%q`, captures.HTTP)
+		ci := fmt.Sprintf(`instance=%q`, replay.HTTP)
 		res := prom.query(t, `envoy_cluster_update_attempt{`+ci+`,envoy_cluster_name="service_stats",node_id="ingress"}`, time.Time{})
 		require.Len(t, res, 1)
 		// 1 → 2 on the first stream, then 1 again after the restart: 2 + 1.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
 )
 
@@ -21,8 +21,9 @@ import (
 // stays bounded, and the streams are accounted for when they go.
 func TestE2EThousandsOfStreams(t *testing.T) {
 	const n = 3000
+	captures.Dir(t) // without the real captures, skip before starting anything
 	m := startMeshlens(t)
-	b, err := os.ReadFile(filepath.Join(alsCaptures, "envoy-ingress.json"))
+	b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", "envoy-ingress.json"))
 	require.NoError(t, err)
 	var msg alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &msg))

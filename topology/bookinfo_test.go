@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/topology"
 	"github.com/meshlens/meshlens/topology/internal/meshtest"
 )
@@ -17,7 +18,7 @@ import (
 func replayBookinfo(t testing.TB) *topology.Graph {
 	t.Helper()
 	g := newGraph(t, topology.Config{})
-	j, err := meshtest.ReplayBookinfo(bookinfoDir, testNow, g.ObserveBatch)
+	j, err := meshtest.ReplayBookinfo(captures.Dir(t, meshtest.BookinfoDir...), testNow, g.ObserveBatch)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), j.Joined, "the gateway's and productpage's reports of one hop join")
 	return g

@@ -13,8 +13,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-const bookinfoDir = "../../shared/testdata/envoy/als/skywalking/clean-json"
-
 var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
 // checkGolden compares got, as indented JSON, with testdata/<name>.

@@ -2,13 +2,14 @@ package envoystats
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 // FuzzObserve feeds arbitrary StreamMetricsMessage bytes to a store, twice
@@ -19,7 +20,7 @@ func FuzzObserve(f *testing.F) {
 		"identify.v3.json", "metrics.json", "envoy-metric.canonical.txtpb",
 		"captured-envoy-1.19-v3-StreamMetricsMessage.partial.txtpb", "captured-envoy-1.11.1-v2-StreamMetricsMessage.txtpb",
 	} {
-		msg, err := parseSample(filepath.Join(samplesDir, name))
+		msg, err := parseSample(captures.Dir(f, "metrics", "skywalking", name))
 		if err != nil {
 			f.Fatal(err)
 		}

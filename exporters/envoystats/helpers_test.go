@@ -18,12 +18,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// samplesDir holds the real Metrics Service captures (see its README).
-const samplesDir = "../../../shared/testdata/envoy/metrics/skywalking"
 
 // parseSample decodes a captured StreamMetricsMessage: protojson for .json
 // (unknown fields discarded: the v2 files carry the reserved build_version),
@@ -50,7 +49,8 @@ func parseSample(path string) (*metricsv3.StreamMetricsMessage, error) {
 
 func mustSample(t testing.TB, name string) *metricsv3.StreamMetricsMessage {
 	t.Helper()
-	msg, err := parseSample(filepath.Join(samplesDir, name))
+	// The real Metrics Service captures (see their README).
+	msg, err := parseSample(captures.Dir(t, "metrics", "skywalking", name))
 	require.NoError(t, err)
 	return msg
 }

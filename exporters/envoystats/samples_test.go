@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/internal/captures"
 )
 
 var t0 = time.Date(2019, 3, 5, 10, 27, 38, 343e6, time.UTC) // identify.json's timestampMs
@@ -82,6 +84,7 @@ func TestSamplesParse(t *testing.T) {
 		"envoy-metric.msg":                                          {err: `map entry "key" cannot be repeated`},
 		"v2-original/envoy-metric.v2.msg":                           {err: `map entry "key" cannot be repeated`},
 	}
+	samplesDir := captures.Dir(t, "metrics", "skywalking")
 	seen := map[string]bool{}
 	err := filepath.WalkDir(samplesDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -29,14 +29,15 @@ func (neverTracesConsumer) ConsumeTraces(ctx context.Context, _ ptrace.Traces) e
 // is dropped, counted, and Shutdown returns; offers after it are dropped,
 // counted.
 func TestPipelineShutdownDeadline(t *testing.T) {
+	// The gateway's and productpage's reports of one real request, loaded
+	// first: without the captures the test skips before starting anything.
+	recs := captureBatch(t, "envoy-ingress.json", "envoy-ingress2sidecar.json")
 	cfg := DefaultPipelineConfig()
 	cfg.Enabled, cfg.SamplingRate = true, 1
 	reg := prometheus.NewRegistry()
 	p, err := NewPipeline(cfg, neverTracesConsumer{}, zap.NewNop(), reg)
 	require.NoError(t, err)
 	p.Start()
-	// The gateway's and productpage's reports of one real request.
-	recs := captureBatch(t, "envoy-ingress.json", "envoy-ingress2sidecar.json")
 	p.Offer(recs)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

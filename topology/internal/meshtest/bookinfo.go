@@ -13,10 +13,15 @@ import (
 	"github.com/meshlens/meshlens/accesslog"
 )
 
-// BookinfoFiles are the four real captures of one Bookinfo page load
-// (../shared/testdata/envoy/als/skywalking/clean-json), in the order their
-// proxies finished: gateway (client side), productpage (server side),
-// productpage → details (client side), reviews (server side).
+// BookinfoDir is the directory of the Bookinfo captures under the real
+// Envoy captures: tests pass captures.Dir(t, BookinfoDir...) to
+// ReplayBookinfo (see internal/captures for where the captures come from).
+var BookinfoDir = []string{"als", "skywalking", "clean-json"}
+
+// BookinfoFiles are the four real captures of one Bookinfo page load (in
+// BookinfoDir), in the order their proxies finished: gateway (client side),
+// productpage (server side), productpage → details (client side), reviews
+// (server side).
 var BookinfoFiles = []string{
 	"envoy-ingress.json",
 	"envoy-ingress2sidecar.json",
