@@ -41,8 +41,7 @@ func TestNormalizeIsTheIngestContract(t *testing.T) {
 				require.NoError(t, err)
 				viaContract.SetProxy(p)
 			}
-			var entries []entry.Entry = m.Entries // the contract's type, not the decoder's
-			got, gotOut, err := viaContract.Normalize(entries, nil, now)
+			got, gotOut, err := viaContract.Normalize(m.Entries, nil, now)
 			require.NoError(t, err)
 			require.Equal(t, wantOut, gotOut, "stream %d message %d", i, k)
 			require.Equal(t, want, got, "stream %d message %d", i, k)

@@ -1,14 +1,20 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.uber.org/goleak"
+
+	"github.com/meshlens/meshlens/collector/alsreceiver"
 )
 
 func TestMain(m *testing.M) {
@@ -57,9 +63,67 @@ func TestCommandFlags(t *testing.T) {
 }
 
 // TestSetAppliesOnTopOfDefault checks that --set without --config edits the
-// embedded default config instead of replacing it.
+// embedded default config instead of replacing it: validate accepts it, and
+// the config the command resolves is the default one with max_streams 7
+// and nothing else changed. The resolved config is read back through the
+// command's print-config, which resolves --config and --set (and our
+// PersistentPreRunE) exactly as validate and run do.
 func TestSetAppliesOnTopOfDefault(t *testing.T) {
+	for _, env := range []string{"MESHLENS_GRPC_ENDPOINT", "MESHLENS_HTTP_ENDPOINT", TracesEndpointEnv} {
+		unsetEnv(t, env) // the default config's own defaults apply
+	}
 	cmd := NewCommand()
 	cmd.SetArgs([]string{"validate", "--set", "receivers::envoyals::max_streams=7"})
 	require.NoError(t, cmd.Execute())
+
+	def := printConfig(t)
+	got := printConfig(t, "--set", "receivers::envoyals::max_streams=7")
+
+	rcv := alsreceiver.NewFactory().CreateDefaultConfig().(*alsreceiver.Config)
+	sub, err := got.Sub("receivers::envoyals")
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(rcv))
+	assert.Equal(t, 7, rcv.MaxStreams, "--set applied")
+	assert.Equal(t, "localhost:9001", rcv.GRPC.NetAddr.Endpoint, "the default config's receiver endpoint")
+	assert.Equal(t, component.MustNewID("meshlens"), rcv.Hub)
+
+	defRcv := alsreceiver.NewFactory().CreateDefaultConfig().(*alsreceiver.Config)
+	sub, err = def.Sub("receivers::envoyals")
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(defRcv))
+	assert.Equal(t, 10_000, defRcv.MaxStreams, "the default before --set")
+
+	assert.Equal(t, "localhost:9102", got.Get("extensions::meshlens::endpoint"), "the hub extension of the default config")
+	assert.Equal(t, []any{"meshlens"}, got.Get("service::extensions"))
+	assert.Equal(t, []any{"envoyals"}, got.Get("service::pipelines::traces::receivers"))
+	assert.Equal(t, []any{"nop"}, got.Get("service::pipelines::traces::exporters"))
+
+	// Everything but max_streams is the default config as resolved without
+	// --set.
+	want := def.ToStringMap()
+	envoyals := want["receivers"].(map[string]any)["envoyals"].(map[string]any)
+	require.Contains(t, envoyals, "max_streams")
+	envoyals["max_streams"] = float64(7)
+	assert.Equal(t, want, got.ToStringMap())
+}
+
+// printConfig runs `meshlens print-config --format json args...` and returns
+// the config it prints.
+func printConfig(t *testing.T, args ...string) *confmap.Conf {
+	t.Helper()
+	cmd := NewCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs(append([]string{"print-config", "--format", "json"}, args...))
+	require.NoError(t, cmd.Execute())
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &m), out.String())
+	return confmap.NewFromStringMap(m)
+}
+
+// unsetEnv unsets an environment variable for the test.
+func unsetEnv(t *testing.T, name string) {
+	t.Helper()
+	t.Setenv(name, "") // restores the old value at the end of the test
+	require.NoError(t, os.Unsetenv(name))
 }

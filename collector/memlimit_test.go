@@ -26,8 +26,10 @@ func TestMemoryLimitFromConfig(t *testing.T) {
 			"envoyals/unused": map[string]any{"memory_limit_mib": 900},
 			"otlp":            map[string]any{"memory_limit_mib": 1000},
 		}, want: 300 << 20},
-		{name: "not a number", receivers: map[string]any{"envoyals": map[string]any{"memory_limit_mib": "lots"}},
-			wantErr: `receivers::envoyals::memory_limit_mib: "lots" is not a whole number`},
+		{
+			name: "not a number", receivers: map[string]any{"envoyals": map[string]any{"memory_limit_mib": "lots"}},
+			wantErr: `receivers::envoyals::memory_limit_mib: "lots" is not a whole number`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

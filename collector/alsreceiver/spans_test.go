@@ -20,26 +20,10 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/exporters/spans"
 	"github.com/meshlens/meshlens/loadgen"
 )
-
-// fakeRecords decodes the gateway's and productpage's reports of one real
-// request.
-func fakeRecords(t *testing.T) []accesslog.Record {
-	t.Helper()
-	var out []accesslog.Record
-	for _, f := range []string{"envoy-ingress.json", "envoy-ingress2sidecar.json"} {
-		b, err := proto.Marshal(loadALS(t, f))
-		require.NoError(t, err)
-		out, _, err = accesslog.NewStream(accesslog.Config{}, nil).Decode(b, out, time.Now())
-		require.NoError(t, err)
-	}
-	return out
-}
 
 // startSpanReceiver starts a receiver with traces enabled (every trace
 // kept) that hands spans to next.

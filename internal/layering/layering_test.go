@@ -16,7 +16,7 @@ import (
 // non-test imports against the rules: a core never imports an adapter, and
 // imports nothing that does I/O.
 func TestLayers(t *testing.T) {
-	cmd := exec.Command("go", "list", "-json=ImportPath,Imports", Module+"/...")
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-json=ImportPath,Imports", Module+"/...")
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	require.NoError(t, cmd.Run(), "go list: %s", stderr.String())
