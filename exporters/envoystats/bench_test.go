@@ -92,17 +92,21 @@ func BenchmarkObserveLabeled(b *testing.B) {
 }
 
 // BenchmarkObserveNewNode: the same flush from a node not seen before (tag
-// extraction cached, 200 series created), then RemoveNode.
+// extraction cached, 200 series created), then Expire removes them.
 func BenchmarkObserveNewNode(b *testing.B) {
-	s := New(DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.TTL = time.Minute
+	s := New(cfg)
 	flush := benchFlush(200)
 	s.Observe(nodeA, flush, t0)
+	now := t0
 	b.ReportAllocs()
 	for b.Loop() {
-		if acc, _ := s.Observe(nodeB, flush, t0); acc != 200 {
+		now = now.Add(2 * time.Minute)
+		if acc, _ := s.Observe(nodeB, flush, now); acc != 200 {
 			b.Fatalf("accepted %d", acc)
 		}
-		s.RemoveNode(nodeB.ID)
+		s.Expire(now.Add(2 * time.Minute))
 	}
 }
 

@@ -9,9 +9,10 @@
 // # Use
 //
 // A stream's identifier only comes in its first message. For each stream the
-// caller builds a [NodeIdentity] from that identifier ([IdentityFromNode] does
-// it for Istio and plain Envoy nodes), calls [Store.StreamStarted], then
-// [Store.Observe] with every message's envoy_metrics, the same identity and
+// caller builds a [NodeIdentity] from that identifier (the hub fills it from
+// accesslog.Proxy, meshlens's one parser of Istio and plain Envoy node
+// identity), then calls [Store.Observe] with every message's envoy_metrics,
+// the same identity and
 // the receive time. It calls [Store.Expire] periodically and registers the
 // store (an unchecked prometheus.Collector) in its registry. [Store.Stats]
 // returns the counters for the caller's self-metrics: samples accepted, and
@@ -88,7 +89,7 @@
 //     per-series offset, so the exported counter never decreases across
 //     restarts and reconnects: exported = offset + value. With
 //     Config.CountersAsDeltas each sample is added instead. Counter continuity
-//     does not depend on StreamStarted; it holds as long as the series does
+//     holds as long as the series does
 //     not expire (Config.TTL) and the node ID is unique per Envoy.
 //   - GAUGE and UNTYPED: the last value, exposed as a gauge.
 //   - SUMMARY: exposed as a summary: quantiles of the last flush interval (NaN

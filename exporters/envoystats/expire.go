@@ -25,26 +25,6 @@ func (s *Store) Expire(now time.Time) int {
 	return n
 }
 
-// RemoveNode drops a node and all its series at once (e.g. when the caller
-// knows the pod is gone) and returns the number of series removed.
-func (s *Store) RemoveNode(nodeID string) int {
-	ns, ok := s.nodes[nodeID]
-	if !ok {
-		return 0
-	}
-	n := 0
-	for _, maps := range [2]*[numKinds]map[string]*series{&ns.flat, &ns.labeled} {
-		for _, m := range maps {
-			for _, ser := range m {
-				s.remove(ser)
-				n++
-			}
-		}
-	}
-	delete(s.nodes, nodeID)
-	return n
-}
-
 // touch marks ser as updated at now: it moves to the back of the expiry list.
 func (s *Store) touch(ser *series, now time.Time) {
 	ser.lastSeen = now

@@ -40,12 +40,11 @@ func FuzzObserve(f *testing.F) {
 		if err := proto.Unmarshal(data, msg); err != nil {
 			return
 		}
-		node := IdentityFromNode(msg.GetIdentifier().GetNode())
+		node := identityOf(msg.GetIdentifier().GetNode())
 		if node.ID == "" {
 			node.ID = "fuzz"
 		}
 		s := New(Config{MaxSeries: 500, TTL: time.Minute, NameCacheSize: 16})
-		s.StreamStarted(node, t0)
 		s.Observe(node, msg.GetEnvoyMetrics(), t0)
 		s.Observe(node, msg.GetEnvoyMetrics(), t0.Add(5*time.Second))
 		s.Observe(NodeIdentity{ID: "other"}, msg.GetEnvoyMetrics(), t0.Add(5*time.Second))

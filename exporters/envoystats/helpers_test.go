@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -172,3 +174,11 @@ func withLabels(mf *dto.MetricFamily, nv ...string) *dto.MetricFamily {
 }
 
 func families(mfs ...*dto.MetricFamily) []*dto.MetricFamily { return mfs }
+
+// identityOf is the identity of the Envoy that sent node: id and cluster as
+// sent. The store keys a node's state by whatever identity its caller gives;
+// which labels a real node gets is the hub's mapping from accesslog.Proxy
+// (collector/hubextension TestEnvoyStatsNodeLabels).
+func identityOf(n *corev3.Node) NodeIdentity {
+	return NodeIdentity{ID: n.GetId(), Cluster: n.GetCluster()}
+}

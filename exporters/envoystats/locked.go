@@ -18,13 +18,6 @@ type Locked struct {
 // NewLocked returns a Locked around New(cfg).
 func NewLocked(cfg Config) *Locked { return &Locked{store: New(cfg)} }
 
-// StreamStarted calls [Store.StreamStarted] under the lock.
-func (l *Locked) StreamStarted(node NodeIdentity, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.store.StreamStarted(node, now)
-}
-
 // Observe calls [Store.Observe] under the lock.
 func (l *Locked) Observe(node NodeIdentity, families []*dto.MetricFamily, now time.Time) (accepted, rejected int) {
 	l.mu.Lock()
@@ -37,13 +30,6 @@ func (l *Locked) Expire(now time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.store.Expire(now)
-}
-
-// RemoveNode calls [Store.RemoveNode] under the lock.
-func (l *Locked) RemoveNode(nodeID string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.store.RemoveNode(nodeID)
 }
 
 // Stats calls [Store.Stats] under the lock.

@@ -1,11 +1,5 @@
 package envoystats
 
-import (
-	"strings"
-
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-)
-
 // Label names added to every exported series, in this order, to say which
 // Envoy reported it. They never clash with Envoy's tag labels, which are
 // "envoy_*" (plus "cipher_suite"); a tag label that does (possible only with
@@ -34,36 +28,4 @@ type NodeIdentity struct {
 	Namespace string
 	Workload  string
 	Pod       string
-}
-
-// IdentityFromNode derives a NodeIdentity from an Envoy node: id and cluster
-// as sent, namespace/workload/pod from Istio's node metadata (NAMESPACE,
-// WORKLOAD_NAME, NAME; Istio 1.1-era CONFIG_NAMESPACE, POD_NAME), else from an
-// Istio node id "<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>".
-// A nil node gives the zero identity, which Observe rejects.
-func IdentityFromNode(n *corev3.Node) NodeIdentity {
-	id := NodeIdentity{ID: n.GetId(), Cluster: n.GetCluster()}
-	md := n.GetMetadata().GetFields()
-	str := func(keys ...string) string {
-		for _, k := range keys {
-			if v := md[k].GetStringValue(); v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	id.Namespace = str("NAMESPACE", "CONFIG_NAMESPACE")
-	id.Workload = str("WORKLOAD_NAME")
-	id.Pod = str("NAME", "POD_NAME")
-	if parts := strings.Split(id.ID, "~"); len(parts) == 4 {
-		if i := strings.LastIndexByte(parts[2], '.'); i > 0 {
-			if id.Pod == "" {
-				id.Pod = parts[2][:i]
-			}
-			if id.Namespace == "" {
-				id.Namespace = parts[2][i+1:]
-			}
-		}
-	}
-	return id
 }

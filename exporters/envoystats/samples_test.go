@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,9 +24,8 @@ func TestSkywalkingStream(t *testing.T) {
 	require.Nil(t, second.GetIdentifier())
 
 	s := New(DefaultConfig())
-	node := IdentityFromNode(first.GetIdentifier().GetNode())
+	node := identityOf(first.GetIdentifier().GetNode())
 	assert.Equal(t, NodeIdentity{ID: "ingress", Cluster: "envoy-proxy"}, node)
-	s.StreamStarted(node, t0)
 
 	acc, rej := s.Observe(node, first.GetEnvoyMetrics(), t0)
 	assert.Equal(t, 31, acc)
@@ -62,7 +60,6 @@ func TestSkywalkingStream(t *testing.T) {
 	st := s.Stats()
 	assert.Equal(t, uint64(76), st.Accepted)
 	assert.Zero(t, st.CounterResets)
-	assert.Equal(t, uint64(1), st.Streams)
 
 	golden(t, "skywalking-stream.prom", render(t, s))
 }
@@ -106,7 +103,7 @@ func TestSamplesParse(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, msg.GetEnvoyMetrics(), w.families)
 
-			node := IdentityFromNode(msg.GetIdentifier().GetNode())
+			node := identityOf(msg.GetIdentifier().GetNode())
 			if node.ID == "" {
 				node.ID = "ingress" // metrics.json: a later message of the identify stream
 			}
@@ -123,25 +120,4 @@ func TestSamplesParse(t *testing.T) {
 	for name := range want {
 		assert.True(t, seen[name], "sample %s missing", name)
 	}
-}
-
-// TestCapturedIdentity: the Envoy 1.19 capture's node carries SkyWalking's
-// metadata, not Istio's; only id and cluster are known.
-func TestCapturedIdentity(t *testing.T) {
-	msg := mustSample(t, "captured-envoy-1.19-v3-StreamMetricsMessage.partial.txtpb")
-	id := IdentityFromNode(msg.GetIdentifier().GetNode())
-	assert.Equal(t, "ingress", id.ID)
-	assert.Equal(t, "envoy-proxy", id.Cluster)
-	assert.Equal(t, "service-instance-name", id.Pod, "NAME metadata")
-	out := render(t, observed(t, id, msg.GetEnvoyMetrics()))
-	assert.Contains(t, out,
-		`envoy_cluster_update_no_rebuild{envoy_cluster_name="service_google",namespace="",node_cluster="envoy-proxy",node_id="ingress",pod="service-instance-name",workload=""} 1`)
-}
-
-func observed(t *testing.T, id NodeIdentity, mfs []*dto.MetricFamily) *Store {
-	t.Helper()
-	s := New(DefaultConfig())
-	_, rej := s.Observe(id, mfs, t0)
-	require.Zero(t, rej)
-	return s
 }

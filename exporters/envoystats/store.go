@@ -46,8 +46,6 @@ type Store struct {
 	rejected    [numReasons]uint64
 	expired     uint64
 	resets      uint64
-	streams     uint64
-	reconnects  uint64
 	replaced    uint64
 	extractions uint64
 
@@ -79,22 +77,6 @@ func New(cfg Config) *Store {
 	}
 	s.lru.next, s.lru.prev = &s.lru, &s.lru
 	return s
-}
-
-// StreamStarted tells the store that node opened a new Metrics Service
-// stream (its identifier arrived). It records or refreshes the node's
-// identity labels and counts the stream; a known node ID counts as a
-// reconnect. Counter continuity does not depend on it: a counter that goes
-// down, after a reconnect or not, is always treated as an Envoy restart.
-func (s *Store) StreamStarted(node NodeIdentity, now time.Time) {
-	if node.ID == "" {
-		return
-	}
-	s.streams++
-	if _, ok := s.nodes[node.ID]; ok {
-		s.reconnects++
-	}
-	s.node(node, now)
 }
 
 // Observe stores the families of one StreamMetricsMessage sent by node at
@@ -143,8 +125,6 @@ type Stats struct {
 	Nodes         int               // nodes held
 	Expired       uint64            // series removed by Expire
 	CounterResets uint64            // cumulative counters that went down (Envoy restarts)
-	Streams       uint64            // StreamStarted calls
-	Reconnects    uint64            // StreamStarted calls for a node ID already held
 	Replaced      uint64            // summary series dropped when their name became a histogram
 	Extractions   uint64            // stat names run through the tag rules (name cache misses)
 }
@@ -159,8 +139,6 @@ func (s *Store) Stats() Stats {
 		Nodes:         len(s.nodes),
 		Expired:       s.expired,
 		CounterResets: s.resets,
-		Streams:       s.streams,
-		Reconnects:    s.reconnects,
 		Replaced:      s.replaced,
 		Extractions:   s.extractions,
 	}

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 var (
@@ -54,7 +52,8 @@ func TestConfigValidate(t *testing.T) {
 	assert.Equal(t, DefaultConfig(), s.cfg)
 }
 
-// TestCounterReconnectReset: a node reconnects after its Envoy restarted;
+// TestCounterReconnectReset: a node reconnects (to the store, only the same
+// node id again) after its Envoy restarted;
 // its counters restart from 0 but the exported value keeps growing.
 func TestCounterReconnectReset(t *testing.T) {
 	s := New(DefaultConfig())
@@ -74,9 +73,6 @@ func TestCounterReconnectReset(t *testing.T) {
 	now := t0
 	for i, st := range steps {
 		now = now.Add(5 * time.Second)
-		if st.reconnect {
-			s.StreamStarted(nodeA, now)
-		}
 		acc, rej := s.Observe(nodeA, families(counterFam(upstreamRqTotal, st.sent)), now)
 		require.Equal(t, 1, acc)
 		require.Zero(t, rej)
@@ -84,8 +80,6 @@ func TestCounterReconnectReset(t *testing.T) {
 	}
 	st := s.Stats()
 	assert.Equal(t, uint64(2), st.CounterResets)
-	assert.Equal(t, uint64(3), st.Streams)
-	assert.Equal(t, uint64(3), st.Reconnects)
 }
 
 func TestCounterDeltas(t *testing.T) {
@@ -180,7 +174,6 @@ func TestExpire(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.TTL = time.Minute
 	s := New(cfg)
-	s.StreamStarted(nodeA, t0)
 	s.Observe(nodeA, families(counterFam(upstreamRqTotal, 1), gaugeFam("server.live", 1)), t0)
 	s.Observe(nodeB, families(gaugeFam("server.live", 1)), t0.Add(30*time.Second))
 	assert.Zero(t, s.Expire(t0.Add(time.Minute)), "exactly TTL old is kept")
@@ -196,19 +189,6 @@ func TestExpire(t *testing.T) {
 	assert.Zero(t, st.Nodes)
 	assert.Equal(t, uint64(3), st.Expired)
 	assert.Empty(t, gather(t, s))
-}
-
-func TestRemoveNode(t *testing.T) {
-	s := New(DefaultConfig())
-	s.Observe(nodeA, families(counterFam(upstreamRqTotal, 1), gaugeFam("server.live", 1),
-		withLabels(counterFam("cluster.upstream_rq_total", 2), "envoy.cluster_name", "x")), t0)
-	s.Observe(nodeB, families(gaugeFam("server.live", 1)), t0)
-	assert.Equal(t, 3, s.RemoveNode(nodeA.ID))
-	assert.Zero(t, s.RemoveNode(nodeA.ID))
-	st := s.Stats()
-	assert.Equal(t, 1, st.Series)
-	assert.Equal(t, 1, st.Nodes)
-	assert.Equal(t, []string{"envoy_server_live"}, familyNames(gather(t, s)))
 }
 
 func TestMaxSeries(t *testing.T) {
@@ -421,38 +401,6 @@ func TestNameCache(t *testing.T) {
 	assert.Equal(t, 200, s.Stats().Series)
 }
 
-func TestIdentityFromNode(t *testing.T) {
-	md, err := structpb.NewStruct(map[string]any{"NAMESPACE": "bookinfo", "WORKLOAD_NAME": "productpage-v1", "NAME": "productpage-v1-abc"})
-	require.NoError(t, err)
-	legacy, err := structpb.NewStruct(map[string]any{"CONFIG_NAMESPACE": "default", "POD_NAME": "details-v1-xyz"})
-	require.NoError(t, err)
-	tests := []struct {
-		name string
-		node *corev3.Node
-		want NodeIdentity
-	}{
-		{"nil", nil, NodeIdentity{}},
-		{
-			"istio metadata", &corev3.Node{Id: "sidecar~10.0.0.1~productpage-v1-abc.bookinfo~bookinfo.svc.cluster.local", Cluster: "productpage.bookinfo", Metadata: md},
-			NodeIdentity{ID: "sidecar~10.0.0.1~productpage-v1-abc.bookinfo~bookinfo.svc.cluster.local", Cluster: "productpage.bookinfo", Namespace: "bookinfo", Workload: "productpage-v1", Pod: "productpage-v1-abc"},
-		},
-		{
-			"istio 1.1 metadata", &corev3.Node{Id: "sidecar~10.0.0.2~details-v1-xyz.default~default.svc.cluster.local", Metadata: legacy},
-			NodeIdentity{ID: "sidecar~10.0.0.2~details-v1-xyz.default~default.svc.cluster.local", Namespace: "default", Pod: "details-v1-xyz"},
-		},
-		{
-			"node id only", &corev3.Node{Id: "router~10.44.2.56~istio-ingressgateway-699c7dc774-hjxq5.istio-system~istio-system.svc.cluster.local", Cluster: "istio-ingressgateway"},
-			NodeIdentity{ID: "router~10.44.2.56~istio-ingressgateway-699c7dc774-hjxq5.istio-system~istio-system.svc.cluster.local", Cluster: "istio-ingressgateway", Namespace: "istio-system", Pod: "istio-ingressgateway-699c7dc774-hjxq5"},
-		},
-		{"plain envoy", &corev3.Node{Id: "ingress", Cluster: "envoy-proxy"}, NodeIdentity{ID: "ingress", Cluster: "envoy-proxy"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, IdentityFromNode(tc.node))
-		})
-	}
-}
-
 // TestIdentityChange: node labels follow the latest identity of a node ID.
 func TestIdentityChange(t *testing.T) {
 	s := New(DefaultConfig())
@@ -460,7 +408,7 @@ func TestIdentityChange(t *testing.T) {
 	moved := nodeA
 	moved.Workload = "productpage-v2"
 	moved.Pod = "bad\xffpod"
-	s.StreamStarted(moved, t0.Add(time.Second))
+	s.Observe(moved, nil, t0.Add(time.Second)) // a new stream of the same node
 	m := find(t, gather(t, s), "envoy_server_live", nil)
 	assert.Contains(t, m.String(), `value:"productpage-v2"`)
 	assert.Contains(t, m.String(), "bad\uFFFDpod")
@@ -476,7 +424,6 @@ func TestLockedConcurrent(t *testing.T) {
 	for n := range 4 {
 		node := NodeIdentity{ID: fmt.Sprintf("node-%d", n)}
 		wg.Go(func() {
-			l.StreamStarted(node, t0)
 			for i := range 50 {
 				l.Observe(node, flush, t0.Add(time.Duration(i)*time.Second))
 			}
@@ -491,11 +438,7 @@ func TestLockedConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 	assert.Equal(t, 200, l.Stats().Series)
-	removed := 0
-	for n := range 4 {
-		removed += l.RemoveNode(fmt.Sprintf("node-%d", n))
-	}
-	assert.Equal(t, 200, removed)
+	assert.Equal(t, 200, l.Expire(t0.Add(time.Hour)))
 	assert.Empty(t, render(t, l))
 }
 
