@@ -90,7 +90,7 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
 	spm := spans.NewLocked(spans.MetricsConfig{TTL: cfg.spanMetricsTTL()}, now)
-	reg.MustRegister(h.envoy, envoyStatsCollector{h.envoy}, spm)
+	reg.MustRegister(h.envoy, h.envoy.SelfMetrics(), spm)
 	h.aggs = []aggregation{h.agg, h.graph, spm}
 	h.join = newShardedJoiner(cfg.Join)
 	h.stop = make(chan struct{})

@@ -3,10 +3,13 @@ package envoystats
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -438,6 +441,16 @@ func TestLockedConcurrent(t *testing.T) {
 	})
 	wg.Wait()
 	assert.Equal(t, 200, l.Stats().Series)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(l.SelfMetrics())
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP meshlens_envoy_stats_samples_accepted_total Envoy stat samples from the Metrics Service stored for re-export.
+# TYPE meshlens_envoy_stats_samples_accepted_total counter
+meshlens_envoy_stats_samples_accepted_total 10000
+# HELP meshlens_envoy_stats_series envoy_* series held.
+# TYPE meshlens_envoy_stats_series gauge
+meshlens_envoy_stats_series 200
+`), "meshlens_envoy_stats_samples_accepted_total", "meshlens_envoy_stats_series"))
 	assert.Equal(t, 200, l.Expire(t0.Add(time.Hour)))
 	assert.Empty(t, render(t, l))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -329,6 +330,18 @@ func TestExpiryAndBudget(t *testing.T) {
 	}
 	assert.InDelta(t, 50, total, 0, "no request is lost to the budget")
 	assert.Equal(t, 1, overflowSeries)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(a.SelfMetrics()...)
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP meshlens_series_active Istio series held, by family.
+# TYPE meshlens_series_active gauge
+meshlens_series_active{family="http"} 5
+meshlens_series_active{family="tcp"} 0
+# HELP meshlens_series_overflow_total Records aggregated into an overflow series because the family's max_series budget was spent.
+# TYPE meshlens_series_overflow_total counter
+meshlens_series_overflow_total{family="http"} 45
+meshlens_series_overflow_total{family="tcp"} 0
+`), "meshlens_series_active", "meshlens_series_overflow_total"))
 
 	// Idle series expire; active ones stay.
 	a.ConsumeRecords(recs[:1], nil, now.Add(50*time.Second))
