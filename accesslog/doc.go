@@ -1,13 +1,19 @@
-// Package accesslog turns Envoy Access Log Service v3 entries into meshlens's
+// Package accesslog turns Envoy access-log entries into meshlens's
 // canonical request record (Record): who called whom, protocol, status,
 // response flags, latency, bytes, security and trace context, with every
 // Istio standard label filled and the source of each identity recorded.
 //
 // The package is a pure core: it does no I/O, starts no goroutines, never
-// logs and takes time as a parameter. A Stream normalises the messages of one
-// gRPC stream with a hand-written decoder that reads only the fields meshlens
-// needs and allocates nothing per entry in steady state (label strings are
-// interned per stream). ConnTable turns cumulative TCP counters into deltas
-// and Joiner recognises the two reports (client and server side) of one
-// request hop. The gRPC receiver around it lives in collector/alsreceiver.
+// logs and takes time as a parameter.
+//
+// The ingest contract (docs/ingest.md, docs/adr/0009) is this package's: a
+// Stream normalises the entries one proxy reports, given as source-neutral
+// views (package entry) with Normalize, or as ALS messages with Decode, whose
+// hand-written decoder (internal/wire) reads only the fields meshlens needs;
+// neither allocates per entry in steady state (label strings are interned
+// per stream). Records go to a Consumer with the stream's StreamLocal, the
+// per-stream handle consumers keep caches in. Proxy is the one parser of a
+// reporting Envoy's identity. ConnTable turns cumulative TCP counters into
+// deltas and Joiner recognises the two reports (client and server side) of
+// one request hop. The ALS receiver around it lives in collector/alsreceiver.
 package accesslog

@@ -4,9 +4,11 @@
 //
 // Each gRPC stream gets its own accesslog.Stream, which keeps the stream's
 // Identifier (sent only on the first message) and normalises every entry into
-// an accesslog.Record without converting it into collector pdata. Batches of
-// records are handed to a Sink found among the collector's extensions (the
-// meshlens hub), which aggregates them into metrics and the topology graph.
+// an accesslog.Record without converting it into collector pdata, and its own
+// accesslog.StreamLocal. Batches of records are handed, under the core's
+// ingest contract (accesslog.Consumer), to the hub found among the
+// collector's extensions (Sink), which joins and aggregates them; with
+// traces.enabled the consumed batches then go to an exporters/spans Pipeline.
 //
 // Bad input never crashes the receiver: malformed messages, streams without
 // an identifier, v2 clients and oversized messages end the stream with a

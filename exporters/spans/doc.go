@@ -2,9 +2,12 @@
 // access-log records (accesslog.Record) and aggregates the span metrics
 // Jaeger's Monitor tab (SPM) queries.
 //
-// The package is a pure core: no I/O, no goroutines, no logging, and time is
-// a parameter. The receiver owns the queue and the goroutine that hand spans
-// to the collector's traces pipeline; the hub owns the lock around Metrics.
+// The core (Sampler, Builder, Metrics) does no I/O, starts no goroutines,
+// never logs and takes time as a parameter. Its adapters are in the same
+// package (docs/adr/0009): Pipeline, the bounded queue and the goroutine that
+// hand spans to the collector's traces pipeline, which every ingest path
+// calls; and Locked, the span metrics behind their lock and their
+// Prometheus collector, which the hub feeds.
 //
 // One record becomes one span: a CLIENT span for the source reporter (client
 // sidecars, gateways), a SERVER span for the destination reporter and for
