@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/meshlens/meshlens/internal/captures"
 	"github.com/meshlens/meshlens/loadgen"
 )
 
@@ -28,6 +28,7 @@ func TestE2ELatency(t *testing.T) {
 	if os.Getenv("MESHLENS_LOADTEST") == "" {
 		t.Skip("set MESHLENS_LOADTEST=1 (make loadtest)")
 	}
+	captures.Dir(t) // without the real captures, skip before starting anything
 	rate := 100_000.0
 	if v, err := strconv.ParseFloat(os.Getenv("MESHLENS_LATENCY_RATE"), 64); err == nil {
 		rate = v
@@ -48,7 +49,7 @@ func TestE2ELatency(t *testing.T) {
 	const batchHist = "meshlens_receiver_batch_duration_seconds"
 	warm := histogramBuckets(t, m, batchHist)
 
-	b, err := os.ReadFile(filepath.Join(alsCaptures, "envoy-ingress.json"))
+	b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", "envoy-ingress.json"))
 	require.NoError(t, err)
 	var base alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &base))
@@ -117,7 +118,66 @@ func TestE2ELatency(t *testing.T) {
 	}
 	assert.Less(t, p(metricsLat, 0.99), time.Second)
 	assert.Less(t, p(apiLat, 0.99), time.Second)
+
+	// Bars (BENCHMARKS.md; see minThroughput): the latencies were measured
+	// under the load asked for, and batches are processed promptly.
+	assert.GreaterOrEqual(t, st.EntriesPerSecond(), min(rate, maxPacedLoad)/2, "background load in entries/s")
+	assert.Less(t, p(metricsLat, 0.5), maxVisibleP50, "p50 visible in /metrics")
+	assert.Less(t, p(apiLat, 0.5), maxVisibleP50, "p50 visible in the topology API")
+	assert.LessOrEqual(t, bucketUpperQuantile(steady, 0.5), maxBatchP50, "steady-state p50 of a batch")
+	assert.LessOrEqual(t, bucketUpperQuantile(steady, 0.99), maxBatchP99, "steady-state p99 of a batch")
+	assert.GreaterOrEqual(t, bucketShareBelow(t, steady, 1e-3), minBatchWithin1ms, "steady-state share of batches within 1 ms")
+
+	// Accounting: once the load stopped, every entry received was
+	// processed, none rejected or dropped, none more than were sent (the
+	// background load and the probes). Not exactly as many: the load is
+	// stopped by cancelling its streams, and gRPC then discards what it had
+	// queued or in flight on them, up to its write quota and a message per
+	// stream and the connection's window (tens of MB over the load's
+	// streams; 0–2.0 % of the entries sent in the runs measured with the
+	// cores shared, 5.6 % with meshlens behind on one core).
+	offered := float64(st.Entries) + float64(len(metricsLat)*len(base.GetHttpLogs().GetLogEntry()))
+	s := m.scrape(t)
+	for deadline := time.Now().Add(10 * time.Second); s["meshlens_receiver_entries_received_total"] != s["meshlens_receiver_entries_processed_total"]; s = m.scrape(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %.0f entries, processed %.0f", s["meshlens_receiver_entries_received_total"], s["meshlens_receiver_entries_processed_total"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	processed := s["meshlens_receiver_entries_processed_total"]
+	t.Logf("entries sent %.0f, processed %.0f", offered, processed)
+	assert.LessOrEqual(t, processed, offered, "entries processed")
+	assert.GreaterOrEqual(t, processed, offered*(1-maxCancelLoss), "entries processed")
+	for _, family := range []string{
+		"meshlens_receiver_messages_rejected_total", "meshlens_receiver_entries_rejected_total", "meshlens_receiver_entries_dropped_total",
+	} {
+		assert.Zero(t, familySum(s, family), family)
+	}
 }
+
+// Bars of TestE2ELatency (session 4 and earlier, BENCHMARKS.md). The
+// visible p99 must stay under a second (the issue-8 target, asserted
+// above): 0.25–0.27 s was measured at 135,000–146,000 entries/s with the
+// cores shared, 0.53 s at 312,000.
+const (
+	// maxPacedLoad: the paced generator on one core reached 183,000
+	// entries/s: the load must reach half of the rate asked for, or of that.
+	maxPacedLoad = 180_000.0
+	// maxVisibleP50: 141–149 ms pinned at 183,000 entries/s.
+	maxVisibleP50 = 500 * time.Millisecond
+	// maxBatchP50: p50 ≤ 100–200 µs per batch, cores shared.
+	maxBatchP50 = time.Millisecond
+	// maxBatchP99: p99 ≤ 5–10 ms at 135,000–146,000 entries/s with the
+	// cores shared, ≤ 25 ms at 312,000; ≤ 300–500 µs pinned.
+	maxBatchP99 = 50 * time.Millisecond
+	// minBatchWithin1ms: 94–96 % of batches within 1 ms with the cores
+	// shared, 99.7 % pinned.
+	minBatchWithin1ms = 0.8
+	// maxCancelLoss bounds the share of the entries sent that cancelling
+	// the load may discard (measured: 0–5.6 %): a gross bound, the exact
+	// accounting is TestE2EThroughput's.
+	maxCancelLoss = 0.5
+)
 
 // bucketUpperQuantile returns the upper bound of the bucket holding the q
 // quantile of cumulative histogram buckets.

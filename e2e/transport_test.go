@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
@@ -58,7 +59,32 @@ func TestE2ETransportFloor(t *testing.T) {
 		lt.total/flatOut.wall.Seconds(), perEntry(flatOut),
 		perEntry(ml)-perEntry(atRate), 1000-perEntry(atRate))
 	t.Log("\n" + report)
+
+	// Bars (BENCHMARKS.md; about half of what was measured, see
+	// minThroughput). The paced run is the floor only if it ran at
+	// meshlens's rate.
+	assert.InEpsilon(t, mlRate, lt.total/atRate.wall.Seconds(), maxPaceError, "the floor's run paced to meshlens's rate")
+	assert.Less(t, perEntry(atRate), perEntry(ml), "the bare transport costs less than meshlens")
+	assert.LessOrEqual(t, perEntry(ml), maxCPUPerEntry, "ns of meshlens CPU per entry")
+	assert.LessOrEqual(t, perEntry(ml)-perEntry(atRate), maxOwnWork, "ns of CPU per entry of meshlens's own work (meshlens − floor)")
+	assert.LessOrEqual(t, perEntry(atRate), maxFloor, "ns of CPU per entry of the bare server at meshlens's rate")
+	assert.GreaterOrEqual(t, lt.total/flatOut.wall.Seconds(), minFloorFlatOut, "entries/s of the bare server flat out")
 }
+
+// Bars of TestE2ETransportFloor, in ns of CPU per entry unless noted
+// (session 4, BENCHMARKS.md).
+const (
+	// maxOwnWork is about twice meshlens's own work measured with the cores
+	// shared (848–950 ns; 994–1,540 pinned).
+	maxOwnWork = 2_000.0
+	// maxFloor is about twice the floor at meshlens's rate (453–721 ns).
+	maxFloor = 1_500.0
+	// minFloorFlatOut is half of the lowest rate of the bare server flat out
+	// (1,575,000–3,114,000 entries/s; 1,999,000–2,302,000 pinned).
+	minFloorFlatOut = 800_000.0
+	// maxPaceError is how far the paced run's rate may be from meshlens's.
+	maxPaceError = 0.2
+)
 
 // runDiscard starts this test binary as a bare gRPC ALS server
 // (TestDiscardServer) and sends it the traffic, flat out (rate 0) or at rate
