@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"testing"
 
@@ -126,4 +127,29 @@ func unsetEnv(t *testing.T, name string) {
 	t.Helper()
 	t.Setenv(name, "") // restores the old value at the end of the test
 	require.NoError(t, os.Unsetenv(name))
+}
+
+// TestValidateRejectsWhatWouldFailAtStart: meshlens validate catches a typo
+// in the hub's sections and a metrics_path the HTTP router would panic on.
+func TestValidateRejectsWhatWouldFailAtStart(t *testing.T) {
+	for set, want := range map[string]string{
+		"extensions::meshlens::metrcs_path=/x":         "unknown key(s) metrcs_path",
+		"extensions::meshlens::metrics::series_tll=5m": "unknown key(s) metrics::series_tll",
+		"extensions::meshlens::topology::max_edgs=5":   "unknown key(s) topology::max_edgs",
+		"extensions::meshlens::join::tl=5s":            "unknown key(s) join::tl",
+		"extensions::meshlens::metrics_path=/healthz":  `metrics_path "/healthz" collides with the hub's route /healthz`,
+		"extensions::meshlens::metrics_path=/":         `metrics_path "/" collides`,
+		"extensions::meshlens::metrics_path=/api/":     `metrics_path "/api/" collides`,
+		"extensions::meshlens::metrics_path=/a b":      `metrics_path "/a b" may only hold`,
+	} {
+		t.Run(set, func(t *testing.T) {
+			cmd := NewCommand()
+			cmd.SetArgs([]string{"validate", "--set", set})
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), want)
+		})
+	}
 }

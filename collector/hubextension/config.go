@@ -3,6 +3,7 @@ package hubextension
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -48,8 +49,8 @@ func (c *Config) Validate() error {
 	if c.HTTP.NetAddr.Endpoint == "" {
 		errs = errors.Join(errs, errors.New("endpoint must be set"))
 	}
-	if c.MetricsPath == "" || c.MetricsPath[0] != '/' {
-		errs = errors.Join(errs, fmt.Errorf("metrics_path must start with '/', got %q", c.MetricsPath))
+	if err := validMetricsPath(c.MetricsPath); err != nil {
+		errs = errors.Join(errs, err)
 	}
 	if err := c.Auth.validate(c.HTTP.NetAddr.Endpoint); err != nil {
 		errs = errors.Join(errs, err)
@@ -97,4 +98,34 @@ func (c *Config) spanMetricsTTL() time.Duration {
 		return c.SpanMetrics.SeriesTTL
 	}
 	return c.Metrics.SeriesTTL
+}
+
+// reservedPaths are the hub's own routes; metrics_path may be none of them
+// and lie under none that ends in '/' (those take their whole subtree).
+var reservedPaths = []string{"/", "/healthz", "/readyz", "/api/", "/assets/"}
+
+// validMetricsPath checks metrics_path: an absolute path of URL path
+// characters (no spaces, wildcards or escapes, which the HTTP router would
+// read as a pattern or reject at start) that does not collide with the
+// hub's other routes.
+func validMetricsPath(p string) error {
+	if p == "" || p[0] != '/' {
+		return fmt.Errorf("metrics_path must start with '/', got %q", p)
+	}
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		ok := ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte("/-._~", ch) >= 0
+		if !ok {
+			return fmt.Errorf("metrics_path %q may only hold letters, digits and / - . _ ~", p)
+		}
+	}
+	if strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return fmt.Errorf("metrics_path %q is not a clean path", p)
+	}
+	for _, r := range reservedPaths {
+		if p == r || p+"/" == r || (strings.HasSuffix(r, "/") && r != "/" && strings.HasPrefix(p, r)) {
+			return fmt.Errorf("metrics_path %q collides with the hub's route %s", p, r)
+		}
+	}
+	return nil
 }
