@@ -56,6 +56,9 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func (l *Live) parse(r *http.Request, now time.Time, kialiAPI bool) (query, error) {
+	if n := len(r.URL.RawQuery); n > maxQueryBytes {
+		return query{}, badf("query string of %d bytes: at most %d", n, maxQueryBytes)
+	}
 	return parseQuery(r.URL.Query(), limits{longest: l.longestWindow(), kiali: kialiAPI}, now)
 }
 

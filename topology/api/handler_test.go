@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +79,8 @@ func TestBadQueries(t *testing.T) {
 		{"queryTime syntax", "/api/v1/graph?queryTime=yesterday", `bad query: invalid queryTime "yesterday": want unix seconds`},
 		{"queryTime too old", "/api/namespaces/graph?namespaces=a&queryTime=1000", `bad query: queryTime 1000 is too old: the graph keeps 10m0s of history and the window is 10m0s`},
 		{"format", "/api/v1/graph?format=svg", `bad query: invalid format "svg": want one of json, dot`},
+		{"too many namespaces", "/api/namespaces/graph?namespaces=" + manyNamespaces(maxQueryNamespaces+1), `bad query: too many namespaces: at most 1000 in one query`},
+		{"query too long", "/api/v1/graph?x=" + strings.Repeat("a", maxQueryBytes), `bad query: query string of 65538 bytes: at most 65536`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +91,14 @@ func TestBadQueries(t *testing.T) {
 			assert.Equal(t, tt.want, e.Error)
 		})
 	}
+}
+
+func manyNamespaces(n int) string {
+	ns := make([]string, n)
+	for i := range ns {
+		ns[i] = "ns-" + strconv.Itoa(i)
+	}
+	return strings.Join(ns, ",")
 }
 
 // TestGoodQueries serves valid queries that combine most parameters and

@@ -35,6 +35,14 @@ const (
 // history far longer than the live graph's rings.
 const maxGlobalWindow = 30 * 24 * time.Hour
 
+// Bounds of what one request may ask, so that parsing and filtering stay
+// linear and small whatever a client sends (docs/api.md): the raw query
+// string, and the namespaces one graph may be filtered to.
+const (
+	maxQueryBytes      = 64 << 10
+	maxQueryNamespaces = 1000
+)
+
 // limits are what the graph allows a query to ask for.
 type limits struct {
 	longest time.Duration // longest window
@@ -105,14 +113,20 @@ func parseQuery(v url.Values, lim limits, now time.Time) (query, error) {
 		if strings.TrimSpace(list) == "" {
 			return q, badf("namespaces is required: a comma-separated list of namespace names")
 		}
+		seen := map[string]bool{}
 		for ns := range strings.SplitSeq(list, ",") {
 			ns = strings.TrimSpace(ns)
 			if !validNamespace(ns) {
 				return q, badf("invalid namespace %q: a namespace is a DNS-1123 label (lowercase letters, digits and '-', at most 63)", ns)
 			}
-			if !slices.Contains(q.snap.Namespaces, ns) {
-				q.snap.Namespaces = append(q.snap.Namespaces, ns)
+			if seen[ns] {
+				continue
 			}
+			if len(seen) == maxQueryNamespaces {
+				return q, badf("too many namespaces: at most %d in one query", maxQueryNamespaces)
+			}
+			seen[ns] = true
+			q.snap.Namespaces = append(q.snap.Namespaces, ns)
 		}
 	}
 
