@@ -187,19 +187,41 @@ func startMeshlens(t *testing.T, args ...string) *meshlens {
 }
 
 // metric returns the value of one sample line of meshlens's /metrics, by
-// exact series text (e.g. `meshlens_receiver_entries_received_total`).
+// exact series text (e.g. `meshlens_receiver_entries_received_total`); 0
+// when the series is absent. It fails the test: call it from the test's
+// goroutine only, and use tryMetrics in a require.Eventually condition.
 func (m *meshlens) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	_, body, err := httpGet("http://"+m.HTTP+"/metrics", "")
+	v, err := m.tryMetrics(series)
 	require.NoError(t, err)
+	return v[0]
+}
+
+// tryMetrics scrapes /metrics once and returns the value of each series (0
+// when absent). It never fails the test, so that a condition polled by
+// require.Eventually (on a goroutine of its own) can use it: a scrape that
+// fails under load is an error, and the condition just returns false.
+func (m *meshlens) tryMetrics(series ...string) ([]float64, error) {
+	code, body, err := httpGet("http://"+m.HTTP+"/metrics", "")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: status %d", code)
+	}
+	out := make([]float64, len(series))
 	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(t, err)
-			return v
+		for i, s := range series {
+			if rest, ok := strings.CutPrefix(line, s+" "); ok {
+				v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+				if err != nil {
+					return nil, fmt.Errorf("series %s: %w", s, err)
+				}
+				out[i] = v
+			}
 		}
 	}
-	return 0
+	return out, nil
 }
 
 // prometheus is a running Prometheus server scraping meshlens every second.

@@ -296,8 +296,10 @@ func TestE2EJaeger(t *testing.T) {
 	})
 
 	t.Run("every span, linked", func(t *testing.T) {
-		exported := func() float64 { return mesh.metric(t, `meshlens_spans_total{stage="exported"}`) }
-		require.Eventually(t, func() bool { return exported() >= float64(len(want)) }, 30*time.Second, 100*time.Millisecond)
+		require.Eventually(t, func() bool {
+			v, err := mesh.tryMetrics(`meshlens_spans_total{stage="exported"}`)
+			return err == nil && v[0] >= float64(len(want))
+		}, 30*time.Second, 100*time.Millisecond)
 		assert.InDelta(t, float64(len(want)), mesh.metric(t, `meshlens_spans_total{stage="built"}`), 0)
 		assert.Zero(t, mesh.metric(t, `meshlens_spans_dropped_total{reason="pipeline_error"}`))
 
@@ -511,7 +513,8 @@ func TestE2ESpansUnreachableBackend(t *testing.T) {
 	assert.InDelta(t, 3*entries, m.metric(t, "meshlens_receiver_entries_processed_total"), 0)
 	assert.Zero(t, m.metric(t, `meshlens_receiver_entries_dropped_total{reason="sink_error"}`))
 	require.Eventually(t, func() bool {
-		return m.metric(t, `meshlens_spans_dropped_total{reason="pipeline_error"}`) > 0 && m.metric(t, "meshlens_spans_queued") == 0
+		v, err := m.tryMetrics(`meshlens_spans_dropped_total{reason="pipeline_error"}`, "meshlens_spans_queued")
+		return err == nil && v[0] > 0 && v[1] == 0
 	}, 30*time.Second, 100*time.Millisecond, "the exporter's full queue refuses spans, counted")
 	built := m.metric(t, `meshlens_spans_total{stage="built"}`)
 	exported := m.metric(t, `meshlens_spans_total{stage="exported"}`)

@@ -55,7 +55,8 @@ func TestE2EThousandsOfStreams(t *testing.T) {
 	runtime.KeepAlive(streams)
 	cancel()
 	require.Eventually(t, func() bool {
-		return m.metric(t, `meshlens_receiver_active_streams{service="als"}`) == 0
+		v, err := m.tryMetrics(`meshlens_receiver_active_streams{service="als"}`)
+		return err == nil && v[0] == 0
 	}, 30*time.Second, 100*time.Millisecond)
 	assert.InDelta(t, n, m.metric(t, `meshlens_receiver_streams_ended_total{reason="aborted",service="als"}`), 0)
 }
