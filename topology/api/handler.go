@@ -122,6 +122,11 @@ func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() ti
 		return
 	}
 	rc := http.NewResponseController(w)
+	// The stream outlives the server's read and write timeouts, which are
+	// for ordinary requests: it clears them and sets its own deadline on
+	// each write (send), so a client that stops reading is still let go.
+	// (Not every ResponseWriter supports deadlines; then there are none.)
+	_ = rc.SetReadDeadline(time.Time{})
 	s, first, err := l.subscribe(q, now)
 	if err != nil {
 		writeError(w, err)
@@ -156,7 +161,12 @@ func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() ti
 	}
 }
 
+// streamWriteTimeout bounds one write of the stream: a client that takes
+// longer to read an event or a keep-alive is disconnected.
+const streamWriteTimeout = 30 * time.Second
+
 func send(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	if _, err := w.Write(b); err != nil {
 		return false
 	}
