@@ -430,21 +430,32 @@ func (a *Aggregator) newHTTP() *httpSeries {
 }
 
 // overflowOf maps a label set over the budget to its overflow series: the
-// identities become "overflow"; reporter, protocol and status stay, so that
-// rates and error ratios stay right in aggregate. Status values are clamped
-// so that the overflow series themselves stay bounded.
+// identities become "overflow"; reporter, protocol and security stay, and
+// the status keeps its class (response_code 503 becomes 500, any gRPC
+// failure UNKNOWN), so that rates and error ratios stay right in aggregate
+// while the overflow series themselves form one small set per family
+// whatever the senders send (MaxOverflowSeries).
 func (a *Aggregator) overflowOf(l labels) labels {
 	o := a.overflowLabels[l.reporter&3]
 	o.protocol = l.protocol
 	o.security = l.security
-	if l.code < 1000 {
-		o.code = l.code
+	o.code = 0
+	if l.code >= 100 && l.code < 600 {
+		o.code = l.code / 100 * 100
 	}
-	if l.grpc >= -1 && l.grpc <= 16 {
-		o.grpc = l.grpc
+	o.grpc = l.grpc
+	if l.grpc > 0 {
+		o.grpc = 2 // UNKNOWN
+	} else if l.grpc < -1 {
+		o.grpc = -1
 	}
 	return o
 }
+
+// MaxOverflowSeries bounds the overflow series of one family: reporters ×
+// protocols (and none) × security policies × status classes (0, 1xx … 5xx) × gRPC
+// statuses (none, OK, failed).
+const MaxOverflowSeries = 4 * 4 * 3 * 6 * 3
 
 // Expire removes series idle for longer than the TTL and returns how many.
 func (a *Aggregator) Expire(now time.Time) int {

@@ -535,3 +535,43 @@ func TestStreamLocalCache(t *testing.T) {
 		assert.InDelta(t, 2, requests(a, overflow), 0, "b's first record and c's stay in the overflow series")
 	})
 }
+
+// TestOverflowIsOneSmallSet: senders that vary every status label beyond
+// the budget (17,000 response codes, every gRPC status, every reporter)
+// land in at most MaxOverflowSeries overflow series, keeping each status's
+// class; no request is lost.
+func TestOverflowIsOneSmallSet(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSeries = 100
+	a := New(cfg)
+	w := accesslog.Workload{Name: "a", Namespace: "ns", CanonicalService: "a", CanonicalRevision: "v1", App: "a", Version: "v1", Cluster: "c", Principal: "unknown"}
+	var recs []accesslog.Record
+	for i := range 17_000 {
+		d := w
+		d.Name = fmt.Sprintf("w%d", i%300)
+		proto, grpc := accesslog.ProtocolHTTP, int32(-1)
+		if i%2 == 1 {
+			proto, grpc = accesslog.ProtocolGRPC, int32(i%40-5)
+		}
+		recs = append(recs, accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.Reporter(i % 4), Protocol: proto,
+			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name, Name: d.Name, Namespace: "ns"},
+			ResponseCode: uint32(i), GRPCStatus: grpc, Final: true, DurationNanos: int64(time.Millisecond),
+		})
+	}
+	a.ConsumeRecords(recs, nil, now)
+	fams := gather(t, a.Collector())
+	total, overflowSeries := 0.0, 0
+	classes := map[string]bool{}
+	for _, m := range fams[RequestsTotal].GetMetric() {
+		total += m.GetCounter().GetValue()
+		if label(m, "source_workload") == overflow {
+			overflowSeries++
+			classes[label(m, "response_code")] = true
+		}
+	}
+	assert.InDelta(t, 17_000, total, 0, "no request is lost to the budget")
+	assert.LessOrEqual(t, overflowSeries, MaxOverflowSeries)
+	assert.Equal(t, map[string]bool{"0": true, "100": true, "200": true, "300": true, "400": true, "500": true}, classes)
+	t.Logf("%d overflow series", overflowSeries)
+}
