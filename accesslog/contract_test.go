@@ -1,11 +1,14 @@
 package accesslog
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshlens/meshlens/accesslog/entry"
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
@@ -67,4 +70,37 @@ func TestNormalizeWithoutProxy(t *testing.T) {
 	assert.Len(t, recs, 1)
 	assert.Equal(t, 1, out.Processed)
 	assert.Equal(t, 1, out.Rejected[RejectNoCommonProperties])
+}
+
+// TestLabelLengthBound: label values from a sender's fields (an upstream
+// cluster, an authority) and from its node metadata are cut to
+// MaxLabelLength at a UTF-8 boundary and counted; the intern table keeps
+// only cut values, so a 1 MiB field costs at most MaxLabelLength bytes.
+func TestLabelLengthBound(t *testing.T) {
+	huge := func(prefix string, n int) string { return prefix + strings.Repeat("é", n/2) }
+	md, err := structpb.NewStruct(map[string]any{"WORKLOAD_NAME": huge("w", 1<<20), "NAMESPACE": "ns"})
+	require.NoError(t, err)
+	st := NewStream(Config{}, nil)
+	st.SetProxy(NewProxy("ingress", "envoy-proxy", md))
+	assert.Equal(t, 2, st.LabelsTruncated, "the workload name from node metadata, and the canonical service named after it")
+	entries := []entry.Entry{
+		{HasCommon: true, UpstreamCluster: []byte(huge("c", 1<<20))},
+		{HasCommon: true, UpstreamCluster: []byte(huge("c", 1<<20) + "x")}, // same first 512 bytes
+		{HasCommon: true, HasRequest: true, Authority: []byte(huge("a", 1<<20))},
+	}
+	recs, out, err := st.Normalize(entries, nil, time.Unix(0, 0))
+	require.NoError(t, err)
+	require.Equal(t, 3, out.Processed)
+	for _, r := range recs {
+		for _, v := range []string{r.Source.Name, r.Service.Host, r.Service.Name, r.Destination.CanonicalService} {
+			assert.LessOrEqual(t, len(v), DefaultMaxLabelLength)
+			assert.True(t, utf8.ValidString(v), "cut at a rune boundary")
+		}
+	}
+	assert.Equal(t, recs[0].Service.Host, recs[1].Service.Host, "values equal up to the bound share one label")
+	assert.GreaterOrEqual(t, st.LabelsTruncated, 4)
+	for k := range st.strs {
+		assert.LessOrEqual(t, len(k), DefaultMaxLabelLength, "the intern table holds cut values only")
+	}
+	assert.Error(t, (&Config{MaxLabelLength: 10}).Validate())
 }

@@ -207,3 +207,21 @@ func (p *Proxy) ownsIP(ip []byte) bool {
 	}
 	return false
 }
+
+// truncateLabels cuts the proxy's label values (its workload's labels,
+// service account and pod, from node metadata a sender controls) to max
+// bytes and returns how many it cut.
+func (p *Proxy) truncateLabels(limit int) int {
+	n := 0
+	w := &p.Workload
+	for _, f := range []*string{
+		&w.Name, &w.Namespace, &w.CanonicalService, &w.CanonicalRevision, &w.App, &w.Version, &w.Cluster,
+		&p.ServiceAccount, &p.Pod, &p.NodeCluster,
+	} {
+		if len(*f) > limit {
+			*f = string(cutUTF8([]byte(*f), limit))
+			n++
+		}
+	}
+	return n
+}

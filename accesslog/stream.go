@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/meshlens/meshlens/accesslog/entry"
 	"github.com/meshlens/meshlens/accesslog/internal/wire"
@@ -77,12 +78,23 @@ type Config struct {
 	// MaxInterned bounds the per-stream table of interned label strings; when
 	// full it is cleared (default 16384).
 	MaxInterned int `mapstructure:"max_interned_strings"`
+	// MaxLabelLength bounds the bytes of every label value taken from an
+	// entry or from the proxy's node metadata: a longer value is cut (at a
+	// UTF-8 boundary) and counted (default 512: a Kubernetes name is at
+	// most 253 bytes, a SPIFFE id at most ~350).
+	MaxLabelLength int `mapstructure:"max_label_length"`
 }
+
+// DefaultMaxLabelLength is MaxLabelLength's default.
+const DefaultMaxLabelLength = 512
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if c.MaxInterned < 0 {
 		return fmt.Errorf("max_interned_strings must not be negative, got %d", c.MaxInterned)
+	}
+	if c.MaxLabelLength < 0 || (c.MaxLabelLength > 0 && c.MaxLabelLength < 64) {
+		return fmt.Errorf("max_label_length must be 0 (the default, %d) or at least 64, got %d", DefaultMaxLabelLength, c.MaxLabelLength)
 	}
 	for i := 0; i < len(c.ClusterDomain); i++ {
 		if ch := c.ClusterDomain[i]; ch == '/' || ch == ' ' || ch == '|' {
@@ -98,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInterned == 0 {
 		c.MaxInterned = 16384
+	}
+	if c.MaxLabelLength == 0 {
+		c.MaxLabelLength = DefaultMaxLabelLength
 	}
 	return c
 }
@@ -135,6 +150,8 @@ type Stream struct {
 	scratch                []byte
 	// InternResets counts how often the intern table was cleared.
 	InternResets int
+	// LabelsTruncated counts the label values cut to MaxLabelLength.
+	LabelsTruncated int
 }
 
 type authMemo struct {
@@ -212,6 +229,7 @@ func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record
 // proxy (NewProxy builds one from Envoy node fields) before its first
 // Normalize. Call it once per Stream: the caches are per proxy.
 func (s *Stream) SetProxy(p *Proxy) {
+	s.LabelsTruncated += p.truncateLabels(s.cfg.MaxLabelLength)
 	s.proxy = p
 	s.nodeHash = hashString(fnvOffset, p.NodeID)
 }
@@ -258,6 +276,12 @@ func (s *Stream) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
+	if len(b) > s.cfg.MaxLabelLength {
+		// Keyed by the cut value too, so that the table's bytes stay
+		// bounded whatever a sender puts in a field.
+		b = cutUTF8(b, s.cfg.MaxLabelLength)
+		s.LabelsTruncated++
+	}
 	if v, ok := s.strs[string(b)]; ok {
 		return v
 	}
@@ -299,3 +323,15 @@ func orUnknown(s string) string {
 }
 
 const unknown = "unknown"
+
+// cutUTF8 returns b cut to at most n bytes, not inside a UTF-8 sequence.
+func cutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	i := n
+	for k := 0; k < utf8.UTFMax-1 && i > 0 && !utf8.RuneStart(b[i]); k++ {
+		i--
+	}
+	return b[:i]
+}

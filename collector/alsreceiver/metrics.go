@@ -41,6 +41,7 @@ type selfMetrics struct {
 	streamsEnded     *prometheus.CounterVec // {service, reason}
 	activeStreams    *prometheus.GaugeVec   // {service}
 	internResets     prometheus.Counter
+	labelsTruncated  prometheus.Counter
 	tcpTracked       prometheus.GaugeFunc
 	tcpUntracked     prometheus.CounterFunc
 	metricFamilies   prometheus.Counter
@@ -97,6 +98,10 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 		internResets: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshlens_receiver_intern_table_resets_total", Help: "Times a stream's label string table was full and cleared.",
 		}),
+		labelsTruncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_label_values_truncated_total",
+			Help: "Label values (from entries or node metadata) longer than normalizer.max_label_length, cut to it.",
+		}),
 		tcpUntracked: prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meshlens_receiver_tcp_connections_untracked_total",
 			Help: "TCP connections not tracked because max_tcp_connections was reached (their periodic entries count their full cumulative bytes).",
@@ -115,7 +120,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -148,7 +153,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 func (m *selfMetrics) unregister() {
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		m.reg.Unregister(c)
 	}

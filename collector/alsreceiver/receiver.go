@@ -325,8 +325,12 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 	m.alsMessages.Inc()
 	m.alsBytes.Add(float64(f.n))
 	arrived := r.now()
+	truncated := st.LabelsTruncated
 	recs, out, err := st.DecodeSegments(f.segs, f.arena, (*rp)[:0], arrived)
 	*rp = recs
+	if n := st.LabelsTruncated - truncated; n > 0 {
+		m.labelsTruncated.Add(float64(n))
+	}
 	m.received.Add(float64(out.Entries))
 	for i, n := range out.Rejected {
 		if n > 0 {
