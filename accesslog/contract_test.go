@@ -104,3 +104,31 @@ func TestLabelLengthBound(t *testing.T) {
 	}
 	assert.Error(t, (&Config{MaxLabelLength: 10}).Validate())
 }
+
+// TestPlausibilityBounds: numbers no Envoy reports for one request are
+// clamped to the bound and counted by field; plausible ones pass as they are.
+func TestPlausibilityBounds(t *testing.T) {
+	st := NewStream(Config{}, nil)
+	st.SetProxy(NewProxy("sidecar~10.0.0.1~p-1.ns~ns.svc.cluster.local", "p.ns", nil))
+	twoHundredYears := int64(200 * 365 * 24 * time.Hour) // int64 nanoseconds reach ~292 years
+	entries := []entry.Entry{
+		{HasCommon: true, HasDuration: true, Duration: int64(time.Hour), HasWireBytes: true, DownstreamWireBytesSent: 1 << 30},
+		{HasCommon: true, HasDuration: true, Duration: twoHundredYears},
+		{HasCommon: true, HasDuration: true, Duration: -5},
+		{HasCommon: true, HasWireBytes: true, DownstreamWireBytesSent: 1<<64 - 1, DownstreamWireBytesReceived: 10},
+		{HasCommon: true, TCP: true, AccessLogType: 3, TCPSentBytes: 1<<64 - 1},
+		{HasCommon: true, HasRequest: true, ContentType: []byte("application/grpc"), HasGRPCStats: true, GRPCRequestMessages: 1 << 62},
+	}
+	recs, out, err := st.Normalize(entries, nil, time.Unix(1_700_000_000, 0))
+	require.NoError(t, err)
+	require.Equal(t, len(entries), out.Processed, "clamped entries are processed, not rejected")
+	assert.Equal(t, int64(time.Hour), recs[0].DurationNanos, "plausible: unchanged")
+	assert.Equal(t, uint64(1<<30), recs[0].ResponseBytes)
+	assert.Equal(t, int64(MaxDuration), recs[1].DurationNanos)
+	assert.Equal(t, int64(-1), recs[2].DurationNanos, "negative: as if not logged")
+	assert.Equal(t, uint64(MaxBytes), recs[3].ResponseBytes)
+	assert.Equal(t, uint64(10), recs[3].RequestBytes)
+	assert.Equal(t, uint64(MaxBytes), recs[4].TCPSentBytes)
+	assert.Equal(t, uint64(MaxMessages), recs[5].RequestMessages)
+	assert.Equal(t, [NumClampFields]int{ClampDuration: 2, ClampBytes: 2, ClampMessages: 1}, st.Clamped)
+}

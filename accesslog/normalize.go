@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/meshlens/meshlens/accesslog/entry"
 )
@@ -93,6 +94,7 @@ func (s *Stream) normalize(e *entry.Entry, r *Record, nowNano int64) {
 			r.RequestMessages, r.ResponseMessages, _ = s.conns.Track(s.connKey(e), e.GRPCRequestMessages, e.GRPCResponseMessages, r.Final, unixTime(nowNano))
 		}
 	}
+	s.plausible(r)
 
 	// Identities.
 	local := p.Workload
@@ -405,4 +407,40 @@ func (s *Stream) connKey(e *entry.Entry) ConnKey {
 	h = hashBytes(h^0x02, e.DownstreamRemote.Host)
 	h = hashBytes(h^uint64(e.DownstreamRemote.Port), e.DownstreamLocal.Host)
 	return ConnKey(h ^ uint64(e.DownstreamLocal.Port)<<32)
+}
+
+// Plausibility bounds: what no Envoy reports for one request or connection.
+// A value beyond them is clamped to the bound and counted, so that one
+// broken or hostile entry cannot put an edge's average latency at 1e11 ms
+// or a byte counter at 1.8e19 (docs/metrics.md states the rules).
+const (
+	// MaxDuration is the longest duration taken as it is: 30 days (a
+	// long-lived stream or connection may last days, not months).
+	MaxDuration = 30 * 24 * time.Hour
+	// MaxBytes is the most bytes one entry may count in one direction: 1 PiB.
+	MaxBytes = 1 << 50
+	// MaxMessages is the most gRPC messages one entry may count in one
+	// direction: 2^40.
+	MaxMessages = 1 << 40
+)
+
+// plausible clamps r's numbers to the plausibility bounds, counting each
+// clamped field in s.Clamped.
+func (s *Stream) plausible(r *Record) {
+	if r.DurationNanos > int64(MaxDuration) {
+		r.DurationNanos = int64(MaxDuration)
+		s.Clamped[ClampDuration]++
+	} else if r.DurationNanos < -1 {
+		r.DurationNanos = -1 // as if not logged
+		s.Clamped[ClampDuration]++
+	}
+	if r.RequestBytes > MaxBytes || r.ResponseBytes > MaxBytes || r.TCPSentBytes > MaxBytes || r.TCPReceivedBytes > MaxBytes {
+		r.RequestBytes, r.ResponseBytes = min(r.RequestBytes, MaxBytes), min(r.ResponseBytes, MaxBytes)
+		r.TCPSentBytes, r.TCPReceivedBytes = min(r.TCPSentBytes, MaxBytes), min(r.TCPReceivedBytes, MaxBytes)
+		s.Clamped[ClampBytes]++
+	}
+	if r.RequestMessages > MaxMessages || r.ResponseMessages > MaxMessages {
+		r.RequestMessages, r.ResponseMessages = min(r.RequestMessages, MaxMessages), min(r.ResponseMessages, MaxMessages)
+		s.Clamped[ClampMessages]++
+	}
 }

@@ -54,6 +54,28 @@ func RejectReasons() []RejectReason {
 	return out
 }
 
+// ClampField names a number clamped to its plausibility bound.
+type ClampField uint8
+
+// Clamped fields, exported as the `field` label of
+// meshlens_receiver_values_clamped_total.
+const (
+	ClampDuration ClampField = iota
+	ClampBytes
+	ClampMessages
+	NumClampFields
+)
+
+var clampNames = [...]string{"duration", "bytes", "messages"}
+
+// String returns the label value.
+func (f ClampField) String() string {
+	if int(f) < len(clampNames) {
+		return clampNames[f]
+	}
+	return "invalid"
+}
+
 // Outcome counts what happened to the entries of one message.
 type Outcome struct {
 	Entries   int // entries in the message
@@ -152,6 +174,9 @@ type Stream struct {
 	InternResets int
 	// LabelsTruncated counts the label values cut to MaxLabelLength.
 	LabelsTruncated int
+	// Clamped counts the entries whose numbers were clamped to the
+	// plausibility bounds, by field (normalize.go).
+	Clamped [NumClampFields]int
 }
 
 type authMemo struct {

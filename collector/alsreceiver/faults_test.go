@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestStreamLimit(t *testing.T) {
@@ -190,5 +191,27 @@ func TestTCPConnectionTableOverflowCounted(t *testing.T) {
 	require.NoError(t, sendRaw(t, dial(t, addr), "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs", b))
 	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_receiver_tcp_connections_untracked_total"), 0)
 	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_tcp_connections_tracked"), 0)
+	checkAccounting(t, hub.reg)
+}
+
+// TestImplausibleNumbersClampedAndCounted: an entry with 2^64-1 bytes and a
+// 200-year duration is processed with its numbers clamped, and counted by
+// field; the accounting identity holds.
+func TestImplausibleNumbersClampedAndCounted(t *testing.T) {
+	_, hub, addr := startReceiver(t, nil)
+	msg := loadALS(t, "envoy-ingress.json")
+	e := msg.GetHttpLogs().GetLogEntry()[0]
+	e.CommonProperties.DownstreamWireBytesSent = math.MaxUint64
+	e.CommonProperties.Duration = &durationpb.Duration{Seconds: 200 * 365 * 24 * 3600}
+	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
+	s, err := client.StreamAccessLogs(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, s.Send(msg))
+	_, err = s.CloseAndRecv()
+	require.NoError(t, err)
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_values_clamped_total", "field", "bytes"), 0)
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_values_clamped_total", "field", "duration"), 0)
+	assert.InDelta(t, 0, counter(t, hub.reg, "meshlens_receiver_values_clamped_total", "field", "messages"), 0)
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
 	checkAccounting(t, hub.reg)
 }

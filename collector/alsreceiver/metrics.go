@@ -42,6 +42,7 @@ type selfMetrics struct {
 	activeStreams    *prometheus.GaugeVec   // {service}
 	internResets     prometheus.Counter
 	labelsTruncated  prometheus.Counter
+	clamped          *prometheus.CounterVec // {field}
 	tcpTracked       prometheus.GaugeFunc
 	tcpUntracked     prometheus.CounterFunc
 	metricFamilies   prometheus.Counter
@@ -51,6 +52,7 @@ type selfMetrics struct {
 	alsMessages, alsBytes    prometheus.Counter
 	rejectedBy               []prometheus.Counter
 	identitySrc, identityDst []prometheus.Counter
+	clampedBy                [accesslog.NumClampFields]prometheus.Counter
 }
 
 var rejectReasons = accesslog.RejectReasons()
@@ -98,6 +100,10 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 		internResets: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshlens_receiver_intern_table_resets_total", Help: "Times a stream's label string table was full and cleared.",
 		}),
+		clamped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_values_clamped_total",
+			Help: "Entries whose duration, bytes or gRPC message counts were beyond what Envoy can report, clamped to the plausibility bound, by field.",
+		}, []string{"field"}),
 		labelsTruncated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshlens_label_values_truncated_total",
 			Help: "Label values (from entries or node metadata) longer than normalizer.max_label_length, cut to it.",
@@ -120,7 +126,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.clamped, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -130,6 +136,9 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 	m.alsMessages = m.messages.WithLabelValues(serviceALS)
 	m.alsBytes = m.bytes.WithLabelValues(serviceALS)
 	m.messages.WithLabelValues(serviceMetrics)
+	for f := range m.clampedBy {
+		m.clampedBy[f] = m.clamped.WithLabelValues(accesslog.ClampField(f).String())
+	}
 	for _, r := range rejectReasons {
 		m.rejectedBy = append(m.rejectedBy, m.rejected.WithLabelValues(r.String()))
 	}
@@ -153,7 +162,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 func (m *selfMetrics) unregister() {
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
-		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
+		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.clamped, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
 	} {
 		m.reg.Unregister(c)
 	}

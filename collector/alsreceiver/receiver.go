@@ -325,11 +325,18 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 	m.alsMessages.Inc()
 	m.alsBytes.Add(float64(f.n))
 	arrived := r.now()
-	truncated := st.LabelsTruncated
+	truncated, clamped := st.LabelsTruncated, st.Clamped
 	recs, out, err := st.DecodeSegments(f.segs, f.arena, (*rp)[:0], arrived)
 	*rp = recs
 	if n := st.LabelsTruncated - truncated; n > 0 {
 		m.labelsTruncated.Add(float64(n))
+	}
+	if st.Clamped != clamped {
+		for i, n := range st.Clamped {
+			if d := n - clamped[i]; d > 0 {
+				m.clampedBy[i].Add(float64(d))
+			}
+		}
 	}
 	m.received.Add(float64(out.Entries))
 	for i, n := range out.Rejected {
