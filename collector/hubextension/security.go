@@ -77,7 +77,8 @@ func secure(auth AuthConfig, next http.Handler) http.Handler {
 // content nor their length leaks through timing.
 func authorized(r *http.Request, auth AuthConfig, token, user, pass [32]byte) bool {
 	if auth.BearerToken != "" {
-		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer" too.
+		if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			got := sha256.Sum256([]byte(v))
 			if subtle.ConstantTimeCompare(got[:], token[:]) == 1 {
 				return true
