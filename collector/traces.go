@@ -49,12 +49,16 @@ func useTracesEndpoint(c *cobra.Command, endpoint string) error {
 // OTLP/gRPC to endpoint: it turns on the envoyals receiver's traces and
 // sets the traces pipeline's exporters to an otlp_grpc/traces exporter.
 //
-// That exporter batches in its sending queue (exporterhelper batching)
-// rather than through a batch processor: the queue never blocks (a full
-// queue refuses the batch at once), retries a failed export for a minute,
-// and a refusal reaches the receiver, which counts the spans in
-// meshlens_spans_dropped_total{reason="pipeline_error"}. A batch processor in
-// front would log and discard the exporter's refusals uncounted.
+// That exporter has no sending queue of its own: meshlens's span pipeline
+// (exporters/spans.Pipeline) is the queue, bounded by traces::queue_size,
+// and hands the exporter batches of what waited meanwhile (up to 5,000
+// spans). Each export then returns only when the backend took the spans, or
+// when it failed after retrying for a minute, so meshlens counts spans as
+// exported only when they were (meshlens_spans_total{stage="exported"}) and
+// counts every failure in meshlens_spans_dropped_total{reason="pipeline_error"};
+// while an export retries, new spans wait in meshlens's queue and beyond it
+// are dropped, counted (reason="queue_full"). An exporter queue, or a batch
+// processor in front, would take spans it may later drop uncounted.
 //
 // endpoint is host:port (plaintext: what an in-cluster or loopback Jaeger
 // collector serves), http://host:port (the same) or https://host:port (TLS,
@@ -71,13 +75,7 @@ exporters:
     tls:
       insecure: %t
     sending_queue:
-      sizer: items
-      queue_size: 100000
-      num_consumers: 4
-      batch:
-        flush_timeout: 1s
-        min_size: 1000
-        max_size: 5000
+      enabled: false
     retry_on_failure:
       enabled: true
       initial_interval: 1s

@@ -153,6 +153,28 @@ func (p *Pipeline) Offer(recs []accesslog.Record) {
 // Start runs the goroutine that feeds the traces pipeline.
 func (p *Pipeline) Start() { go p.run() }
 
+// MaxExportBatch bounds the spans handed to the traces pipeline at once.
+const MaxExportBatch = 5000
+
+// batch appends to td the batches already waiting in the queue, without
+// waiting for more, up to MaxExportBatch spans: one export while the
+// pipeline is busy carries what arrived meanwhile, so an exporter without a
+// queue of its own (the --traces-endpoint one) still sends few, large
+// requests, and says for each whether it was exported.
+func (p *Pipeline) batch(td ptrace.Traces) ptrace.Traces {
+	n := td.SpanCount()
+	for n < MaxExportBatch {
+		select {
+		case more := <-p.queue:
+			n += more.SpanCount()
+			more.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		default:
+			return td
+		}
+	}
+	return td
+}
+
 func (p *Pipeline) run() {
 	defer close(p.done)
 	var lastLog time.Time
@@ -179,7 +201,7 @@ func (p *Pipeline) run() {
 	for {
 		select {
 		case td := <-p.queue:
-			export(td)
+			export(p.batch(td))
 		case <-p.stop:
 			for {
 				select {

@@ -2,6 +2,7 @@ package spans
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,4 +48,52 @@ func TestPipelineShutdownDeadline(t *testing.T) {
 	assert.Zero(t, p.queued.Load())
 	p.Offer(recs) // late: dropped, counted
 	assert.InDelta(t, 4, testutil.ToFloat64(p.m.dropped[spanDropShutdown]), 0)
+}
+
+// countingTraces takes batches, after release is closed, and counts them.
+type countingTraces struct {
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []int // spans per ConsumeTraces
+}
+
+func (*countingTraces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (c *countingTraces) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	<-c.release
+	c.mu.Lock()
+	c.calls = append(c.calls, td.SpanCount())
+	c.mu.Unlock()
+	return nil
+}
+
+// TestPipelineBatchesWhatWaited: while an export is under way, the batches
+// offered meanwhile are handed on together in the next export (at most
+// MaxExportBatch spans), so a pipeline whose exporter has no queue of its
+// own still makes few requests; every span is exported once.
+func TestPipelineBatchesWhatWaited(t *testing.T) {
+	cfg := DefaultPipelineConfig()
+	cfg.Enabled, cfg.SamplingRate, cfg.QueueSize = true, 1, 100_000
+	next := &countingTraces{release: make(chan struct{})}
+	p, err := NewPipeline(cfg, next, zap.NewNop(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	recs := captureBatch(t, "envoy-ingress.json", "envoy-ingress2sidecar.json")
+	p.Start()
+	const offers = 3000
+	for range offers {
+		p.Offer(recs) // 2 spans each
+	}
+	close(next.release)
+	require.Eventually(t, func() bool { return p.queued.Load() == 0 }, 10*time.Second, 10*time.Millisecond)
+	p.Shutdown(context.Background())
+	next.mu.Lock()
+	defer next.mu.Unlock()
+	total := 0
+	for _, n := range next.calls {
+		total += n
+		assert.LessOrEqual(t, n, MaxExportBatch)
+	}
+	assert.Equal(t, 2*offers, total, "every span exported once")
+	assert.LessOrEqual(t, len(next.calls), 3, "6,000 spans that waited go in at most 3 exports (the first alone, then ≤ 5,000 each)")
+	assert.InDelta(t, float64(2*offers), testutil.ToFloat64(p.m.exported), 0)
 }
