@@ -9,8 +9,9 @@ type Reason uint8
 const (
 	// ReasonNoNode: Observe was called with an empty NodeIdentity.ID.
 	ReasonNoNode Reason = iota
-	// ReasonInvalidName: empty or non-UTF-8 stat name, or unusable labels
-	// (empty, non-UTF-8, duplicated after sanitizing, more than 32 on a
+	// ReasonInvalidName: empty, non-UTF-8 or over-long (MaxStatNameLength)
+	// stat name, or unusable labels (empty, non-UTF-8, duplicated after
+	// sanitizing, a value over MaxLabelValueLength, more than 32 on a
 	// sample or 64 on a metric name).
 	ReasonInvalidName
 	// ReasonIstioCustom: an Istio standard metric (istiocustom.*, or the

@@ -123,13 +123,13 @@ type labelPair struct{ name, value string }
 // builds its lookup key into s.key: name, then 0xff name 0xfe value per
 // label (bytes that never occur in UTF-8).
 func (s *Store) labeledKey(name string, lps []*dto.LabelPair) Reason {
-	if len(lps) > maxLabels || !utf8.ValidString(name) {
+	if len(lps) > maxLabels || len(name) > MaxStatNameLength || !utf8.ValidString(name) {
 		return ReasonInvalidName
 	}
 	s.lbls = s.lbls[:0]
 	for _, lp := range lps {
 		n, v := lp.GetName(), lp.GetValue()
-		if n == "" || !utf8.ValidString(n) || !utf8.ValidString(v) {
+		if n == "" || len(n) > MaxStatNameLength || len(v) > MaxLabelValueLength || !utf8.ValidString(n) || !utf8.ValidString(v) {
 			return ReasonInvalidName
 		}
 		s.lbls = append(s.lbls, labelPair{n, v})

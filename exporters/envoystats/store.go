@@ -15,6 +15,12 @@ const (
 	maxBuckets      = 512
 	maxLabels       = 32 // per sample
 	maxFamilyLabels = 64 // union over a family's series
+	// MaxStatNameLength bounds a stat name in bytes: Envoy's longest
+	// (cluster, listener and route names embedded) stay far below it.
+	MaxStatNameLength = 1024
+	// MaxLabelValueLength bounds a tag label's value in bytes, as
+	// normalizer.max_label_length bounds the Istio series' labels.
+	MaxLabelValueLength = 512
 )
 
 // kind is the exposed Prometheus type of a family.

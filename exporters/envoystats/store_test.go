@@ -337,6 +337,8 @@ func TestRejections(t *testing.T) {
 		{"no node id", NodeIdentity{}, gaugeFam("server.live", 1), "no_node_id"},
 		{"empty name", nodeA, gaugeFam("", 1), "invalid_name"},
 		{"non-UTF-8 name", nodeA, gaugeFam("server.\xff", 1), "invalid_name"},
+		{"1 MiB name", nodeA, gaugeFam("cluster."+strings.Repeat("c", 1<<20)+".upstream_rq_total", 1), "invalid_name"},
+		{"over-long label value", nodeA, withLabels(gaugeFam("server.x", 1), "a", strings.Repeat("v", MaxLabelValueLength+1)), "invalid_name"},
 		{"non-UTF-8 label", nodeA, withLabels(gaugeFam("server.x", 1), "a", "\xff"), "invalid_name"},
 		{"empty label name", nodeA, withLabels(gaugeFam("server.x", 1), "", "v"), "invalid_name"},
 		{"repeated label", nodeA, withLabels(gaugeFam("server.x", 1), "a", "1", "a", "2"), "invalid_name"},

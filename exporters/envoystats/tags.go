@@ -214,7 +214,7 @@ func isIstioCustom(name string) bool {
 // and a help text. ok is false for names that cannot be exposed (empty, not
 // UTF-8).
 func extractTags(name string) (*extracted, bool) {
-	if name == "" || !utf8.ValidString(name) {
+	if name == "" || len(name) > MaxStatNameLength || !utf8.ValidString(name) {
 		return nil, false
 	}
 	var (
