@@ -208,15 +208,17 @@ func (p *Proxy) ownsIP(ip []byte) bool {
 	return false
 }
 
-// truncateLabels cuts the proxy's label values (its workload's labels,
-// service account and pod, from node metadata a sender controls) to max
-// bytes and returns how many it cut.
-func (p *Proxy) truncateLabels(limit int) int {
+// CutLabels cuts the proxy's label values (node id and cluster, its
+// workload's labels, service account and pod: all from a node a sender
+// controls) to limit bytes at a UTF-8 boundary and returns how many it cut.
+// Stream.SetProxy does it with the normaliser's MaxLabelLength; a path that
+// uses a Proxy without a Stream (the Metrics Service) calls it itself.
+func (p *Proxy) CutLabels(limit int) int {
 	n := 0
 	w := &p.Workload
 	for _, f := range []*string{
 		&w.Name, &w.Namespace, &w.CanonicalService, &w.CanonicalRevision, &w.App, &w.Version, &w.Cluster,
-		&p.ServiceAccount, &p.Pod, &p.NodeCluster,
+		&p.ServiceAccount, &p.Pod, &p.NodeCluster, &p.NodeID,
 	} {
 		if len(*f) > limit {
 			*f = string(cutUTF8([]byte(*f), limit))

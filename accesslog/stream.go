@@ -126,6 +126,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// LabelLimit is MaxLabelLength with its default applied.
+func (c Config) LabelLimit() int { return c.withDefaults().MaxLabelLength }
+
 func (c Config) withDefaults() Config {
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = "cluster.local"
@@ -254,7 +257,7 @@ func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record
 // proxy (NewProxy builds one from Envoy node fields) before its first
 // Normalize. Call it once per Stream: the caches are per proxy.
 func (s *Stream) SetProxy(p *Proxy) {
-	s.LabelsTruncated += p.truncateLabels(s.cfg.MaxLabelLength)
+	s.LabelsTruncated += p.CutLabels(s.cfg.MaxLabelLength)
 	s.proxy = p
 	s.nodeHash = hashString(fnvOffset, p.NodeID)
 }

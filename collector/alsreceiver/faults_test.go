@@ -7,11 +7,15 @@ import (
 	"math"
 	"net"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
@@ -20,6 +24,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshlens/meshlens/accesslog"
 )
 
 func TestStreamLimit(t *testing.T) {
@@ -214,4 +221,26 @@ func TestImplausibleNumbersClampedAndCounted(t *testing.T) {
 	assert.InDelta(t, 0, counter(t, hub.reg, "meshlens_receiver_values_clamped_total", "field", "messages"), 0)
 	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
 	checkAccounting(t, hub.reg)
+}
+
+// TestMetricsServiceNodeLabelsBounded: a Metrics Service node whose id and
+// workload name are 1 MiB reaches the hub (whose envoy_* series carry them
+// as labels) cut to normalizer.max_label_length, counted.
+func TestMetricsServiceNodeLabelsBounded(t *testing.T) {
+	_, hub, addr := startReceiver(t, nil)
+	md, err := structpb.NewStruct(map[string]any{"WORKLOAD_NAME": strings.Repeat("w", 1<<20)})
+	require.NoError(t, err)
+	client := metricsv3.NewMetricsServiceClient(dial(t, addr))
+	s, err := client.StreamMetrics(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, s.Send(&metricsv3.StreamMetricsMessage{
+		Identifier:   &metricsv3.StreamMetricsMessage_Identifier{Node: &corev3.Node{Id: strings.Repeat("n", 1<<20), Metadata: md}},
+		EnvoyMetrics: []*dto.MetricFamily{{Name: proto.String("server.live"), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}}}}},
+	}))
+	_, err = s.CloseAndRecv()
+	require.NoError(t, err)
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	assert.Equal(t, 1, hub.stats[strings.Repeat("n", accesslog.DefaultMaxLabelLength)], "the node id, cut")
+	assert.InDelta(t, 3, counter(t, hub.reg, "meshlens_label_values_truncated_total"), 0, "node id, workload and the canonical service named after it")
 }

@@ -472,6 +472,11 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 				return r.rejectStream(serviceMetrics, accesslog.ErrNoIdentifier)
 			}
 			proxy = accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
+			// The node's labels go on every envoy_* series: bounded by
+			// bytes as the access log's are.
+			if n := proxy.CutLabels(r.cfg.Normalizer.LabelLimit()); n > 0 {
+				m.labelsTruncated.Add(float64(n))
+			}
 		}
 		m.metricFamilies.Add(float64(len(msg.GetEnvoyMetrics())))
 		if r.stats != nil {
