@@ -42,11 +42,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, err error) {
+// writeError answers err with its status; a bad query (400) is counted
+// (BadQueries).
+func (l *Live) writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, errBadQuery):
 		code = http.StatusBadRequest
+		l.badQueries.Add(1)
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrTooManyClients):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, promsource.ErrUpstream):
@@ -81,12 +84,12 @@ func (l *Live) snapshot(ctx context.Context, q *query) (*topology.Snapshot, erro
 func (l *Live) serveGraph(w http.ResponseWriter, r *http.Request, now func() time.Time, dot bool) {
 	q, err := l.parse(r, now(), false)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	snap, err := l.snapshot(r.Context(), &q)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	if dot || q.format == "dot" {
@@ -100,12 +103,12 @@ func (l *Live) serveGraph(w http.ResponseWriter, r *http.Request, now func() tim
 func (l *Live) serveKiali(w http.ResponseWriter, r *http.Request, now func() time.Time) {
 	q, err := l.parse(r, now(), true)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	snap, err := l.snapshot(r.Context(), &q)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, kiali.Render(snap, &q.kiali))
@@ -114,11 +117,11 @@ func (l *Live) serveKiali(w http.ResponseWriter, r *http.Request, now func() tim
 func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() time.Time) {
 	q, err := l.parse(r, now(), false)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	if q.source == sourcePrometheus {
-		writeError(w, badf("the stream serves this instance's live graph only: poll /api/v1/graph?source=prometheus for the global graph"))
+		l.writeError(w, badf("the stream serves this instance's live graph only: poll /api/v1/graph?source=prometheus for the global graph"))
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -129,7 +132,7 @@ func (l *Live) serveStream(w http.ResponseWriter, r *http.Request, now func() ti
 	_ = rc.SetReadDeadline(time.Time{})
 	s, first, err := l.subscribe(q, now)
 	if err != nil {
-		writeError(w, err)
+		l.writeError(w, err)
 		return
 	}
 	defer l.unsubscribe(s)

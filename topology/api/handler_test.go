@@ -61,7 +61,8 @@ func TestGraphAllWindows(t *testing.T) {
 }
 
 func TestBadQueries(t *testing.T) {
-	h := newLive(t, Options{}).Handler(fixedNow)
+	l := newLive(t, Options{})
+	h := l.Handler(fixedNow)
 	tests := []struct {
 		name, target, want string
 	}{
@@ -91,6 +92,7 @@ func TestBadQueries(t *testing.T) {
 			assert.Equal(t, tt.want, e.Error)
 		})
 	}
+	assert.Equal(t, uint64(len(tests)), l.BadQueries(), "every 400 is counted")
 }
 
 func manyNamespaces(n int) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshlens/meshlens/accesslog"
@@ -60,6 +61,9 @@ type Live struct {
 
 	// global answers ?source=prometheus; nil unless topology::global is set.
 	global *promsource.Source
+
+	// badQueries counts the requests answered 400 (BadQueries).
+	badQueries atomic.Uint64
 
 	changed chan struct{} // one slot: records arrived since the last publish
 	done    chan struct{}
@@ -183,3 +187,7 @@ func (l *Live) Close() error {
 	})
 	return nil
 }
+
+// BadQueries returns how many API requests were answered 400 (bad or
+// over-limit query parameters) since the start.
+func (l *Live) BadQueries() uint64 { return l.badQueries.Load() }
