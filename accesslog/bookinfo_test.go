@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"testing"
-	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/assert"
@@ -77,43 +76,4 @@ func TestBookinfoIdentities(t *testing.T) {
 	assert.Equal(t, "v1", pp.Destination.Version)
 	assert.Equal(t, SecurityNone, pp.Security)
 	assert.InDelta(t, 1008.378251, float64(pp.DurationNanos)/1e6, 1e-6, "duration falls back to time_to_last_downstream_tx_byte")
-}
-
-// TestBookinfoJoin checks that the gateway's and productpage's reports of
-// the same request are recognised as one hop seen from two reporters, and
-// that the server-side record learns its caller from the join.
-func TestBookinfoJoin(t *testing.T) {
-	for _, order := range [][2]string{
-		{"envoy-ingress.json", "envoy-ingress2sidecar.json"},
-		{"envoy-ingress2sidecar.json", "envoy-ingress.json"},
-	} {
-		t.Run(order[0]+" first", func(t *testing.T) {
-			j := NewJoiner(100, time.Minute)
-			first, second := decodeSample(t, order[0]), decodeSample(t, order[1])
-			_, ok := j.Observe(&first, testNow)
-			require.False(t, ok)
-			_, ok = j.Observe(&second, testNow)
-			require.True(t, ok, "the two reports must join")
-			assert.Equal(t, 0, j.Len())
-			assert.Equal(t, uint64(1), j.Joined)
-			server := second
-			if second.Reporter != ReporterDestination {
-				server = first
-			}
-			if second.Reporter == ReporterDestination {
-				assert.Equal(t, "istio-ingressgateway", server.Source.Name)
-				assert.Equal(t, FromJoin, server.SourceFrom)
-			}
-		})
-	}
-	// Different hops of the same request (x-request-id is propagated) do
-	// not join: productpage → details is not gateway → productpage.
-	j := NewJoiner(100, time.Minute)
-	gw, details := decodeSample(t, "envoy-ingress.json"), decodeSample(t, "envoy-mesh-client-sidecar.json")
-	details.Details.RequestID = gw.Details.RequestID
-	j.Observe(&gw, testNow)
-	_, ok := j.Observe(&details, testNow)
-	assert.False(t, ok)
-	assert.Equal(t, 2, j.Len())
-	assert.Equal(t, 2, j.Expire(testNow.Add(2*time.Minute)))
 }

@@ -4,9 +4,8 @@ import "context"
 
 // Consumer takes the records an ingest path produced. It is the contract
 // between every ingest path (the ALS receiver today; OpenTelemetry and file
-// access logs next) and what consumes records (the hub: the two-reporter
-// join and the aggregations). docs/ingest.md shows where a new ingest path
-// plugs in.
+// access logs next) and what consumes records (the hub: the aggregations).
+// docs/ingest.md shows where a new ingest path plugs in.
 //
 // The contract, for both sides:
 //   - local is the per-stream handle of the stream (one proxy's connection,
@@ -18,11 +17,10 @@ import "context"
 //   - The records, and in particular their Details (which alias the
 //     ingest path's buffers), are valid only during the call: a consumer
 //     copies what it keeps.
-//   - A consumer may edit the records in place: the hub's join fills what
-//     one report of a hop lacked from the other (Joiner.ObserveKey). The
-//     ingest path may read the records after the call returns, as edited
-//     (span reconstruction does, so that spans carry the joined identities),
-//     and then reuses them.
+//   - A consumer reads the records and does not change them (in particular
+//     not their labels: a record's labels come from its own entry only,
+//     docs/adr/0003). The ingest path may read the records after the call
+//     returns, as given (span reconstruction does), and then reuses them.
 //   - An error means the batch was not taken; the ingest path counts its
 //     records as dropped (reason sink_error) and keeps the stream open.
 type Consumer interface {

@@ -14,6 +14,7 @@
 // per stream). Records go to a Consumer with the stream's StreamLocal, the
 // per-stream handle consumers keep caches in. Proxy is the one parser of a
 // reporting Envoy's identity. ConnTable turns cumulative TCP counters into
-// deltas and Joiner recognises the two reports (client and server side) of
-// one request hop. The ALS receiver around it lives in collector/alsreceiver.
+// deltas. A record's labels come only from its own entry and its proxy's
+// node, never from the other report of the hop (docs/adr/0003). The ALS
+// receiver around it lives in collector/alsreceiver.
 package accesslog

@@ -127,14 +127,27 @@ func (s *Stream) normalize(e *entry.Entry, r *Record, nowNano int64) {
 		}
 		r.Security = SecurityUnknown
 	}
-	s.service(e, r)
-	if r.Reporter == ReporterSource && r.DestinationFrom != FromPeerMetadata && r.Service.Namespace != unknown &&
-		(r.ServiceFrom == FromClusterName || r.ServiceFrom == FromAuthority) && isMeshService(r.Service.Host) {
-		// No peer metadata: the service the cluster or authority names is the
-		// best evidence of the peer; the workload stays unknown.
-		r.Destination.Namespace = r.Service.Namespace
-		r.Destination.CanonicalService = r.Service.Name
-		r.DestinationFrom = r.ServiceFrom
+	peer := s.service(e, r)
+	if r.Reporter == ReporterSource {
+		switch {
+		case r.DestinationFrom == FromPeerMetadata:
+			if r.Service.Namespace == unknown {
+				// Istio: the cluster's namespace, else the peer's.
+				r.Service.Namespace = r.Destination.Namespace
+			}
+		case peer == peerWorkload || peer == peerService && r.Service.Namespace != unknown:
+			// No peer metadata: the service the cluster names
+			// (configuration, not the request) stands in for Istio's
+			// endpoint metadata, which the access log does not carry. The
+			// workload stays unknown, except in meshes whose identity is
+			// the service (Consul, App Mesh).
+			r.Destination.Namespace = r.Service.Namespace
+			r.Destination.CanonicalService = r.Service.Name
+			if peer == peerWorkload {
+				r.Destination.Name = r.Service.Name
+			}
+			r.DestinationFrom = r.ServiceFrom
+		}
 	}
 
 	parseTrace(e, &r.Trace)
@@ -161,13 +174,37 @@ func (s *Stream) normalize(e *entry.Entry, r *Record, nowNano int64) {
 
 // reporter decides which side of the call the proxy was on.
 func (s *Stream) reporter(e *entry.Entry) Reporter {
+	c := e.UpstreamCluster
 	switch s.proxy.Kind {
-	case ProxyRouter:
+	case ProxyRouter, ProxyEnvoyGateway, ProxyAppMeshGateway:
 		return ReporterSource
 	case ProxyWaypoint:
 		return ReporterWaypoint
+	case ProxyConsul:
+		switch {
+		case bytes.Equal(c, []byte("local_app")), bytes.HasPrefix(c, []byte("exposed_cluster_")):
+			return ReporterDestination
+		case len(c) > 0:
+			return ReporterSource
+		}
+		// No cluster (a local reply): the public listener is the one that
+		// terminates mesh TLS.
+		if len(e.LocalURISAN) > 0 {
+			return ReporterDestination
+		}
+		return ReporterSource
+	case ProxyAppMesh:
+		switch {
+		case bytes.HasPrefix(c, []byte("cds_ingress_")):
+			return ReporterDestination
+		case len(c) > 0:
+			return ReporterSource
+		}
+		if len(e.LocalURISAN) > 0 {
+			return ReporterDestination
+		}
+		return ReporterSource
 	case ProxySidecar:
-		c := e.UpstreamCluster
 		switch {
 		case bytes.HasPrefix(c, []byte("outbound")), bytes.Equal(c, []byte("PassthroughCluster")), bytes.Equal(c, []byte("BlackHoleCluster")):
 			return ReporterSource
@@ -204,12 +241,31 @@ func (s *Stream) peerFromDownstream(e *entry.Entry, w *Workload) IdentitySource 
 		return FromPeerMetadata
 	}
 	unknownWorkload(w)
-	if ns, ok := spiffeNamespace(e.PeerURISAN); ok {
-		w.Principal = s.internSAN(e.PeerURISAN)
-		w.Namespace = s.intern(ns)
-		return FromSAN
+	if len(e.PeerURISAN) == 0 {
+		return FromNone
 	}
-	return FromNone
+	// Istio: the peer principal is the certificate's URI SAN whatever its
+	// form; a SPIFFE id names the namespace, Consul's the service too.
+	w.Principal = s.internSAN(e.PeerURISAN)
+	if ns, ok := spiffeNamespace(e.PeerURISAN); ok {
+		w.Namespace = s.intern(ns)
+	}
+	if svc, ok := consulSANService(e.PeerURISAN); ok && s.proxy.Kind == ProxyConsul {
+		w.Name = s.intern(svc)
+		w.CanonicalService = w.Name
+	}
+	return FromSAN
+}
+
+// consulSANService returns <svc> from Consul's service identity,
+// spiffe://<td>/[ap/<ap>/]ns/<ns>/dc/<dc>/svc/<svc>.
+func consulSANService(uri []byte) ([]byte, bool) {
+	i := bytes.LastIndex(uri, []byte("/svc/"))
+	if i < 0 || !bytes.Contains(uri[:i], []byte("/dc/")) {
+		return nil, false
+	}
+	svc := uri[i+5:]
+	return svc, len(svc) > 0 && bytes.IndexByte(svc, '/') < 0
 }
 
 func unknownWorkload(w *Workload) {
@@ -384,8 +440,12 @@ func (s *Stream) tcpCounters(e *entry.Entry, r *Record, nowNano int64) {
 	periodic := e.AccessLogType == logTypeTCPPeriodic || e.AccessLogType == logTypeTCPUpstreamConn ||
 		e.AccessLogType == logTypeTCPConnectionStart || e.AccessLogType == logTypeDownstreamPeriodic ||
 		e.AccessLogType == logTypeDownstreamStart
+	// A connection is tracked by its stream_id, else by its addresses (the
+	// final entry of a connection whose periodic entries were counted must
+	// count only what they did not, and end the tracking).
+	keyed := len(e.StreamID) > 0 || len(e.DownstreamRemote.Host) > 0 && e.DownstreamRemote.Port != 0
 	switch {
-	case s.conns != nil && (periodic || (r.Final && len(e.StreamID) > 0)):
+	case s.conns != nil && keyed && (periodic || r.Final):
 		var first bool
 		r.TCPSentBytes, r.TCPReceivedBytes, first = s.conns.Track(s.connKey(e), sent, recv, r.Final, unixTime(nowNano))
 		r.TCPOpened = first

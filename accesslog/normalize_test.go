@@ -139,8 +139,8 @@ func TestNormalize(t *testing.T) {
 			assert.Equal(t, SecurityMutualTLS, r.Security)
 			assert.Equal(t, "spiffe://cluster.local/ns/default/sa/bookinfo-reviews", r.Destination.Principal)
 			assert.Equal(t, "spiffe://cluster.local/ns/default/sa/bookinfo-productpage", r.Source.Principal)
-			assert.Equal(t, Service{"reviews.default.svc.cluster.local", "reviews", "default"}, r.Service, "from :authority, qualified")
-			assert.Equal(t, FromAuthority, r.ServiceFrom)
+			assert.Equal(t, Service{"reviews.default.svc.cluster.local", "reviews", "default"}, r.Service, "the local service: Istio's inbound Host-header fallback is off")
+			assert.Equal(t, FromNodeMetadata, r.ServiceFrom)
 		}},
 		{"server identity from SAN only", server, func(e *datav3.HTTPAccessLogEntry) {
 			e.CommonProperties.UpstreamCluster = "inbound|9080||"
@@ -203,7 +203,7 @@ func TestNormalize(t *testing.T) {
 			e.CommonProperties.RouteName = "allow_any"
 			e.Request.Authority = "api.example.com:443"
 		}, func(t *testing.T, r *Record) {
-			assert.Equal(t, Service{"api.example.com", "PassthroughCluster", unknown}, r.Service)
+			assert.Equal(t, Service{"api.example.com:443", "PassthroughCluster", unknown}, r.Service, "Istio keeps the Host header whole, port included")
 			assert.Equal(t, unknown, r.Destination.Name)
 		}},
 		{"unauthorized external service flag", client, func(e *datav3.HTTPAccessLogEntry) {
@@ -278,7 +278,7 @@ func TestNormalize(t *testing.T) {
 		}, func(t *testing.T, r *Record) {
 			assert.Equal(t, "edge", r.Source.Name)
 			assert.Equal(t, FromNodeID, r.SourceFrom)
-			assert.Equal(t, "httproute/default/backend/rule/0", r.Service.Name)
+			assert.Equal(t, Service{"httproute/default/backend", "backend", "default"}, r.Service, "Envoy Gateway's route cluster names the route")
 		}},
 		{"intermediate entry is not final", client, func(e *datav3.HTTPAccessLogEntry) {
 			e.CommonProperties.AccessLogType = datav3.AccessLogType_DownstreamPeriodic
@@ -300,47 +300,61 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
+// TestTCPPeriodicDeltas: periodic entries of one connection count the
+// increase of its cumulative counters, open it once, and its final entry
+// counts only the rest and ends the tracking: with Envoy's stream_id, and
+// without one (older Envoys, keyed by the connection's addresses), where
+// the final entry used to count every byte and the opening a second time
+// and leave the connection tracked.
 func TestTCPPeriodicDeltas(t *testing.T) {
-	node := istioNode(t, "sidecar", "reviews-v1-5b64f47978-6mfqc", "default", "reviews-v1", "reviews", "v1", "rv")
-	conns := NewConnTable(10, time.Minute)
-	entry := func(typ datav3.AccessLogType, sent, recv uint64) *datav3.TCPAccessLogEntry {
-		return &datav3.TCPAccessLogEntry{
-			CommonProperties: &datav3.AccessLogCommon{
-				UpstreamCluster: "outbound|27017||mongodb.default.svc.cluster.local", StreamId: "s-1", AccessLogType: typ,
-				StartTime: timestamppb.New(start),
-			},
-			ConnectionProperties: &datav3.ConnectionProperties{SentBytes: sent, ReceivedBytes: recv},
-		}
+	for _, streamID := range []string{"s-1", ""} {
+		t.Run("stream_id="+streamID, func(t *testing.T) {
+			node := istioNode(t, "sidecar", "reviews-v1-5b64f47978-6mfqc", "default", "reviews-v1", "reviews", "v1", "rv")
+			conns := NewConnTable(10, time.Minute)
+			entry := func(typ datav3.AccessLogType, sent, recv uint64) *datav3.TCPAccessLogEntry {
+				return &datav3.TCPAccessLogEntry{
+					CommonProperties: &datav3.AccessLogCommon{
+						UpstreamCluster: "outbound|27017||mongodb.default.svc.cluster.local", StreamId: streamID, AccessLogType: typ,
+						StartTime:               timestamppb.New(start),
+						DownstreamRemoteAddress: sock("10.0.0.7", 41234),
+						DownstreamLocalAddress:  sock("10.96.0.20", 27017),
+						UpstreamRemoteAddress:   sock("10.0.0.9", 27017),
+					},
+					ConnectionProperties: &datav3.ConnectionProperties{SentBytes: sent, ReceivedBytes: recv},
+				}
+			}
+			msg := func(first bool, e *datav3.TCPAccessLogEntry) []byte {
+				m := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_TcpLogs{
+					TcpLogs: &alsv3.StreamAccessLogsMessage_TCPAccessLogEntries{LogEntry: []*datav3.TCPAccessLogEntry{e}},
+				}}
+				if first {
+					m.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{Node: node}
+				}
+				return marshal(t, m)
+			}
+			s1 := NewStream(Config{}, conns)
+			r1, _, err := s1.Decode(msg(true, entry(datav3.AccessLogType_TcpPeriodic, 100, 40)), nil, testNow)
+			require.NoError(t, err)
+			assert.True(t, r1[0].TCPOpened)
+			assert.False(t, r1[0].TCPClosed)
+			assert.Equal(t, [2]uint64{100, 40}, [2]uint64{r1[0].TCPSentBytes, r1[0].TCPReceivedBytes})
+			assert.Equal(t, ProtocolTCP, r1[0].Protocol)
+			// The gRPC stream reconnects: the connection's next entries arrive on a
+			// new stream and are still counted as deltas.
+			s2 := NewStream(Config{}, conns)
+			r2, _, err := s2.Decode(msg(true, entry(datav3.AccessLogType_TcpPeriodic, 250, 40)), nil, testNow)
+			require.NoError(t, err)
+			assert.False(t, r2[0].TCPOpened)
+			assert.Equal(t, [2]uint64{150, 0}, [2]uint64{r2[0].TCPSentBytes, r2[0].TCPReceivedBytes})
+			r3, _, err := s2.Decode(msg(false, entry(datav3.AccessLogType_TcpConnectionEnd, 300, 90)), nil, testNow)
+			require.NoError(t, err)
+			assert.True(t, r3[0].TCPClosed)
+			assert.False(t, r3[0].TCPOpened, "opened once, by the first periodic entry")
+			assert.True(t, r3[0].Final)
+			assert.Equal(t, [2]uint64{50, 50}, [2]uint64{r3[0].TCPSentBytes, r3[0].TCPReceivedBytes})
+			assert.Equal(t, 0, conns.Len(), "the final entry forgets the connection")
+		})
 	}
-	msg := func(first bool, e *datav3.TCPAccessLogEntry) []byte {
-		m := &alsv3.StreamAccessLogsMessage{LogEntries: &alsv3.StreamAccessLogsMessage_TcpLogs{
-			TcpLogs: &alsv3.StreamAccessLogsMessage_TCPAccessLogEntries{LogEntry: []*datav3.TCPAccessLogEntry{e}},
-		}}
-		if first {
-			m.Identifier = &alsv3.StreamAccessLogsMessage_Identifier{Node: node}
-		}
-		return marshal(t, m)
-	}
-	s1 := NewStream(Config{}, conns)
-	r1, _, err := s1.Decode(msg(true, entry(datav3.AccessLogType_TcpPeriodic, 100, 40)), nil, testNow)
-	require.NoError(t, err)
-	assert.True(t, r1[0].TCPOpened)
-	assert.False(t, r1[0].TCPClosed)
-	assert.Equal(t, [2]uint64{100, 40}, [2]uint64{r1[0].TCPSentBytes, r1[0].TCPReceivedBytes})
-	assert.Equal(t, ProtocolTCP, r1[0].Protocol)
-	// The gRPC stream reconnects: the connection's next entries arrive on a
-	// new stream and are still counted as deltas.
-	s2 := NewStream(Config{}, conns)
-	r2, _, err := s2.Decode(msg(true, entry(datav3.AccessLogType_TcpPeriodic, 250, 40)), nil, testNow)
-	require.NoError(t, err)
-	assert.False(t, r2[0].TCPOpened)
-	assert.Equal(t, [2]uint64{150, 0}, [2]uint64{r2[0].TCPSentBytes, r2[0].TCPReceivedBytes})
-	r3, _, err := s2.Decode(msg(false, entry(datav3.AccessLogType_TcpConnectionEnd, 300, 90)), nil, testNow)
-	require.NoError(t, err)
-	assert.True(t, r3[0].TCPClosed)
-	assert.True(t, r3[0].Final)
-	assert.Equal(t, [2]uint64{50, 50}, [2]uint64{r3[0].TCPSentBytes, r3[0].TCPReceivedBytes})
-	assert.Equal(t, 0, conns.Len(), "the final entry forgets the connection")
 }
 
 func TestBadInput(t *testing.T) {

@@ -15,15 +15,26 @@ import (
 // ProxyKind is the kind of the reporting Envoy, from the Istio node id prefix.
 type ProxyKind uint8
 
-// Proxy kinds.
+// Proxy kinds: the Envoy flavours meshlens knows (docs/getting-started-envoy.md
+// says how each is recognised, and how its entries are read).
 const (
-	ProxyOther    ProxyKind = iota // not an Istio node id: plain Envoy, Envoy Gateway
-	ProxySidecar                   // sidecar~
-	ProxyRouter                    // router~ (any Istio gateway)
-	ProxyWaypoint                  // waypoint~
+	ProxyOther          ProxyKind = iota // plain Envoy: a client of its upstreams
+	ProxySidecar                         // Istio sidecar~
+	ProxyRouter                          // Istio router~ (any Istio gateway)
+	ProxyWaypoint                        // Istio waypoint~
+	ProxyEnvoyGateway                    // Envoy Gateway: node cluster <namespace>/<gateway>
+	ProxyConsul                          // Consul service mesh sidecar
+	ProxyAppMesh                         // AWS App Mesh virtual node
+	ProxyAppMeshGateway                  // AWS App Mesh virtual gateway
 )
 
-var proxyKindNames = [...]string{"other", "sidecar", "router", "waypoint"}
+var proxyKindNames = [...]string{"other", "sidecar", "router", "waypoint", "envoy_gateway", "consul", "appmesh", "appmesh_gateway"}
+
+// sidecar reports whether proxies of the kind sit beside one workload and
+// report both its inbound and its outbound calls.
+func (k ProxyKind) sidecar() bool {
+	return k == ProxySidecar || k == ProxyConsul || k == ProxyAppMesh
+}
 
 // String returns the kind's name.
 func (k ProxyKind) String() string {
@@ -118,6 +129,9 @@ func (p *Proxy) fill(md *structpb.Struct) {
 			p.Pod = pod
 		}
 	}
+	if p.Kind == ProxyOther && p.fillOther(md) {
+		return
+	}
 	labels := md.GetFields()["LABELS"].GetStructValue()
 	w := &p.Workload
 	w.Name = structString(md, "WORKLOAD_NAME")
@@ -155,6 +169,83 @@ func (p *Proxy) fill(md *structpb.Struct) {
 	if w.CanonicalRevision == "" {
 		w.CanonicalRevision = firstNonEmpty(w.Version, "latest")
 	}
+}
+
+// fillOther recognises the non-Istio flavours from their node id, node
+// cluster and metadata, and fills the local workload from them. It reports
+// whether it recognised one.
+func (p *Proxy) fillOther(md *structpb.Struct) bool {
+	w := &p.Workload
+	switch {
+	case appMeshNode(p.NodeID) != "":
+		// App Mesh: mesh/<mesh>/virtualNode/<vn> (or an ARN ending so);
+		// the Kubernetes controller names virtual nodes <name>_<namespace>.
+		kind, vn := appMeshNodeKind(p.NodeID)
+		p.Kind = kind
+		w.Name, w.Namespace = vn, ""
+		if i := strings.LastIndexByte(vn, '_'); i > 0 && i < len(vn)-1 {
+			w.Name, w.Namespace = vn[:i], vn[i+1:]
+		}
+	case consulNode(p.NodeID, md):
+		// Consul: the node cluster is the service, the metadata its
+		// Consul namespace (and admin partition).
+		p.Kind = ProxyConsul
+		w.Name = firstNonEmpty(p.NodeCluster, strings.TrimSuffix(strings.TrimSuffix(p.NodeID, "-sidecar-proxy"), "-proxy"))
+		w.Namespace = firstNonEmpty(structString(md, "namespace"), "default")
+	case envoyGatewayCluster(p.NodeCluster):
+		// Envoy Gateway: the node cluster is <namespace>/<gateway>, the
+		// node id the pod.
+		p.Kind = ProxyEnvoyGateway
+		i := strings.IndexByte(p.NodeCluster, '/')
+		w.Namespace, w.Name = p.NodeCluster[:i], p.NodeCluster[i+1:]
+		p.Pod = p.NodeID
+	default:
+		return false
+	}
+	w.CanonicalService = w.Name
+	w.CanonicalRevision = "latest"
+	p.WorkloadFrom = FromNodeID
+	return true
+}
+
+// appMeshNode returns the resource part of an App Mesh node id,
+// "mesh/<mesh>/virtualNode/<vn>" or "mesh/<mesh>/virtualGateway/<vg>",
+// possibly prefixed by an ARN, or "".
+func appMeshNode(id string) string {
+	i := strings.Index(id, "mesh/")
+	if i < 0 || (i > 0 && !strings.HasPrefix(id, "arn:aws:appmesh:")) {
+		return ""
+	}
+	parts := strings.Split(id[i:], "/")
+	if len(parts) != 4 || parts[1] == "" || parts[3] == "" || (parts[2] != "virtualNode" && parts[2] != "virtualGateway") {
+		return ""
+	}
+	return id[i:]
+}
+
+func appMeshNodeKind(id string) (ProxyKind, string) {
+	parts := strings.Split(appMeshNode(id), "/")
+	if parts[2] == "virtualGateway" {
+		return ProxyAppMeshGateway, parts[3]
+	}
+	return ProxyAppMesh, parts[3]
+}
+
+// consulNode recognises a Consul sidecar: consul-dataplane and the agent
+// put namespace and partition (lower case) in the node metadata; older
+// agents name the node after the proxy's service id.
+func consulNode(id string, md *structpb.Struct) bool {
+	f := md.GetFields()
+	_, ns := f["namespace"]
+	_, ap := f["partition"]
+	return ns && ap || strings.HasSuffix(id, "-sidecar-proxy")
+}
+
+// envoyGatewayCluster recognises Envoy Gateway's node cluster,
+// "<namespace>/<gateway>".
+func envoyGatewayCluster(c string) bool {
+	i := strings.IndexByte(c, '/')
+	return i > 0 && i < len(c)-1 && strings.IndexByte(c[i+1:], '/') < 0
 }
 
 // workloadFromPod strips Kubernetes' generated suffixes from a pod name:

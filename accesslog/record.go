@@ -87,11 +87,10 @@ const (
 	FromSAN                                // the peer certificate's SPIFFE URI SAN
 	FromClusterName                        // parsed from the upstream cluster name
 	FromAuthority                          // the request's :authority
-	FromJoin                               // the other reporter's record of the same request
 	numIdentitySources
 )
 
-var identitySourceNames = [...]string{"none", "node_metadata", "node_id", "peer_metadata", "san", "cluster_name", "authority", "join"}
+var identitySourceNames = [...]string{"none", "node_metadata", "node_id", "peer_metadata", "san", "cluster_name", "authority"}
 
 // String returns the label value used in meshlens's self metrics.
 func (s IdentitySource) String() string {
@@ -301,8 +300,7 @@ type Record struct {
 	Details Details
 }
 
-// Details are per-request values that only span reconstruction and joining
-// need. They alias the received message: valid only while the record is
+// Details are per-request values that only span reconstruction needs. They alias the received message: valid only while the record is
 // being consumed.
 type Details struct {
 	RequestID       []byte

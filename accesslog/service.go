@@ -15,93 +15,290 @@ var specialClusters = [...]string{
 	"InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6",
 }
 
-// service fills r.Service: from the upstream cluster name, then the route
-// name, then :authority, then (server side) the local canonical service.
-func (s *Stream) service(e *entry.Entry, r *Record) {
-	local := &s.proxy.Workload
+// peerLevel says what a cluster name tells of the callee beyond its
+// service: nothing, its namespace and canonical service (a Kubernetes
+// service), or its workload too (meshes whose identity is the service).
+type peerLevel uint8
+
+const (
+	peerNone peerLevel = iota
+	peerService
+	peerWorkload
+)
+
+// service fills r.Service, first that knows (docs/adr/0003, Istio's
+// istio_stats): the route names of Istio's catch-all routes, the upstream
+// cluster name (Istio's clusters name the service, other flavours' clusters
+// are parsed, a plain Envoy cluster is the best name its upstream has),
+// the Host header where Istio's host-header fallback is on for the
+// reporting side, then the local service on the server side, else unknown.
+// It returns what the cluster name told of the callee.
+func (s *Stream) service(e *entry.Entry, r *Record) peerLevel {
 	switch {
 	case bytes.Equal(e.RouteName, []byte("block_all")):
 		s.specialService(e, r, "BlackHoleCluster")
-		return
+		return peerNone
 	case bytes.Equal(e.RouteName, []byte("allow_any")):
 		s.specialService(e, r, "PassthroughCluster")
-		return
+		return peerNone
 	}
 	if len(e.UpstreamCluster) > 0 {
-		for _, sc := range specialClusters {
-			if string(e.UpstreamCluster) == sc {
-				s.specialService(e, r, sc)
-				return
-			}
-		}
-		// A proxy's entries repeat a few clusters: try the recent ones
-		// before the map.
-		for i := range s.clusterMemo {
-			if m := &s.clusterMemo[i]; m.host == string(e.UpstreamCluster) && m.svc.Host != "" {
-				r.Service, r.ServiceFrom = m.svc, FromClusterName
-				return
-			}
-		}
-		if c, ok := s.svcs[string(e.UpstreamCluster)]; ok {
-			if c.svc.Host != "" {
-				s.rememberCluster(c.cluster, c.svc)
-				r.Service, r.ServiceFrom = c.svc, FromClusterName
-				return
-			}
-		} else if host := clusterFQDN(e.UpstreamCluster); len(host) > 0 {
-			cluster := s.intern(e.UpstreamCluster)
-			svc := s.serviceFromHost(host, local.Namespace)
-			s.svcs[cluster] = clusterService{cluster, svc}
-			s.rememberCluster(cluster, svc)
-			r.Service, r.ServiceFrom = svc, FromClusterName
-			return
-		} else if isIstioCluster(e.UpstreamCluster) {
-			cluster := s.intern(e.UpstreamCluster)
-			s.svcs[cluster] = clusterService{cluster: cluster}
-		} else {
-			// A plain Envoy or Envoy Gateway cluster: its name is the best
-			// name the upstream has.
-			name := s.intern(e.UpstreamCluster)
-			svc := Service{Host: name, Name: name, Namespace: unknown}
-			s.svcs[name] = clusterService{name, svc}
-			s.rememberCluster(name, svc)
-			r.Service, r.ServiceFrom = svc, FromClusterName
-			return
+		if peer, ok := s.clusterService(e, r); ok {
+			return peer
 		}
 	}
-	if host := authorityHost(e.Authority); len(host) > 0 && !isIP(host) {
-		r.Service, r.ServiceFrom = s.serviceFromAuthority(host, local.Namespace), FromAuthority
-		return
+	if s.hostFallback[r.Reporter] {
+		if host := hostHeader(e.Authority); len(host) > 0 {
+			r.Service, r.ServiceFrom = s.serviceFromAuthority(host), FromAuthority
+			return peerNone
+		}
 	}
 	if r.Reporter == ReporterDestination {
-		name := orUnknown(local.CanonicalService)
-		r.Service = Service{Host: name, Name: name, Namespace: orUnknown(local.Namespace)}
-		r.ServiceFrom = FromNodeMetadata
-		return
+		r.Service, r.ServiceFrom = s.localSvc, FromNodeMetadata
+		return peerNone
 	}
 	r.Service = Service{Host: unknown, Name: unknown, Namespace: unknown}
 	r.ServiceFrom = FromNone
+	return peerNone
+}
+
+// clusterService fills r.Service from the upstream cluster's name and
+// reports whether the name named a service.
+func (s *Stream) clusterService(e *entry.Entry, r *Record) (peerLevel, bool) {
+	for _, sc := range specialClusters {
+		if string(e.UpstreamCluster) == sc {
+			s.specialService(e, r, sc)
+			return peerNone, true
+		}
+	}
+	// A proxy's entries repeat a few clusters: try the recent ones before
+	// the map.
+	for i := range s.clusterMemo {
+		if m := &s.clusterMemo[i]; m.host == string(e.UpstreamCluster) && m.svc.Host != "" {
+			r.Service, r.ServiceFrom = m.svc, FromClusterName
+			return m.peer, true
+		}
+	}
+	c, ok := s.svcs[string(e.UpstreamCluster)]
+	if !ok {
+		c = s.parseCluster(e.UpstreamCluster)
+		s.svcs[c.cluster] = c
+	}
+	if c.svc.Host == "" {
+		return peerNone, false // a cluster that names no service (inbound|9080||, local_app)
+	}
+	s.rememberCluster(c)
+	r.Service, r.ServiceFrom = c.svc, FromClusterName
+	return c.peer, true
+}
+
+// parseCluster parses an upstream cluster name the stream has not seen.
+func (s *Stream) parseCluster(name []byte) clusterService {
+	cluster := s.intern(name)
+	if fqdn := clusterFQDN(name); len(fqdn) > 0 {
+		return clusterService{cluster, s.serviceFromHost(fqdn), peerService}
+	}
+	if isIstioCluster(name) {
+		return clusterService{cluster: cluster}
+	}
+	switch s.proxy.Kind {
+	case ProxySidecar, ProxyRouter, ProxyWaypoint:
+		// Istio names the service from the cluster's metadata, never from
+		// its name: a cluster Istio did not name (an EnvoyFilter's) names
+		// no service.
+		return clusterService{cluster: cluster}
+	case ProxyConsul:
+		if cluster == "local_app" || strings.HasPrefix(cluster, "exposed_cluster_") {
+			return clusterService{cluster: cluster}
+		}
+		if svc, ns, ok := consulClusterService(cluster); ok {
+			return clusterService{cluster, Service{Host: s.consulHost(svc, ns), Name: s.intern([]byte(svc)), Namespace: s.intern([]byte(ns))}, peerWorkload}
+		}
+	case ProxyAppMesh, ProxyAppMeshGateway:
+		if strings.HasPrefix(cluster, "cds_ingress_") {
+			return clusterService{cluster: cluster}
+		}
+		if vn, ok := appMeshEgress(cluster, s.appMeshMesh()); ok {
+			name, ns := splitVirtualNode(vn)
+			if ns == "" {
+				ns = unknown
+			}
+			return clusterService{cluster, Service{Host: s.intern([]byte(vn)), Name: s.intern([]byte(name)), Namespace: s.intern([]byte(ns))}, peerWorkload}
+		}
+	}
+	if kind, ns, n, ok := gatewayAPICluster(cluster); ok {
+		// Envoy Gateway: <route kind>/<namespace>/<name>/rule/<n> names
+		// the route (its backends are not in the name);
+		// service/<namespace>/<name>/<port> (merged backends) the Service.
+		if kind == "service" {
+			return clusterService{cluster, s.serviceFromHost(s.k8sHost(n, ns)), peerService}
+		}
+		host := s.intern([]byte(kind + "/" + ns + "/" + n))
+		return clusterService{cluster, Service{Host: host, Name: s.intern([]byte(n)), Namespace: s.intern([]byte(ns))}, peerNone}
+	}
+	// A plain Envoy cluster: its name is the best name the upstream has.
+	return clusterService{cluster, Service{Host: cluster, Name: cluster, Namespace: unknown}, peerNone}
+}
+
+// localService is the service a server-side entry names when neither its
+// cluster nor (fallback off) its Host header does. Istio names the inbound
+// cluster's service (cluster metadata, which the access log does not
+// carry), else the local canonical service; meshlens names the Service
+// Istio's cluster metadata would in every mesh that follows Istio's naming
+// (Service name = canonical service): <canonical>.<namespace>.svc.<domain>
+// for an Istio sidecar (docs/metrics.md lists the difference), the service
+// as the other flavours' clients name it.
+func (s *Stream) localService() Service {
+	local := &s.proxy.Workload
+	name, ns := orUnknown(local.CanonicalService), orUnknown(local.Namespace)
+	if name == unknown || ns == unknown {
+		return Service{Host: name, Name: name, Namespace: ns}
+	}
+	switch s.proxy.Kind {
+	case ProxySidecar:
+		return s.serviceFromHost(s.k8sHost(name, ns))
+	case ProxyConsul:
+		return Service{Host: s.consulHost(name, ns), Name: name, Namespace: ns}
+	case ProxyAppMesh:
+		return Service{Host: s.intern([]byte(name + "_" + ns)), Name: name, Namespace: ns}
+	}
+	return Service{Host: name, Name: name, Namespace: ns}
+}
+
+// k8sHost returns <name>.<namespace>.svc.<cluster domain>.
+func (s *Stream) k8sHost(name, ns string) []byte {
+	b := s.scratch[:0]
+	b = append(append(append(append(append(b, name...), '.'), ns...), ".svc."...), s.cfg.ClusterDomain...)
+	s.scratch = b
+	return b
+}
+
+// consulHost is a Consul service's DNS name, <svc>.service.consul, with
+// .<ns>.ns when its namespace is not "default"; both sides of a hop can
+// name it (the client from the cluster, the server from its node).
+func (s *Stream) consulHost(svc, ns string) string {
+	b := s.scratch[:0]
+	b = append(append(b, svc...), ".service."...)
+	if ns != "default" && ns != "" {
+		b = append(append(b, ns...), ".ns."...)
+	}
+	b = append(b, "consul"...)
+	s.scratch = b
+	return s.intern(b)
+}
+
+// consulClusterService parses Consul's upstream cluster names:
+// [<hash>~|passthrough~][<subset>.]<svc>.<ns>.[<partition>.]<dc>.internal[-v1].<trust domain>,
+// <svc>.<ns>.<peer>.external.<trust domain> and <svc>.default.<dc>.query.<trust domain>.
+func consulClusterService(c string) (svc, ns string, ok bool) {
+	if i := strings.LastIndexByte(c, '~'); i >= 0 {
+		c = c[i+1:]
+	}
+	if !strings.HasSuffix(c, ".consul") {
+		return "", "", false
+	}
+	parts := strings.Split(c, ".")
+	for i, p := range parts {
+		switch p {
+		case "internal", "external", "query":
+			// <svc>.<ns>.<dc> before internal/external/query.
+			if i >= 3 {
+				return parts[i-3], parts[i-2], true
+			}
+			return "", "", false
+		case "internal-v1":
+			// <svc>.<ns>.<partition>.<dc> before internal-v1.
+			if i >= 4 {
+				return parts[i-4], parts[i-3], true
+			}
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+// appMeshMesh is the mesh name of an App Mesh proxy's node id.
+func (s *Stream) appMeshMesh() string {
+	parts := strings.Split(appMeshNode(s.proxy.NodeID), "/")
+	if len(parts) != 4 {
+		return ""
+	}
+	return parts[1]
+}
+
+// appMeshEgress returns the virtual node of cds_egress_<mesh>_<vn>_<protocol>_<port>.
+func appMeshEgress(c, mesh string) (string, bool) {
+	prefix := "cds_egress_" + mesh + "_"
+	if mesh == "" || !strings.HasPrefix(c, prefix) {
+		return "", false
+	}
+	rest := c[len(prefix):]
+	i := strings.LastIndexByte(rest, '_') // _<port>
+	if i <= 0 {
+		return "", false
+	}
+	j := strings.LastIndexByte(rest[:i], '_') // _<protocol>
+	if j <= 0 {
+		return "", false
+	}
+	switch rest[j+1 : i] {
+	case "http", "http2", "grpc", "tcp":
+		return rest[:j], true
+	}
+	return "", false
+}
+
+// splitVirtualNode splits an App Mesh controller's <name>_<namespace>.
+func splitVirtualNode(vn string) (name, ns string) {
+	if i := strings.LastIndexByte(vn, '_'); i > 0 && i < len(vn)-1 {
+		return vn[:i], vn[i+1:]
+	}
+	return vn, ""
+}
+
+// gatewayAPICluster parses Envoy Gateway's cluster names:
+// <httproute|grpcroute|tcproute|tlsroute|udproute>/<ns>/<name>/rule/<n>
+// and service/<ns>/<name>/<port>.
+func gatewayAPICluster(c string) (kind, ns, name string, ok bool) {
+	parts := strings.Split(c, "/")
+	if len(parts) < 4 || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	switch parts[0] {
+	case "httproute", "grpcroute", "tcproute", "tlsroute", "udproute":
+		if len(parts) == 5 && parts[3] == "rule" {
+			return parts[0], parts[1], parts[2], true
+		}
+	case "service":
+		if len(parts) == 4 || len(parts) == 5 {
+			return parts[0], parts[1], parts[2], true
+		}
+	}
+	return "", "", "", false
 }
 
 // clusterService is a parsed upstream cluster: its interned name (the map
 // key, kept so that the recent clusters can hold it without interning it
-// again) and its service.
+// again), its service and what it tells of the callee.
 type clusterService struct {
 	cluster string
 	svc     Service
+	peer    peerLevel
 }
 
-// rememberCluster puts a cluster (interned) and its service in the recent
-// clusters.
-func (s *Stream) rememberCluster(cluster string, svc Service) {
+// rememberCluster puts a parsed cluster in the recent clusters.
+func (s *Stream) rememberCluster(c clusterService) {
 	m := &s.clusterMemo[s.clusterNext%len(s.clusterMemo)]
 	s.clusterNext++
-	m.host, m.svc = cluster, svc
+	m.host, m.svc, m.peer = c.cluster, c.svc, c.peer
 }
 
 func (s *Stream) specialService(e *entry.Entry, r *Record, name string) {
 	host := unknown
-	if h := authorityHost(e.Authority); len(h) > 0 {
+	if r.Reporter == ReporterDestination {
+		host = s.localSvc.Host
+	}
+	if h := hostHeader(e.Authority); len(h) > 0 && s.hostFallback[r.Reporter] {
 		host = s.intern(h)
 	}
 	r.Service = Service{Host: host, Name: name, Namespace: unknown}
@@ -137,80 +334,36 @@ func isIstioCluster(c []byte) bool {
 
 // serviceFromHost splits <name>.<namespace>.svc.<domain> hosts; other hosts
 // (ServiceEntries) keep the host as their name.
-func (s *Stream) serviceFromHost(host []byte, localNS string) Service {
+func (s *Stream) serviceFromHost(host []byte) Service {
 	h := s.intern(host)
 	if i := strings.Index(h, ".svc."); i > 0 {
 		if j := strings.IndexByte(h[:i], '.'); j > 0 {
 			return Service{Host: h, Name: h[:j], Namespace: h[j+1 : i]}
 		}
 	}
-	_ = localNS
 	return Service{Host: h, Name: h, Namespace: unknown}
 }
 
-// serviceFromAuthority qualifies short Kubernetes names the way DNS search
-// paths would: "reviews" → reviews.<ns>.svc.<domain>, "reviews.ns" →
-// reviews.ns.svc.<domain>.
-func (s *Stream) serviceFromAuthority(host []byte, localNS string) Service {
+// serviceFromAuthority is the service a Host header names, as Istio's
+// stats filter takes it when no cluster metadata names one: the header as
+// it is (hostHeader), service name and host alike, namespace unknown.
+// Short names are not qualified: Istio does not guess a namespace.
+func (s *Stream) serviceFromAuthority(host []byte) Service {
 	// A proxy's entries repeat a few authorities: remember the last ones
-	// rather than build and hash the qualified name again.
+	// rather than hash them again.
 	for i := range s.authMemo {
 		if m := &s.authMemo[i]; m.host == string(host) && m.svc.Host != "" {
 			return m.svc
 		}
 	}
-	svc := s.qualifyAuthority(host, localNS)
+	h := s.intern(host)
+	svc := Service{Host: h, Name: h, Namespace: unknown}
 	m := &s.authMemo[s.authNext%len(s.authMemo)]
 	s.authNext++
-	m.host, m.svc = string(host), svc
+	m.host, m.svc = h, svc
 	return svc
 }
 
-func (s *Stream) qualifyAuthority(host []byte, localNS string) Service {
-	dots := bytes.Count(host, []byte("."))
-	if dots > 1 || localNS == "" && dots == 0 {
-		return s.serviceFromHost(host, localNS)
-	}
-	b := s.scratch[:0]
-	b = append(b, host...)
-	if dots == 0 {
-		b = append(b, '.')
-		b = append(b, localNS...)
-	}
-	b = append(b, ".svc."...)
-	b = append(b, s.cfg.ClusterDomain...)
-	s.scratch = b
-	return s.serviceFromHost(b, localNS)
-}
-
-// authorityHost strips the port from an :authority value.
-func authorityHost(a []byte) []byte {
-	if len(a) == 0 {
-		return nil
-	}
-	if a[0] == '[' { // [v6]:port
-		if i := bytes.IndexByte(a, ']'); i > 0 {
-			return a[1:i]
-		}
-		return nil
-	}
-	if i := bytes.LastIndexByte(a, ':'); i >= 0 && bytes.IndexByte(a[:i], ':') < 0 {
-		return a[:i]
-	}
-	return a
-}
-
-func isIP(h []byte) bool {
-	if bytes.IndexByte(h, ':') >= 0 {
-		return true
-	}
-	for _, c := range h {
-		if (c < '0' || c > '9') && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-// isMeshService reports whether host is a Kubernetes service name.
-func isMeshService(host string) bool { return strings.Contains(host, ".svc.") }
+// hostHeader is the Host header value Istio's host-header fallback takes:
+// the :authority as the request carried it.
+func hostHeader(a []byte) []byte { return a }

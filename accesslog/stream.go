@@ -94,9 +94,14 @@ func (o *Outcome) RejectedTotal() int {
 
 // Config holds normalisation settings.
 type Config struct {
-	// ClusterDomain is the Kubernetes cluster domain used to qualify short
-	// service names from the :authority header (default "cluster.local").
+	// ClusterDomain is the Kubernetes cluster domain of the services a
+	// server-side proxy serves (default "cluster.local").
 	ClusterDomain string `mapstructure:"cluster_domain"`
+	// DisableHostHeaderFallback is Istio's disable_host_header_fallback,
+	// per side: where set, destination_service is never taken from the
+	// request's Host header (:authority). Istio's defaults: inbound
+	// sidecars, waypoints and gateways true, outbound sidecars false.
+	DisableHostHeaderFallback HostHeaderFallback `mapstructure:"disable_host_header_fallback"`
 	// MaxInterned bounds the per-stream table of interned label strings; when
 	// full it is cleared (default 16384).
 	MaxInterned int `mapstructure:"max_interned_strings"`
@@ -105,6 +110,35 @@ type Config struct {
 	// UTF-8 boundary) and counted (default 512: a Kubernetes name is at
 	// most 253 bytes, a SPIFFE id at most ~350).
 	MaxLabelLength int `mapstructure:"max_label_length"`
+}
+
+// HostHeaderFallback says, per kind of reporting proxy, whether Istio's
+// disable_host_header_fallback is set. Unset fields take Istio's defaults.
+type HostHeaderFallback struct {
+	// InboundSidecar: the server side of a sidecar (reporter=destination)
+	// and waypoints. Default true: out-of-mesh callers cannot put
+	// arbitrary hosts in destination_service.
+	InboundSidecar *bool `mapstructure:"inbound_sidecar"`
+	// OutboundSidecar: the client side of a sidecar (reporter=source):
+	// Istio, Consul and App Mesh sidecars. Default false.
+	OutboundSidecar *bool `mapstructure:"outbound_sidecar"`
+	// Gateway: Istio gateways, Envoy Gateway, App Mesh virtual gateways and
+	// plain Envoys. Default true, as Istio sets it for its gateways.
+	Gateway *bool `mapstructure:"gateway"`
+}
+
+// disabled reports whether the fallback is off for a reporter of a proxy
+// kind, with Istio's defaults (istio/istio pilot/pkg/model/telemetry.go):
+// off for inbound sidecars and waypoints (Istio gives waypoints the
+// inbound class), on for outbound sidecars, off for gateways.
+func (h HostHeaderFallback) disabled(kind ProxyKind, rep Reporter) bool {
+	switch {
+	case rep == ReporterDestination || rep == ReporterWaypoint:
+		return h.InboundSidecar == nil || *h.InboundSidecar
+	case kind.sidecar():
+		return h.OutboundSidecar != nil && *h.OutboundSidecar
+	}
+	return h.Gateway == nil || *h.Gateway
 }
 
 // DefaultMaxLabelLength is MaxLabelLength's default.
@@ -170,6 +204,11 @@ type Stream struct {
 	sanNext int
 	// nodeHash seeds the TCP connection keys (a hash of the node id).
 	nodeHash uint64
+	// hostFallback says, by Reporter, whether destination_service may come
+	// from the Host header (Config.DisableHostHeaderFallback); localSvc is
+	// the service a server-side entry names when nothing else does.
+	hostFallback [4]bool
+	localSvc     Service
 	// principal caches the synthesised local principal for principalTD.
 	principal, principalTD string
 	scratch                []byte
@@ -185,6 +224,7 @@ type Stream struct {
 type authMemo struct {
 	host string
 	svc  Service
+	peer peerLevel
 }
 
 // NewStream returns a Stream. conns tracks TCP connections across streams
@@ -260,6 +300,10 @@ func (s *Stream) SetProxy(p *Proxy) {
 	s.LabelsTruncated += p.CutLabels(s.cfg.MaxLabelLength)
 	s.proxy = p
 	s.nodeHash = hashString(fnvOffset, p.NodeID)
+	for rep := range s.hostFallback {
+		s.hostFallback[rep] = !s.cfg.DisableHostHeaderFallback.disabled(p.Kind, Reporter(rep))
+	}
+	s.localSvc = s.localService()
 }
 
 // Normalize turns one batch of entries reported by the stream's proxy into

@@ -136,7 +136,7 @@ func TestValidateRejectsWhatWouldFailAtStart(t *testing.T) {
 		"extensions::meshlens::metrcs_path=/x":         "unknown key(s) metrcs_path",
 		"extensions::meshlens::metrics::series_tll=5m": "unknown key(s) metrics::series_tll",
 		"extensions::meshlens::topology::max_edgs=5":   "unknown key(s) topology::max_edgs",
-		"extensions::meshlens::join::tl=5s":            "unknown key(s) join::tl",
+		"extensions::meshlens::join::ttl=5s":           "unknown key(s) join",
 		"extensions::meshlens::metrics_path=/healthz":  `metrics_path "/healthz" collides with the hub's route /healthz`,
 		"extensions::meshlens::metrics_path=/":         `metrics_path "/" collides`,
 		"extensions::meshlens::metrics_path=/api/":     `metrics_path "/api/" collides`,

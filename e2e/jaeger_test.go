@@ -380,9 +380,9 @@ func TestE2EJaeger(t *testing.T) {
 		for i, s := range tr.Spans {
 			byService[tr.Processes[s.ProcessID].ServiceName+" "+s.OperationName] = i
 		}
-		gw, ok := byService["istio-ingressgateway 35.227.162.132/productpage"]
+		gw, ok := byService["istio-ingressgateway productpage.default.svc.cluster.local:9080/*"]
 		require.True(t, ok, "%v", byService)
-		pp, ok := byService["product 35.227.162.132/productpage"]
+		pp, ok := byService["product productpage.default.svc.cluster.local:9080/*"]
 		require.True(t, ok, "%v", byService)
 		assert.Empty(t, tr.Spans[gw].References, "the gateway starts the trace")
 		require.Len(t, tr.Spans[pp].References, 1)

@@ -21,9 +21,6 @@ type Config struct {
 	MaxEdges int `mapstructure:"max_edges"`
 	// MaxNodes bounds the stored workload identities.
 	MaxNodes int `mapstructure:"max_nodes"`
-	// MaxAddresses bounds the table of pod addresses learnt from server-side
-	// records, used to name callers that carried no identity.
-	MaxAddresses int `mapstructure:"max_addresses"`
 	// IdleTTL is how long an edge without traffic is kept. It must not be
 	// shorter than the longest window.
 	IdleTTL time.Duration `mapstructure:"idle_ttl"`
@@ -103,7 +100,6 @@ func DefaultConfig() Config {
 	return Config{
 		MaxEdges:       20000,
 		MaxNodes:       10000,
-		MaxAddresses:   10000,
 		IdleTTL:        10 * time.Minute,
 		Windows:        []time.Duration{time.Minute, 10 * time.Minute},
 		SlotsPerWindow: 6,
@@ -117,9 +113,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxNodes == 0 {
 		c.MaxNodes = d.MaxNodes
-	}
-	if c.MaxAddresses == 0 {
-		c.MaxAddresses = d.MaxAddresses
 	}
 	if len(c.Windows) == 0 {
 		c.Windows = d.Windows
@@ -147,9 +140,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxNodes < 0 {
 		errs = append(errs, fmt.Errorf("max_nodes must not be negative, got %d", c.MaxNodes))
-	}
-	if c.MaxAddresses < 0 {
-		errs = append(errs, fmt.Errorf("max_addresses must not be negative, got %d", c.MaxAddresses))
 	}
 	if c.SlotsPerWindow < 0 || c.SlotsPerWindow == 1 || c.SlotsPerWindow > 60 {
 		errs = append(errs, fmt.Errorf("slots_per_window must be between 2 and 60, got %d", c.SlotsPerWindow))

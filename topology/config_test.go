@@ -21,7 +21,6 @@ func TestConfigValidate(t *testing.T) {
 		{"three windows", topology.Config{Windows: []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}, IdleTTL: time.Hour}, ""},
 		{"negative max edges", topology.Config{MaxEdges: -1}, "max_edges must not be negative, got -1"},
 		{"negative max nodes", topology.Config{MaxNodes: -2}, "max_nodes must not be negative, got -2"},
-		{"negative max addresses", topology.Config{MaxAddresses: -3}, "max_addresses must not be negative, got -3"},
 		{"one slot", topology.Config{SlotsPerWindow: 1}, "slots_per_window must be between 2 and 60, got 1"},
 		{"negative ttl", topology.Config{IdleTTL: -time.Second}, "idle_ttl must not be negative, got -1s"},
 		{

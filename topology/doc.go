@@ -40,21 +40,14 @@
 // Errors are 5xx, no response and non-OK gRPC statuses (TCP: proxy
 // failures), split into ProxyErrors (a proxy failure flag) and AppErrors.
 //
-// Records may arrive already joined by accesslog.Joiner (the hub runs it
-// first), so that a server-side record knows its caller (SourceFrom ==
-// accesslog.FromJoin) and a client-side record its callee. What the Joiner
-// could not fill is completed two ways:
-//
-//   - addresses: a server-side proxy reports its own pod address (downstream
-//     local address) with its own identity. The graph remembers the last
-//     workload seen on each address (MaxAddresses, IdleTTL) and names a
-//     server-side record's anonymous caller by its downstream remote
-//     address, and a client-side record's anonymous callee by its upstream
-//     address. Only records after the address was learnt benefit;
-//   - folding: at snapshot time, a client-side view whose callee is unknown
-//     is spread over the edges with the same caller, service and protocol
-//     whose server side named the callee, in proportion to their server-side
-//     traffic, instead of showing as a second edge to the service.
+// Nodes are named exactly as the record's Istio series name them: a
+// record's labels come only from its own entry and its proxy's node, never
+// from the other report of the hop (docs/adr/0003), and a peer the record
+// does not name stays unknown. At snapshot time, a client-side view whose
+// callee is unknown is folded: spread over the edges with the same caller,
+// service and protocol whose server side named the callee, in proportion to
+// their server-side traffic, instead of showing as a second edge to the
+// service.
 //
 // # Nodes
 //

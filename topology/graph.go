@@ -129,26 +129,18 @@ type edge struct {
 	views    [2]*window.View
 }
 
-type addrEntry struct {
-	w    accesslog.Workload
-	seen int64
-}
-
 // Stats are the graph's counters.
 type Stats struct {
-	Records           uint64 `json:"records"`           // records that counted in an edge
-	Ignored           uint64 `json:"ignored"`           // records with nothing to count (no reporter, intermediate HTTP entries)
-	Edges             int    `json:"edges"`             // stored edges
-	Nodes             int    `json:"nodes"`             // stored workload identities
-	Services          int    `json:"services"`          // stored destination services
-	Addresses         int    `json:"addresses"`         // learnt pod addresses
-	EdgesOverflow     uint64 `json:"edgesOverflow"`     // records dropped: MaxEdges reached
-	NodesOverflow     uint64 `json:"nodesOverflow"`     // records dropped: MaxNodes reached
-	AddressesOverflow uint64 `json:"addressesOverflow"` // addresses not learnt: MaxAddresses reached
-	EdgesExpired      uint64 `json:"edgesExpired"`      // edges removed after IdleTTL without traffic
-	NodesExpired      uint64 `json:"nodesExpired"`      // workload identities removed with their last edge
-	ResolvedByAddress uint64 `json:"resolvedByAddress"` // peers named from the learnt address table
-	KindsFolded       uint64 `json:"kindsFolded"`       // records whose response kind was folded (kind table full)
+	Records       uint64 `json:"records"`       // records that counted in an edge
+	Ignored       uint64 `json:"ignored"`       // records with nothing to count (no reporter, intermediate HTTP entries)
+	Edges         int    `json:"edges"`         // stored edges
+	Nodes         int    `json:"nodes"`         // stored workload identities
+	Services      int    `json:"services"`      // stored destination services
+	EdgesOverflow uint64 `json:"edgesOverflow"` // records dropped: MaxEdges reached
+	NodesOverflow uint64 `json:"nodesOverflow"` // records dropped: MaxNodes reached
+	EdgesExpired  uint64 `json:"edgesExpired"`  // edges removed after IdleTTL without traffic
+	NodesExpired  uint64 `json:"nodesExpired"`  // workload identities removed with their last edge
+	KindsFolded   uint64 `json:"kindsFolded"`   // records whose response kind was folded (kind table full)
 }
 
 // Graph is the live service graph. It is a pure core: no I/O, no
@@ -164,7 +156,7 @@ type Graph struct {
 	head   int32
 	tail   int32
 	seq    uint64 // the last edge.seq stamped
-	addrs  map[string]*addrEntry
+	start  int64  // when counting began (SetStart), 0 until then
 	stats  Stats
 	// recent remembers edges found, compared by the identity of their
 	// interned strings: a proxy's records repeat a few edges, and this skips
@@ -226,9 +218,14 @@ func NewGraph(cfg Config) (*Graph, error) {
 		index:  make(map[edgeKey]int32),
 		head:   none,
 		tail:   none,
-		addrs:  make(map[string]*addrEntry),
 	}, nil
 }
+
+// SetStart says when the graph began counting: a window longer than the
+// time since covers only that time, and its rates divide by it (a graph
+// one second old that counted 100 requests shows 100 req/s, not 100/60).
+// Without it, the first record's time is taken.
+func (g *Graph) SetStart(t time.Time) { g.start = t.UnixNano() }
 
 // Config returns the configuration in effect (defaults applied).
 func (g *Graph) Config() Config { return g.cfg }
@@ -236,7 +233,7 @@ func (g *Graph) Config() Config { return g.cfg }
 // Stats returns the graph's counters.
 func (g *Graph) Stats() Stats {
 	s := g.stats
-	s.Edges, s.Nodes, s.Services, s.Addresses = len(g.index), g.nodes.len(), g.svcs.len(), len(g.addrs)
+	s.Edges, s.Nodes, s.Services = len(g.index), g.nodes.len(), g.svcs.len()
 	return s
 }
 
@@ -251,10 +248,9 @@ func (g *Graph) ObserveBatch(recs []accesslog.Record, now time.Time) {
 //
 // The record is counted on the edge (source workload, destination service,
 // destination workload, protocol) in the view of its reporter: client side
-// for reporter=source, server side for destination and waypoint. A
-// server-side record without a caller identity takes the identity of the
-// workload last seen serving on the caller's address; a client-side record
-// without a callee identity takes the one serving on the upstream address.
+// for reporter=source, server side for destination and waypoint. Its nodes
+// are the record's own labels, the ones its Istio metric series carries:
+// the graph names nobody the metrics do not (docs/adr/0003).
 func (g *Graph) Observe(r *accesslog.Record, now time.Time) {
 	side := server
 	switch r.Reporter {
@@ -289,8 +285,10 @@ func (g *Graph) Observe(r *accesslog.Record, now time.Time) {
 		}
 	}
 	nowNano := now.UnixNano()
+	if g.start == 0 {
+		g.start = nowNano
+	}
 	src, dst := &r.Source, &r.Destination
-	g.resolveByAddress(r, nowNano, &src, &dst)
 	if side == server {
 		s.MTLS = r.Security == accesslog.SecurityMutualTLS
 	} else {
@@ -320,48 +318,6 @@ func (g *Graph) setPrincipal(id int32, p string) {
 	if ok(p) && g.nodes.items[id].principal != p {
 		g.nodes.items[id].principal = p
 	}
-}
-
-// resolveByAddress learns the address a server-side proxy serves on and
-// names peers without identity from the learnt addresses.
-func (g *Graph) resolveByAddress(r *accesslog.Record, nowNano int64, src, dst **accesslog.Workload) {
-	d := &r.Details
-	switch r.Reporter {
-	case accesslog.ReporterDestination:
-		if (r.DestinationFrom == accesslog.FromNodeMetadata || r.DestinationFrom == accesslog.FromNodeID) &&
-			len(d.LocalAddress) > 0 && ok(r.Destination.Name) {
-			g.learn(d.LocalAddress, &r.Destination, nowNano)
-		}
-		if r.SourceFrom == accesslog.FromNone && len(d.PeerAddress) > 0 {
-			if a := g.addrs[string(d.PeerAddress)]; a != nil && a.seen >= nowNano-int64(g.cfg.IdleTTL) {
-				*src = &a.w
-				g.stats.ResolvedByAddress++
-			}
-		}
-	case accesslog.ReporterSource:
-		if !ok(r.Destination.Name) && r.DestinationFrom != accesslog.FromPeerMetadata && len(d.PeerAddress) > 0 {
-			if a := g.addrs[string(d.PeerAddress)]; a != nil && a.seen >= nowNano-int64(g.cfg.IdleTTL) {
-				*dst = &a.w
-				g.stats.ResolvedByAddress++
-			}
-		}
-	default:
-	}
-}
-
-func (g *Graph) learn(addr []byte, w *accesslog.Workload, nowNano int64) {
-	if a := g.addrs[string(addr)]; a != nil {
-		a.seen = nowNano
-		if a.w != *w {
-			a.w = *w
-		}
-		return
-	}
-	if len(g.addrs) >= g.cfg.MaxAddresses {
-		g.stats.AddressesOverflow++
-		return
-	}
-	g.addrs[string(addr)] = &addrEntry{w: *w, seen: nowNano}
 }
 
 // edgeFor returns the index of the edge for a key, creating it (and its
@@ -474,9 +430,8 @@ func (g *Graph) unlink(i int32) {
 }
 
 // Expire removes the edges without traffic for IdleTTL, the nodes and
-// services no edge references any more and the stale learnt addresses. It
-// returns the number of edges removed. Its cost is proportional to what it
-// removes (plus the address table).
+// services no edge references any more. It returns the number of edges
+// removed. Its cost is proportional to what it removes.
 func (g *Graph) Expire(now time.Time) (removed int) {
 	cutoff := now.UnixNano() - int64(g.cfg.IdleTTL)
 	for g.head != none && g.edges[g.head].lastSeen < cutoff {
@@ -498,11 +453,6 @@ func (g *Graph) Expire(now time.Time) (removed int) {
 	g.stats.EdgesExpired += uint64(removed)
 	if removed > 0 {
 		clear(g.recent) // its indices may name freed or reused edges
-	}
-	for k, a := range g.addrs {
-		if a.seen < cutoff {
-			delete(g.addrs, k)
-		}
 	}
 	return removed
 }

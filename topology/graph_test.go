@@ -20,6 +20,7 @@ func newGraph(t testing.TB, cfg topology.Config) *topology.Graph {
 func meshGraph(t testing.TB) *topology.Graph {
 	t.Helper()
 	g := newGraph(t, topology.Config{})
+	g.SetStart(testNow.Add(-time.Hour)) // counting for an hour: windows fully covered
 	batches, times := meshtest.Records(testNow)
 	for i := range batches {
 		g.ObserveBatch(batches[i], times[i])

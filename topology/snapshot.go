@@ -49,7 +49,11 @@ func (g *Graph) spans(ws []time.Duration, nowNano int64) ([]span, error) {
 		if d <= 0 || !found {
 			return nil, fmt.Errorf("%w: %s (longest window %s)", ErrWindow, d, g.cfg.Windows[len(g.cfg.Windows)-1])
 		}
-		out = append(out, span{d: d, w: w, n: n, covered: max(g.layout.Covered(w, n, nowNano), 1e-9)})
+		covered := g.layout.Covered(w, n, nowNano)
+		if g.start != 0 {
+			covered = min(covered, float64(nowNano-g.start)/1e9)
+		}
+		out = append(out, span{d: d, w: w, n: n, covered: max(covered, 1e-9)})
 	}
 	return out, nil
 }
@@ -102,7 +106,7 @@ func activity(a *window.Agg) float64 { return a.Requests + a.Opened + a.KindTota
 // Snapshot computes the graph at now. It does not modify the graph.
 //
 // The stored edges are first summed per window and reporter. A client-side
-// view whose callee is unknown (no peer metadata, not joined) is folded into
+// view whose callee is unknown (no peer metadata) is folded into
 // the edges of the same caller, service and protocol whose server side named
 // the callee, in proportion to their server-side traffic. Each stored edge's
 // client and server views are then merged with the count-once rule and

@@ -23,7 +23,8 @@ type Window struct {
 	Duration time.Duration `json:"-"`       // requested length
 	Seconds  float64       `json:"seconds"` // requested length in seconds
 	// CoveredSeconds is what the counted slots span (the full slots and the
-	// elapsed part of the current one): the denominator of every rate.
+	// elapsed part of the current one), at most the time since the graph
+	// began counting (Graph.SetStart): the denominator of every rate.
 	CoveredSeconds float64 `json:"coveredSeconds"`
 }
 

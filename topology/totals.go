@@ -98,7 +98,7 @@ func SnapshotFromTotals(edges []EdgeTotals, now time.Time, o SnapshotOptions) (*
 
 	g := &Graph{
 		cfg: Config{
-			MaxEdges: math.MaxInt, MaxNodes: math.MaxInt, MaxAddresses: 0,
+			MaxEdges: math.MaxInt, MaxNodes: math.MaxInt,
 			Windows: o.Windows, SlotsPerWindow: 1,
 		},
 		nodes: newTable[wlKey](),

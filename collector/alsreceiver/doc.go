@@ -7,7 +7,7 @@
 // an accesslog.Record without converting it into collector pdata, and its own
 // accesslog.StreamLocal. Batches of records are handed, under the core's
 // ingest contract (accesslog.Consumer), to the hub found among the
-// collector's extensions (Sink), which joins and aggregates them; with
+// collector's extensions (Sink), which aggregates them; with
 // traces.enabled the consumed batches then go to an exporters/spans Pipeline.
 //
 // Bad input never crashes the receiver: malformed messages, streams without

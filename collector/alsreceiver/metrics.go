@@ -120,7 +120,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked func() float
 		}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "meshlens_receiver_batch_duration_seconds",
-			Help:    "Time from a message's arrival to its entries being aggregated (decode, normalise, join, metrics, graph).",
+			Help:    "Time from a message's arrival to its entries being aggregated (decode, normalise, metrics, graph).",
 			Buckets: batchBuckets,
 		}),
 	}

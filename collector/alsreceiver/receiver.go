@@ -33,9 +33,9 @@ import (
 
 // Sink is what the receiver needs of the hub extension: it consumes the
 // records under the core's ingest contract (accesslog.Consumer: one
-// StreamLocal per gRPC stream, records valid only during the call and
-// possibly edited in place by the join) and hosts the registry the receiver
-// registers its own metrics on.
+// StreamLocal per gRPC stream, records valid only during the call and not
+// changed by the consumer) and hosts the registry the receiver registers its
+// own metrics on.
 type Sink interface {
 	accesslog.Consumer
 	// Registerer is where the receiver registers its own metrics.

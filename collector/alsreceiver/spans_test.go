@@ -88,7 +88,10 @@ func TestSpansFromRealCaptures(t *testing.T) {
 	client, server := byKind[ptrace.SpanKindClient], byKind[ptrace.SpanKindServer]
 	assert.Equal(t, client.TraceID(), server.TraceID())
 	assert.Equal(t, client.SpanID(), server.ParentSpanID())
-	assert.Equal(t, "35.227.162.132/productpage", client.Name(), "borrowed bytes were copied")
+	assert.Equal(t, "productpage.default.svc.cluster.local:9080/*", client.Name())
+	path, ok := client.Attributes().Get("url.path")
+	require.True(t, ok)
+	assert.Equal(t, "/productpage", path.Str(), "borrowed bytes were copied")
 
 	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_spans_total", "stage", "exported"), 0)
 	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_spans_records_total", "decision", "rate"), 0)

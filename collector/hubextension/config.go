@@ -34,9 +34,6 @@ type Config struct {
 	SpanMetrics SpanMetricsConfig `mapstructure:"span_metrics"`
 	// Topology sets the live service graph: bounds, idle TTL, windows.
 	Topology topology.Config `mapstructure:"topology"`
-	// Join sets how long a request hop seen from one side waits for the
-	// report of the other side, and how many may wait.
-	Join JoinConfig `mapstructure:"join"`
 
 	_ struct{}
 }
@@ -67,21 +64,7 @@ func (c *Config) Validate() error {
 	if err := c.Topology.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("topology: %w", err))
 	}
-	if c.Join.TTL <= 0 {
-		errs = errors.Join(errs, fmt.Errorf("join: ttl must be positive, got %s", c.Join.TTL))
-	}
-	if c.Join.MaxPending < 0 {
-		errs = errors.Join(errs, fmt.Errorf("join: max_pending must not be negative, got %d", c.Join.MaxPending))
-	}
 	return errs
-}
-
-// JoinConfig bounds the joining of client-side and server-side reports.
-type JoinConfig struct {
-	// TTL is how long one side waits for the other (default 30s).
-	TTL time.Duration `mapstructure:"ttl"`
-	// MaxPending caps the hops waiting (default 100,000; 0 disables joining).
-	MaxPending int `mapstructure:"max_pending"`
 }
 
 // SpanMetricsConfig sets the span metrics.

@@ -4,9 +4,8 @@
 // and serves them on one HTTP port: /metrics, /healthz, /readyz and the
 // topology API and web page.
 //
-// The hub is the accesslog.Consumer of every ingest path: it joins the two
-// reports of each hop in place (join.go), then hands the batch to each
-// aggregation's adapter, which owns its locks (docs/adr/0009). Receivers find
+// The hub is the accesslog.Consumer of every ingest path: it hands each
+// batch to each aggregation's adapter, which owns its locks (docs/adr/0009). Receivers find
 // the hub through the collector host's extensions and talk to it through
 // interfaces they declare themselves (alsreceiver.Sink).
 package hubextension

@@ -34,7 +34,6 @@ func createDefaultConfig() component.Config {
 		Metrics:     istiometrics.DefaultConfig(),
 		EnvoyStats:  envoystats.DefaultConfig(),
 		Topology:    topology.DefaultConfig(),
-		Join:        JoinConfig{TTL: 30 * time.Second, MaxPending: 100_000},
 	}
 }
 

@@ -50,7 +50,6 @@ type Hub struct {
 	agg     *istiometrics.Aggregator
 	envoy   *envoystats.Locked
 	graph   *api.Live
-	join    *shardedJoiner // join.go
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -82,7 +81,7 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		h.records,
 	)
-	graph, err := api.NewLive(cfg.Topology, api.Options{})
+	graph, err := api.NewLive(cfg.Topology, api.Options{Start: now()})
 	if err != nil {
 		return nil, fmt.Errorf("create topology: %w", err)
 	}
@@ -92,7 +91,6 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	spm := spans.NewLocked(spans.MetricsConfig{TTL: cfg.spanMetricsTTL()}, now)
 	reg.MustRegister(h.envoy, h.envoy.SelfMetrics(), spm)
 	h.aggs = []aggregation{h.agg, h.graph, spm}
-	h.join = newShardedJoiner(cfg.Join)
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
 	return h, nil
@@ -101,15 +99,11 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 // Registerer returns the hub's private registry, served on /metrics.
 func (h *Hub) Registerer() prometheus.Registerer { return h.reg }
 
-// ConsumeRecords implements accesslog.Consumer for every ingest path. It
-// joins the two reports of each request hop, filling in place what one side
-// did not know from the other (so the caller's records are edited), and
-// hands the batch to every aggregation.
+// ConsumeRecords implements accesslog.Consumer for every ingest path: it
+// hands the batch to every aggregation. A record's labels are its own: the
+// other report of the same hop never changes them (docs/adr/0003).
 func (h *Hub) ConsumeRecords(_ context.Context, local *accesslog.StreamLocal, recs []accesslog.Record) error {
 	now := h.now()
-	if h.cfg.Join.MaxPending > 0 {
-		h.join.observe(recs, now)
-	}
 	for _, a := range h.aggs {
 		a.ConsumeRecords(recs, local, now)
 	}
@@ -198,7 +192,7 @@ func (h *Hub) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// expireLoop drops idle series and stale join entries.
+// expireLoop drops idle series and edges.
 func (h *Hub) expireLoop() {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
@@ -212,7 +206,6 @@ func (h *Hub) expireLoop() {
 				a.Expire(now)
 			}
 			h.envoy.Expire(now)
-			h.join.expire(now)
 		}
 	}
 }

@@ -49,21 +49,12 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // registerSelfMetrics registers the aggregations' own metrics and the
-// join's, which the hub owns.
+// API's, which the hub owns.
 func (h *Hub) registerSelfMetrics() {
 	h.reg.MustRegister(h.agg.SelfMetrics()...)
 	h.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "meshlens_join_joined_total", Help: "Request hops whose client-side and server-side reports were joined.",
-		}, func() float64 { j, _, _ := h.join.stats(); return float64(j) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "meshlens_join_overflow_total", Help: "Request hops not remembered for joining because join.max_pending was reached.",
-		}, func() float64 { _, o, _ := h.join.stats(); return float64(o) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "meshlens_api_bad_requests_total", Help: "Graph API requests answered 400: bad or over-limit query parameters.",
 		}, func() float64 { return float64(h.graph.BadQueries()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meshlens_join_pending", Help: "Request hops seen from one side, waiting for the other.",
-		}, func() float64 { _, _, p := h.join.stats(); return float64(p) }),
 	)
 }

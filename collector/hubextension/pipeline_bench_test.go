@@ -15,7 +15,7 @@ import (
 // BenchmarkPipelineSynthetic is meshlens's own work per entry, without the
 // gRPC transport: the load test's messages (50 services, 200 edges, both
 // reporters, HTTP/gRPC/TCP, up to 100 entries per message) decoded and
-// normalised by their stream, then handed to the hub (join, Istio metrics,
+// normalised by their stream, then handed to the hub (Istio metrics,
 // topology, span metrics), one message at a time, streams taken in turn as
 // a busy receiver would see them. Time advances 1 ms per message, so
 // windows and slots roll as they do under load.

@@ -23,7 +23,7 @@ func TestUnknownKeys(t *testing.T) {
 	}{
 		{"valid", map[string]any{
 			"endpoint": "localhost:0", "metrics_path": "/m", "read_header_timeout": "5s",
-			"metrics": map[string]any{"series_ttl": "5m"}, "join": map[string]any{"ttl": "10s"},
+			"metrics":      map[string]any{"series_ttl": "5m"},
 			"topology":     map[string]any{"max_edges": 10, "global": map[string]any{"timeout": "2s"}},
 			"span_metrics": map[string]any{"series_ttl": "1m"}, "api_auth": map[string]any{"bearer_token": "x"},
 		}, ""},
@@ -34,7 +34,7 @@ func TestUnknownKeys(t *testing.T) {
 			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_series, series_ttl, size_buckets)",
 		},
 		{"topology", map[string]any{"topology": map[string]any{"max_edgs": 5}}, "unknown key(s) topology::max_edgs"},
-		{"join", map[string]any{"join": map[string]any{"tl": "5s"}}, "unknown key(s) join::tl (valid here: max_pending, ttl)"},
+		{"removed section", map[string]any{"join": map[string]any{"ttl": "5s"}}, "unknown key(s) join"},
 		{
 			"nested twice",
 			map[string]any{"topology": map[string]any{"global": map[string]any{"timeoutx": "5s"}}},
@@ -42,8 +42,8 @@ func TestUnknownKeys(t *testing.T) {
 		},
 		{
 			"two sections",
-			map[string]any{"join": map[string]any{"tl": "5s"}, "metrics": map[string]any{"ttl": "5s"}},
-			"unknown key(s) join::tl (valid here: max_pending, ttl); unknown key(s) metrics::ttl",
+			map[string]any{"topology": map[string]any{"max_edgs": 5}, "metrics": map[string]any{"ttl": "5s"}},
+			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_series, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
 		},
 	}
 	for _, tt := range tests {

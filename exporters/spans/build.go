@@ -27,7 +27,8 @@ const MaxNameLen = 256
 // for the mesh.
 const (
 	AttrMethod            = "http.request.method"
-	AttrURLPath           = "url.path"
+	AttrURLPath           = "url.path"   // without query (never kept) and fragment, cut at MaxNameLen
+	AttrHTTPRoute         = "http.route" // the route name Envoy logged, unless one of Istio's generic ones
 	AttrURLScheme         = "url.scheme"
 	AttrStatusCode        = "http.response.status_code"
 	AttrRequestSize       = "http.request.size"  // wire bytes, headers included
@@ -180,7 +181,8 @@ func (b *Builder) attributes(a pcommon.Map, r *accesslog.Record, t Trace, d Deci
 	}
 	path := pathOnly(dt.Path)
 	if len(path) > 0 {
-		a.PutStr(AttrURLPath, text(path))
+		b.scratch = validCut(append(b.scratch[:0], path...), 0)
+		a.PutStr(AttrURLPath, string(b.scratch))
 	}
 	if len(dt.Scheme) > 0 {
 		a.PutStr(AttrURLScheme, text(dt.Scheme))
@@ -245,6 +247,9 @@ func (b *Builder) attributes(a pcommon.Map, r *accesslog.Record, t Trace, d Deci
 	a.PutStr(AttrResponseFlags, r.Flags.String())
 	if len(dt.RouteName) > 0 {
 		a.PutStr(AttrRouteName, text(dt.RouteName))
+		if !genericRoute(dt.RouteName) {
+			a.PutStr(AttrHTTPRoute, text(dt.RouteName))
+		}
 	}
 	if len(dt.ResponseDetails) > 0 {
 		a.PutStr(AttrResponseDetails, text(dt.ResponseDetails))
@@ -299,21 +304,39 @@ func ServiceName(w *accesslog.Workload) string {
 }
 
 // AppendName appends the span name of r to dst and returns it:
-// "<authority><path without query>", as Envoy and Istio name proxy spans
-// (e.g. "productpage:9080/productpage"); the destination service host stands
-// in for a missing authority, "/" for a missing path. Names are cut at
-// MaxNameLen bytes on a UTF-8 boundary and made valid UTF-8. It allocates
-// only when dst is too small.
+// "<destination service host>:<port>/*", the operation Istio gives the
+// proxy spans of a catch-all route (its route decorator,
+// "<host>:<port><match path>"; meshlens knows no route match, so the path
+// is always "/*"), e.g. "reviews.default.svc.cluster.local:9080/*".
+//
+// Every part comes from a bounded source, never from the request: the host
+// is r.Service.Host (the destination_service label, "unknown" when empty);
+// the port is, by the first that has one, the upstream cluster's when it is
+// an Istio cluster ("outbound|9080||reviews…", "inbound|9080||"), the
+// :authority's, then, on the server side (destination and waypoint
+// reporters), the local port the request arrived on; without a port there
+// is no ":<port>". So the span names of a service do not grow with its
+// paths, ids or query strings: the path is in url.path, the route name in
+// http.route.
+//
+// Names are cut at MaxNameLen bytes on a UTF-8 boundary and made valid
+// UTF-8. It allocates only when dst is too small.
 func AppendName(dst []byte, r *accesslog.Record) []byte {
 	start := len(dst)
 	dst = append(dst, nameHost(r)...)
-	if path := pathOnly(r.Details.Path); len(path) > 0 {
-		dst = append(dst, path...)
-	} else {
-		dst = append(dst, '/')
+	if port := namePort(r); port > 0 {
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(port), 10)
 	}
+	dst = append(dst, "/*"...)
+	return validCut(dst, start)
+}
+
+// validCut makes dst[start:] valid UTF-8 and cuts it to MaxNameLen bytes on
+// a rune boundary.
+func validCut(dst []byte, start int) []byte {
 	// Replace invalid UTF-8 first (a replacement rune is 3 bytes, so it
-	// may lengthen the name), then cut at a rune boundary.
+	// may lengthen the text), then cut at a rune boundary.
 	if !utf8.Valid(dst[start:]) {
 		fixed := bytes.ToValidUTF8(dst[start:], []byte("\uFFFD"))
 		dst = append(dst[:start], fixed...)
@@ -328,17 +351,67 @@ func AppendName(dst []byte, r *accesslog.Record) []byte {
 	return dst
 }
 
-// nameHost returns the host a span name starts with: the authority, else
-// the destination service host, else "unknown". The result may alias a
-// string and must not be written to.
-func nameHost(r *accesslog.Record) []byte {
-	if len(r.Details.Authority) > 0 {
-		return r.Details.Authority
+// nameHost returns the host of a span name: the destination service host,
+// or "unknown" when there is none.
+func nameHost(r *accesslog.Record) string {
+	if h := r.Service.Host; h != "" && h != "unknown" {
+		return h
 	}
-	if r.Service.Host != "" {
-		return stringBytes(r.Service.Host)
+	return "unknown"
+}
+
+// namePort returns the port of a span name, or 0 for none: the Istio
+// upstream cluster's, else the :authority's, else, on the server side, the
+// local port.
+func namePort(r *accesslog.Record) uint32 {
+	if p := clusterPort(r.Details.UpstreamCluster); p > 0 {
+		return p
 	}
-	return stringBytes("unknown")
+	if _, p := splitHostPort(r.Details.Authority); p > 0 {
+		return p
+	}
+	if r.Reporter != accesslog.ReporterSource && r.Details.LocalPort <= 65535 {
+		return r.Details.LocalPort
+	}
+	return 0
+}
+
+// clusterPort returns the service port of an Istio cluster name, or 0:
+// outbound|<port>|<subset>|<host>, inbound|<port>|…, inbound-vip|<port>|…
+// and outbound_.<port>_.<subset>_.<host>.
+func clusterPort(c []byte) uint32 {
+	var rest []byte
+	sep := byte('|')
+	switch {
+	case len(c) > 9 && string(c[:9]) == "outbound|":
+		rest = c[9:]
+	case len(c) > 8 && string(c[:8]) == "inbound|":
+		rest = c[8:]
+	case len(c) > 12 && string(c[:12]) == "inbound-vip|":
+		rest = c[12:]
+	case len(c) > 10 && string(c[:10]) == "outbound_.":
+		rest, sep = c[10:], '_'
+	default:
+		return 0
+	}
+	i := bytes.IndexByte(rest, sep)
+	if i < 0 {
+		return 0
+	}
+	if p, ok := parsePort(rest[:i]); ok {
+		return p
+	}
+	return 0
+}
+
+// genericRoute reports whether Envoy's route name is one Istio gives routes
+// it did not take from a VirtualService or HTTPRoute: it names no route.
+func genericRoute(name []byte) bool {
+	switch string(name) {
+	case "", "default", "allow_any", "block_all":
+		return true
+	}
+	return false
 }
 
 // stringBytes returns the bytes of s without copying them; they must not

@@ -17,6 +17,17 @@
 // on every replica without any shared state. docs/adr/0005-span-reconstruction.md
 // states the rules and the Envoy behaviour they rely on.
 //
+// Span names (AppendName), and so the span_name label of the span metrics,
+// have the bounded cardinality of Istio's own proxy span names: Istio names
+// a catch-all route's spans "<service host>:<port>/*", and meshlens, which
+// knows no route match, names every span "<destination service host>:<port>/*"
+// ("reviews.default.svc.cluster.local:9080/*"). The host is the record's
+// destination_service; the port is the Istio upstream cluster's, else the
+// :authority's, else the local port on the server side. The request path,
+// never its query, is the url.path attribute, the route name Envoy logged
+// http.route (unless it is one of Istio's generic ones); neither is in a name
+// or a label, so paths with ids cannot multiply series.
+//
 // Sampling (Sampler) is decided from the record alone, before any pdata is
 // built: consistent by trace id (the low 56 bits, as W3C's random trace-id
 // flag and OpenTelemetry's consistent probability sampling use them), with

@@ -3,6 +3,7 @@ package spans
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -14,8 +15,9 @@ import (
 
 // FuzzBuild feeds arbitrary logged values (which come from the network)
 // through naming, id derivation and span building: nothing may panic, names
-// stay bounded and valid UTF-8, and the result must encode as OTLP protobuf
-// (an invalid string would make the exporter drop the whole batch).
+// stay bounded, valid UTF-8, "…/*" and independent of the path, and the
+// result must encode as OTLP protobuf (an invalid string would make the
+// exporter drop the whole batch).
 func FuzzBuild(f *testing.F) {
 	f.Add([]byte("cart.shop:8080"), []byte("/cart/42?x=1"), []byte("0ac1feff-84ae-4d3a-8b15-890da2b194c5"), []byte("rojo=00f067aa0ba902b7"), []byte("10.0.0.9"), uint8(1), uint8(0), int64(1e6))
 	f.Add([]byte("[::1]:9080"), []byte("/pkg.Svc/Method"), []byte("req"), []byte{}, []byte("::1"), uint8(2), uint8(1), int64(-1))
@@ -32,11 +34,20 @@ func FuzzBuild(f *testing.F) {
 		r.Details = accesslog.Details{
 			Authority: authority, Path: path, RequestID: reqID, Tracestate: tracestate,
 			PeerAddress: addr, LocalAddress: addr, Scheme: path, UserAgent: authority, UpstreamCluster: addr,
-			RouteName: tracestate, ResponseDetails: reqID,
+			RouteName: tracestate, ResponseDetails: reqID, LocalPort: uint32(dur),
 		}
+		r.Service.Host = string(authority)
 		name := string(AppendName(nil, &r))
 		if !utf8.ValidString(name) || len(name) > MaxNameLen || name == "" {
 			t.Fatalf("bad name %q", name)
+		}
+		if len(name) < MaxNameLen-3 && !strings.HasSuffix(name, "/*") {
+			t.Fatalf("name %q not cut, yet not ending in /*", name)
+		}
+		other := r
+		other.Details.Path = append([]byte("/other?"), path...)
+		if n := string(AppendName(nil, &other)); n != name {
+			t.Fatalf("the path changed the name: %q, %q", name, n)
 		}
 		s := NewSampler(Config{SamplingRate: 1, SyntheticTraceIDs: true})
 		d, tr := s.Decide(&r)
@@ -66,20 +77,30 @@ func FuzzBuild(f *testing.F) {
 }
 
 // FuzzMetrics compares Metrics with the reference implementation on
-// records whose authorities, paths and services come from the fuzzer
-// (fields separated by '|'), with a small series budget, expiry and, when
-// collide is set, every raw key hashing alike.
+// records whose service hosts and clusters, authorities, local ports or
+// paths come from the fuzzer (fields separated by ';'), with a small series
+// budget, expiry and, when collide is set, every raw key hashing alike.
 func FuzzMetrics(f *testing.F) {
-	f.Add([]byte("cart:80|/a?x|cart:80|/a#y|cart|:80/a|cart:80|/\xff|cart:80|/\xfe||"), uint8(3), true)
-	f.Add([]byte("a|/b|a/|b|a|||/|\xc3|\xa9"), uint8(1), false)
+	f.Add([]byte("cart;outbound|80||cart;cart;cart:80;cart;/a?x;;inbound|80||;unknown;outbound|81||x;c\xff;/\xfe;c\xfe;x:1"), uint8(3), true)
+	f.Add([]byte("a;/b;a/;b;a;;;/;\xc3;\xa9;a;outbound_.80_._.a;a;inbound-vip|80|h|a"), uint8(1), false)
 	f.Fuzz(func(t *testing.T, data []byte, budget uint8, collide bool) {
-		fields := bytes.Split(data, []byte("|"))
+		fields := bytes.Split(data, []byte(";"))
 		base := edgeRecords()[0]
 		var recs []accesslog.Record
 		for i := 0; i+1 < len(fields); i += 2 {
 			r := base
-			r.Details.Authority, r.Details.Path = fields[i], fields[i+1]
+			r.Service.Host = string(fields[i])
 			c := byte(i/2) ^ byte(len(fields[i]))
+			switch v := fields[i+1]; c >> 4 & 3 {
+			case 0:
+				r.Details.UpstreamCluster = v
+			case 1:
+				r.Details.UpstreamCluster, r.Details.Authority = nil, v
+			case 2:
+				r.Details.UpstreamCluster, r.Details.Authority, r.Details.LocalPort = nil, nil, uint32(len(v))*4099
+			case 3:
+				r.Details.Path = v
+			}
 			if c&1 != 0 {
 				r.Reporter = accesslog.ReporterDestination
 			}
@@ -87,7 +108,7 @@ func FuzzMetrics(f *testing.F) {
 				r.ResponseCode = 500
 			}
 			if c&4 != 0 {
-				r.Service.Host = string(fields[i+1])
+				r.Details.Path = fields[i+1]
 			}
 			if c&8 != 0 {
 				r.Source.CanonicalService = string(fields[i])

@@ -50,7 +50,7 @@ func SyntheticTraceID(requestID []byte) [16]byte {
 // Both ids of a hop are derived from what the two reports of that hop share
 // whatever Envoy's tracing does: the trace id, x-request-id and the server's
 // address (the client's upstream remote address is the server's downstream
-// local address: the key accesslog.Joiner joins on):
+// local address):
 //
 //	client span id = H("client", trace id, request id, server address)
 //	server span id = H("server", trace id, request id, server address)

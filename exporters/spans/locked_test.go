@@ -49,10 +49,10 @@ func TestSpanMetricsExposition(t *testing.T) {
 	const want = `
 # HELP traces_span_metrics_calls_total Requests (spans) by service, span name, kind and status, from every access-log entry.
 # TYPE traces_span_metrics_calls_total counter
-traces_span_metrics_calls_total{service_name="istio-ingressgateway",span_kind="SPAN_KIND_CLIENT",span_name="35.227.162.132/productpage",status_code="STATUS_CODE_UNSET"} 2
-traces_span_metrics_calls_total{service_name="product",span_kind="SPAN_KIND_SERVER",span_name="35.227.162.132/productpage",status_code="STATUS_CODE_UNSET"} 1
-traces_span_metrics_calls_total{service_name="productpage",span_kind="SPAN_KIND_CLIENT",span_name="details:9080/details/0",status_code="STATUS_CODE_UNSET"} 1
-traces_span_metrics_calls_total{service_name="reviews",span_kind="SPAN_KIND_SERVER",span_name="reviews:9080/reviews/0",status_code="STATUS_CODE_UNSET"} 1
+traces_span_metrics_calls_total{service_name="istio-ingressgateway",span_kind="SPAN_KIND_CLIENT",span_name="productpage.default.svc.cluster.local:9080/*",status_code="STATUS_CODE_UNSET"} 2
+traces_span_metrics_calls_total{service_name="product",span_kind="SPAN_KIND_SERVER",span_name="productpage.default.svc.cluster.local:9080/*",status_code="STATUS_CODE_UNSET"} 1
+traces_span_metrics_calls_total{service_name="productpage",span_kind="SPAN_KIND_CLIENT",span_name="details.default.svc.cluster.local:9080/*",status_code="STATUS_CODE_UNSET"} 1
+traces_span_metrics_calls_total{service_name="reviews",span_kind="SPAN_KIND_SERVER",span_name="reviews.default.svc.cluster.local:9080/*",status_code="STATUS_CODE_UNSET"} 1
 `
 	require.NoError(t, testutil.CollectAndCompare(s, strings.NewReader(want), "traces_span_metrics_calls_total"))
 

@@ -52,20 +52,24 @@ type Series struct {
 // Metrics aggregates, from every final HTTP record (sampled or not), the
 // series the spanmetrics connector would derive from the spans meshlens
 // builds: same service.name, span name, kind and status. A record
-// allocates nothing once its series and its raw name (below) were seen.
+// allocates nothing once its series and its raw key (below) were seen.
 // Not safe for concurrent use.
 //
+// The labels come from bounded sources only (see AppendName): the service
+// of the reporting workload, the destination service host, a port, kind and
+// status. No request field that varies per request (path, query, ids) is
+// part of a label or of the key, so the series of a mesh do not depend on
+// its traffic's paths, nor on the order records arrive in.
+//
 // The span name is not built for every record. The fast path hashes what
-// the name is made of, as the record has it (the service, the host bytes,
-// the path up to its query, kind and status: the raw key), looks the hash
-// up in raws and compares the raw key found with the record's byte for
-// byte; nothing is copied or validated. Only a raw key not remembered
-// takes the slow path: the span name is built (AppendName: UTF-8 repair
-// and cut), the series found or created by its labels in series, which
-// alone defines the series and holds the budget, and the raw key
-// remembered for it. Several raw keys may so lead to one series: names that
-// repair or cut to the same name, an empty path and "/", a host and a path
-// split differently.
+// the name is made of (the raw key: the service, the host and port of the
+// name as nameHost and namePort find them, kind and status), looks the hash
+// up in raws and compares the raw key found with the record's; nothing is
+// copied or validated. Only a raw key not remembered takes the slow path:
+// the span name is built (AppendName: UTF-8 repair and cut), the series
+// found or created by its labels in series, which alone defines the series
+// and holds the budget, and the raw key remembered for it. Several raw keys
+// may so lead to one series: hosts that repair or cut to the same name.
 type Metrics struct {
 	cfg      MetricsConfig
 	boundsNs []int64
@@ -78,10 +82,13 @@ type Metrics struct {
 	// hashMask is and-ed into every raw-key hash; tests clear it to make
 	// all raw keys collide.
 	hashMask uint64
-	// service and serviceHash remember the last service hashed: the
-	// records of a batch come from one proxy and mostly share it.
+	// service and serviceHash remember the last service hashed, host and
+	// hostHash the last host: the records of a batch come from one proxy
+	// and mostly share them.
 	service     string
 	serviceHash uint64
+	host        string
+	hostHash    uint64
 	key         []byte
 	lastSweep   int64
 	// Overflowed counts records that went to an overflow series; Expired
@@ -97,11 +104,10 @@ type series struct {
 	rawKeys int
 }
 
-// maxRawPerSeries bounds the raw keys remembered per series: raw names
-// that repair or cut to one name are countless (invalid bytes vary). The
-// records of a series whose raw key is not remembered take the slow path,
-// as do the records of overflow series and raw names longer than
-// MaxNameLen (not remembered either, so that a raw key stays small).
+// maxRawPerSeries bounds the raw keys remembered per series: hosts that
+// repair or cut to one name are countless (invalid bytes vary). The records
+// of a series whose raw key is not remembered take the slow path, as do the
+// records of overflow series.
 const maxRawPerSeries = 4
 
 // NewMetrics returns an empty aggregation. Zero MaxSeries means 10,000 and
@@ -158,17 +164,20 @@ func (m *Metrics) observe(r *accesslog.Record, ts int64) {
 	if service != m.service {
 		m.service, m.serviceHash = service, rawHash(&m.seed, stringBytes(service))
 	}
-	host, path := nameHost(r), pathOnly(r.Details.Path)
-	h := mum(rawHash(&m.seed, host)^m.serviceHash, rawHash(&m.seed, path)^uint64(ks)) & m.hashMask
+	host, port := nameHost(r), namePort(r)
+	if host != m.host { // equal pointers compare without reading the bytes
+		m.host, m.hostHash = host, rawHash(&m.seed, stringBytes(host))
+	}
+	h := mum(m.hostHash^m.seed[0], m.serviceHash^(uint64(port)<<2|uint64(ks))) & m.hashMask
 	// The first slot is tried here, without a call: most records stop there.
 	var s *series
-	if sl := m.raws.slot(h); sl.hash == h && sl.key != nil && sl.key.matches(host, path, service, ks) {
+	if sl := m.raws.slot(h); sl.hash == h && sl.key != nil && sl.key.matches(host, port, service, ks) {
 		s = sl.key.series
 	} else {
-		s = m.raws.find(h, host, path, service, ks)
+		s = m.raws.find(h, host, port, service, ks)
 	}
 	if s == nil {
-		s = m.miss(r, h, host, path, service, ks)
+		s = m.miss(r, h, host, port, service, ks)
 	}
 	d := max(r.DurationNanos, 0)
 	b := 0
@@ -181,10 +190,10 @@ func (m *Metrics) observe(r *accesslog.Record, ts int64) {
 	s.last = ts
 }
 
-// miss finds or creates the series of r, whose raw key (host, path,
+// miss finds or creates the series of r, whose raw key (host, port,
 // service and ks, hashing to h) is not remembered, and remembers the raw
 // key when it may.
-func (m *Metrics) miss(r *accesslog.Record, h uint64, host, path []byte, service string, ks uint8) *series {
+func (m *Metrics) miss(r *accesslog.Record, h uint64, host string, port uint32, service string, ks uint8) *series {
 	kind, status := KindServer, StatusUnset
 	if ks&rawClient != 0 {
 		kind = KindClient
@@ -204,18 +213,13 @@ func (m *Metrics) miss(r *accesslog.Record, h uint64, host, path []byte, service
 		}
 		s = m.newSeries(string(k), nameAt, service, kind, status)
 	}
-	if s.rawKeys < maxRawPerSeries && len(host)+len(path) <= MaxNameLen {
+	if s.rawKeys < maxRawPerSeries {
 		rk := &s.first
 		if s.rawKeys > 0 {
 			rk = new(rawKey)
 		}
 		s.rawKeys++
-		*rk = rawKey{series: s, service: service, hostLen: len(host), ks: ks}
-		rk.raw = rk.inline[:0]
-		if len(host)+len(path) > len(rk.inline) {
-			rk.raw = make([]byte, 0, len(host)+len(path))
-		}
-		rk.raw = append(append(rk.raw, host...), path...)
+		*rk = rawKey{series: s, service: service, host: host, port: port, ks: ks}
 		m.raws.insert(h, rk)
 	}
 	return s

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,16 +38,17 @@ func TestMetricsFromRecords(t *testing.T) {
 	m.Observe(recs[:1], now)
 
 	got := seriesByKey(m)
-	require.Len(t, got, 5)
-	c := got[[4]string{"web", "cart.shop:8080/cart/42", KindClient, StatusUnset}]
+	require.Len(t, got, 4, "the gRPC failure and the 503 share their series")
+	const name = "cart.shop.svc.cluster.local:8080/*"
+	c := got[[4]string{"web", name, KindClient, StatusUnset}]
 	assert.Equal(t, uint64(2), c.Calls)
 	assert.InDelta(t, 2*12.345678, c.SumMillis, 1e-9)
 	assert.Equal(t, uint64(2), c.Counts[5], "12.3 ms is in (10, 50]")
-	s := got[[4]string{"cart", "cart.shop:8080/cart/42", KindServer, StatusUnset}]
+	s := got[[4]string{"cart", name, KindServer, StatusUnset}]
 	assert.Equal(t, uint64(1), s.Calls)
 	assert.Equal(t, uint64(1), s.Counts[4], "10 ms is in (8, 10]: le is inclusive")
-	g := got[[4]string{"web", "[fd00::9]:7070/hipstershop.CartService/GetCart", KindClient, StatusError}]
-	assert.Equal(t, uint64(1), g.Calls, "gRPC UNAVAILABLE is an error")
+	g := got[[4]string{"web", name, KindClient, StatusError}]
+	assert.Equal(t, uint64(2), g.Calls, "gRPC UNAVAILABLE is an error, as is a 503")
 	w := got[[4]string{"cart", string(AppendName(nil, &recs[3])), KindServer, StatusError}]
 	assert.Equal(t, uint64(1), w.Calls, "a waypoint counts as a server; no duration counts as 0 ms")
 	assert.Equal(t, uint64(1), w.Counts[0])
@@ -80,7 +82,7 @@ func TestMetricsBoundedAndExpire(t *testing.T) {
 	m := NewMetrics(MetricsConfig{MaxSeries: 2, TTL: time.Minute})
 	recs := edgeRecords()
 	t0 := time.Unix(1000, 0)
-	m.Observe(recs, t0) // 5 series wanted, 2 allowed
+	m.Observe(recs, t0) // 4 series wanted, 2 allowed
 	assert.Equal(t, uint64(3), m.Overflowed)
 	got := seriesByKey(m)
 	var overflow uint64
@@ -246,53 +248,57 @@ func requireSameMetrics(t testing.TB, ref *refMetrics, m *Metrics, msg string) {
 	}
 }
 
-// aliasRecords varies the raw names of a few records the ways that map
-// several raw names to one span name, or to none remembered: queries and
-// fragments, invalid bytes, empty and "/" paths, names cut at MaxNameLen, a
-// missing authority, a host that holds part of the path.
+// aliasRecords varies what span names are made of the ways that map
+// several raw keys to one span name, or one raw key to records with
+// different paths: ports from the cluster, the authority or the local port,
+// no port, no or an unknown host, invalid bytes, hosts cut at MaxNameLen,
+// and paths, queries and fragments of all kinds, which must not matter.
 func aliasRecords() []accesslog.Record {
 	base := edgeRecords()[0]
 	var out []accesslog.Record
-	add := func(authority, path, host string, mut func(*accesslog.Record)) {
+	add := func(host, cluster, authority string, localPort uint32, path string, mut func(*accesslog.Record)) {
 		r := base
-		r.Details.Authority, r.Details.Path, r.Service.Host = []byte(authority), []byte(path), host
+		r.Service.Host = host
+		r.Details.UpstreamCluster, r.Details.Authority, r.Details.LocalPort = []byte(cluster), []byte(authority), localPort
+		r.Details.Path = []byte(path)
 		if mut != nil {
 			mut(&r)
 		}
 		out = append(out, r)
 	}
-	long := "/" + strings.Repeat("a", MaxNameLen)
+	long := strings.Repeat("h", MaxNameLen)
 	for _, mut := range []func(*accesslog.Record){
 		nil,
 		func(r *accesslog.Record) { r.Reporter = accesslog.ReporterDestination },
+		func(r *accesslog.Record) { r.Reporter = accesslog.ReporterWaypoint },
 		func(r *accesslog.Record) { r.ResponseCode = 503 },
 		func(r *accesslog.Record) { r.Source.CanonicalService = "web-canary" },
 	} {
-		add("cart:80", "/a", "", mut)
-		add("cart:80", "/a?x=1", "", mut)
-		add("cart:80", "/a#f", "", mut)
-		add("cart:80", "/a?x=2#f", "", mut)
-		add("cart:80", "", "", mut)
-		add("cart:80", "/", "", mut)
-		add("cart:80", "?q", "", mut)
-		add("", "/a", "cart:80", mut)
-		add("", "/a", "", mut)
-		add("unknown", "/a", "", mut)
-		add("cart", ":80/a", "", mut)
-		add("cart:80/", "a", "", mut)
-		add("cart:80", "/\xff", "", mut)
-		add("cart:80", "/\xfe", "", mut)
-		add("cart:80", "/\xef\xbf\xbd", "", mut)
-		add("cart:80", "/\xc3", "", mut)
-		add("cart:80\xff", "/", "", mut)
-		add("cart:80", long+"b", "", mut)
-		add("cart:80", long+"c", "", mut)
-		add("cart:80", long[:MaxNameLen-8]+"\xff\xfe\xfd", "", mut)
-		add("cart:80", long[:MaxNameLen-8]+"\xfd\xfe\xff", "", mut)
-		add("cart:80", "/"+strings.Repeat("é", 200), "", mut)
-		add("cart:80", "/"+strings.Repeat("\xe9", 200), "", mut)
-		add(strings.Repeat("h", 40), "/"+strings.Repeat("p", 40), "", mut)
-		add(strings.Repeat("h", 41), strings.Repeat("p", 40), "", mut)
+		add("cart", "outbound|80||cart", "cart:80", 0, "/a", mut)
+		add("cart", "outbound|80||cart", "cart:81", 0, "/a?x=1", mut)
+		add("cart", "outbound_.80_._.cart", "", 0, "/a#f", mut)
+		add("cart", "inbound|80||", "", 0, "/b/42", mut)
+		add("cart", "inbound-vip|80|http|cart", "", 0, "", mut)
+		add("cart", "", "cart:80", 0, "/", mut)
+		add("cart", "PassthroughCluster", "cart:80", 9090, "?q", mut)
+		add("cart", "", "cart", 80, "/c/0af7651916cd43dd8448eb211c80319c", mut)
+		add("cart", "", "", 80, "/c/1", mut)
+		add("cart", "", "", 0, "/c/2", mut)
+		add("cart", "outbound|99999||cart", "cart:0", 70000, "/d", mut)
+		add("cart", "outbound|81||cart", "", 0, "/a", mut)
+		add("", "outbound|80||cart", "", 0, "/a", mut)
+		add("unknown", "outbound|80||cart", "", 0, "/a", mut)
+		add("", "", "", 0, "/a", mut)
+		add("cart\xff", "outbound|80||cart", "", 0, "/\xff", mut)
+		add("cart\xfe", "outbound|80||cart", "", 0, "/\xfe", mut)
+		add("cart\uFFFD", "outbound|80||cart", "", 0, "/", mut)
+		add("cart\xc3", "outbound|80||cart", "", 0, "/", mut)
+		add(long+"b", "outbound|80||cart", "", 0, "/", mut)
+		add(long+"c", "", "", 0, "/", mut)
+		add(long[:MaxNameLen-8]+"\xff\xfe\xfd", "", "", 0, "/", mut)
+		add(long[:MaxNameLen-8]+"\xfd\xfe\xff", "", "", 0, "/", mut)
+		add(strings.Repeat("é", 200), "", "", 0, "/"+strings.Repeat("é", 200), mut)
+		add(strings.Repeat("\xe9", 200), "", "", 0, "/"+strings.Repeat("\xe9", 200), mut)
 	}
 	for i, d := range []int64{-1, 0, 2e6, 2e6 + 1, 15e9, 1e12} {
 		out[i].DurationNanos = d
@@ -339,12 +345,14 @@ func TestMetricsMatchesReference(t *testing.T) {
 }
 
 func TestMetricsRawKeys(t *testing.T) {
-	rec := func(authority, path string) accesslog.Record {
+	rec := func(host, cluster, authority, path string) accesslog.Record {
 		r := edgeRecords()[0]
-		r.Details.Authority, r.Details.Path = []byte(authority), []byte(path)
+		r.Service.Host = host
+		r.Details.UpstreamCluster, r.Details.Authority, r.Details.Path = []byte(cluster), []byte(authority), []byte(path)
 		return r
 	}
-	long := "/" + strings.Repeat("x", MaxNameLen)
+	const c80 = "outbound|80||cart"
+	long := strings.Repeat("h", MaxNameLen)
 	tests := []struct {
 		name  string
 		recs  []accesslog.Record
@@ -352,43 +360,44 @@ func TestMetricsRawKeys(t *testing.T) {
 		raws  int               // raw keys remembered
 	}{
 		{
-			"query and fragment cut off: one raw key",
-			[]accesslog.Record{rec("a", "/p?x=1"), rec("a", "/p#f"), rec("a", "/p")},
-			map[string]uint64{"a/p": 3},
+			"paths, ids and queries are not in the key",
+			[]accesslog.Record{rec("a", c80, "", "/p?x=1"), rec("a", c80, "", "/p/42#f"), rec("a", c80, "", "/q/0af76519"), rec("a", c80, "", "")},
+			map[string]uint64{"a:80/*": 4},
 			1,
 		},
 		{
-			"empty path and slash",
-			[]accesslog.Record{rec("a", ""), rec("a", "/"), rec("a", "?x")},
-			map[string]uint64{"a/": 3},
-			2,
+			"the port, wherever it comes from",
+			[]accesslog.Record{rec("a", c80, "a:81", "/"), rec("a", "", "a:80", "/"), rec("a", "PassthroughCluster", "a:80", "/")},
+			map[string]uint64{"a:80/*": 3},
+			1,
+		},
+		{
+			"no host and unknown",
+			[]accesslog.Record{rec("", c80, "", "/"), rec("unknown", c80, "", "/")},
+			map[string]uint64{"unknown:80/*": 2},
+			1,
 		},
 		{
 			"invalid bytes repaired to one name",
-			[]accesslog.Record{rec("a", "/\xff"), rec("a", "/\xfe"), rec("a", "/\uFFFD"), rec("a", "/\xff")},
-			map[string]uint64{"a/\uFFFD": 4},
+			[]accesslog.Record{rec("a\xff", c80, "", "/"), rec("a\xfe", c80, "", "/"), rec("a\uFFFD", c80, "", "/"), rec("a\xff", c80, "", "/")},
+			map[string]uint64{"a\uFFFD:80/*": 4},
 			3,
 		},
 		{
-			"host and path split differently",
-			[]accesslog.Record{rec("a", "/b/c"), rec("a/b", "/c"), rec("a/b/", "c")},
-			map[string]uint64{"a/b/c": 3},
-			3,
-		},
-		{
-			"names cut at MaxNameLen: not remembered",
-			[]accesslog.Record{rec("a", long+"1"), rec("a", long+"2")},
-			map[string]uint64{("a" + long)[:MaxNameLen]: 2},
-			0,
+			"hosts cut at MaxNameLen to one name",
+			[]accesslog.Record{rec(long+"1", c80, "", "/"), rec(long+"2", c80, "", "/")},
+			map[string]uint64{long: 2},
+			2,
 		},
 		{"raw keys per series bounded", []accesslog.Record{
-			rec("a", "/\x80"), rec("a", "/\x81"), rec("a", "/\x82"), rec("a", "/\x83"), rec("a", "/\x84"), rec("a", "/\x85"),
-		}, map[string]uint64{"a/\uFFFD": 6}, maxRawPerSeries},
+			rec("a\x80", c80, "", "/"), rec("a\x81", c80, "", "/"), rec("a\x82", c80, "", "/"),
+			rec("a\x83", c80, "", "/"), rec("a\x84", c80, "", "/"), rec("a\x85", c80, "", "/"),
+		}, map[string]uint64{"a\uFFFD:80/*": 6}, maxRawPerSeries},
 		{
 			"distinct names",
-			[]accesslog.Record{rec("a", "/p"), rec("b", "/p"), rec("a", "/q"), rec("ab", "/p")},
-			map[string]uint64{"a/p": 1, "b/p": 1, "a/q": 1, "ab/p": 1},
-			4,
+			[]accesslog.Record{rec("a", c80, "", "/p"), rec("b", c80, "", "/p"), rec("a", "outbound|81||a", "", "/p"), rec("ab", c80, "", "/p"), rec("a", "", "", "/p")},
+			map[string]uint64{"a:80/*": 1, "b:80/*": 1, "a:81/*": 1, "ab:80/*": 1, "a/*": 1},
+			5,
 		},
 	}
 	for _, tt := range tests {
@@ -419,7 +428,7 @@ func TestMetricsRawKeys(t *testing.T) {
 // alive; when it comes back it starts from zero.
 func TestMetricsExpireRawAlias(t *testing.T) {
 	r1, r2 := edgeRecords()[0], edgeRecords()[0]
-	r1.Details.Path, r2.Details.Path = []byte("/\xff"), []byte("/\xfe") // both "/\uFFFD"
+	r1.Service.Host, r2.Service.Host = "c\xff", "c\xfe" // both "c\uFFFD:8080/*"
 	for _, collide := range []bool{false, true} {
 		m := NewMetrics(MetricsConfig{TTL: time.Minute})
 		if collide {
@@ -462,7 +471,7 @@ func TestMetricsOverflowRawKeys(t *testing.T) {
 	assert.Equal(t, 2, m.Len(), "the series and one overflow series")
 	assert.Equal(t, 1, m.raws.n)
 	got := seriesByKey(m)
-	assert.Equal(t, uint64(2), got[[4]string{"web", "cart.shop:8080/cart/42", KindClient, StatusUnset}].Calls)
+	assert.Equal(t, uint64(2), got[[4]string{"web", "cart.shop.svc.cluster.local:8080/*", KindClient, StatusUnset}].Calls)
 	assert.Equal(t, uint64(2), got[[4]string{OverflowLabel, OverflowLabel, KindServer, StatusUnset}].Calls)
 
 	m.Observe(nil, t0.Add(2*time.Minute)) // both expire
@@ -472,7 +481,7 @@ func TestMetricsOverflowRawKeys(t *testing.T) {
 	assert.Equal(t, uint64(2), m.Overflowed)
 	got = seriesByKey(m)
 	require.Len(t, got, 1)
-	assert.Equal(t, uint64(1), got[[4]string{"cart", "cart.shop:8080/cart/42", KindServer, StatusUnset}].Calls)
+	assert.Equal(t, uint64(1), got[[4]string{"cart", "cart.shop.svc.cluster.local:8080/*", KindServer, StatusUnset}].Calls)
 	assert.Equal(t, 1, m.raws.n)
 }
 
@@ -492,4 +501,88 @@ func TestPathOnly(t *testing.T) {
 			require.Equal(t, string(want), string(pathOnly(p)), "%q", p)
 		}
 	}
+}
+
+// Issue 16: paths (ids in segments, query strings, random words) must not
+// become span names or series. 10,000 records of one hop (web → cart, both
+// reports, some failing), each with its own path, make exactly four series
+// ({client, server} × {ok, error}), in any order and under a budget of
+// exactly four; their spans carry the path in url.path and never the query.
+func TestSpanMetricsBoundedByPaths(t *testing.T) {
+	const n = 10_000
+	const name = "cart.shop.svc.cluster.local:8080/*"
+	rnd := rand.New(rand.NewPCG(16, 10_004))
+	words := strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike november oscar papa")
+	word := func() string { return words[rnd.IntN(len(words))] }
+	base := edgeRecords()[:2] // the client's and the server's report of one hop
+	recs := make([]accesslog.Record, n)
+	raw := map[string]bool{}
+	wantPaths := map[string]int{} // url.path → spans
+	for i := range recs {
+		var p string
+		switch i % 4 {
+		case 0: // ids in segments
+			p = fmt.Sprintf("/cart/%d/items/%08x-%04x-4%03x", i, rnd.Uint32(), rnd.IntN(1<<16), rnd.IntN(1<<12))
+		case 1: // one path, distinct query strings
+			p = fmt.Sprintf("/search?q=%s+%s&page=%d", word(), word(), i)
+		case 2: // random words, a fragment
+			p = fmt.Sprintf("/%s/%s-%s-%d#%s", word(), word(), word(), i, word())
+		case 3: // a query on an id path
+			p = fmt.Sprintf("/api/v1/users/%d/orders?session=%016x", i, rnd.Uint64())
+		}
+		raw[p] = true
+		wantPaths[string(pathOnly([]byte(p)))]++
+		r := base[i%2]
+		r.Details.Path = []byte(p)
+		if rnd.IntN(10) == 0 {
+			r.ResponseCode = 500
+		}
+		recs[i] = r
+	}
+	require.Len(t, raw, n, "every record has its own path")
+	require.Greater(t, len(wantPaths), n/2, "and most their own url.path")
+
+	calls := func(m *Metrics) map[[4]string]uint64 {
+		out := map[[4]string]uint64{}
+		for k, s := range seriesByKey(m) {
+			out[k] = s.Calls
+		}
+		return out
+	}
+	m := NewMetrics(MetricsConfig{})
+	m.Observe(recs, time.Unix(0, 0))
+	require.Equal(t, 4, m.Len())
+	got := calls(m)
+	var total uint64
+	for k, c := range got {
+		assert.Equal(t, name, k[1])
+		total += c
+	}
+	assert.Equal(t, uint64(n), total)
+	assert.Contains(t, got, [4]string{"web", name, KindClient, StatusUnset})
+	assert.Contains(t, got, [4]string{"web", name, KindClient, StatusError})
+	assert.Contains(t, got, [4]string{"cart", name, KindServer, StatusUnset})
+	assert.Contains(t, got, [4]string{"cart", name, KindServer, StatusError})
+	assert.Equal(t, 4, m.raws.n, "one raw key per series: the path is not in it")
+
+	// Order does not matter, and four series fit a budget of four.
+	shuffled := slices.Clone(recs)
+	rnd.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	m2 := NewMetrics(MetricsConfig{MaxSeries: 4})
+	for i := 0; i < n; i += 100 {
+		m2.Observe(shuffled[i:i+100], time.Unix(0, 0))
+	}
+	assert.Equal(t, got, calls(m2))
+	assert.Zero(t, m2.Overflowed)
+
+	// The spans: one name, the path in url.path, no query anywhere.
+	gotPaths := map[string]int{}
+	for _, v := range views(buildAll(keepAll(), recs)) {
+		require.Equal(t, name, v.Name)
+		p, _ := v.Attrs[AttrURLPath].(string)
+		require.NotContains(t, p, "?")
+		require.NotContains(t, v.Attrs, "url.query")
+		gotPaths[p]++
+	}
+	assert.Equal(t, wantPaths, gotPaths)
 }

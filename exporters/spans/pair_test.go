@@ -39,7 +39,9 @@ func TestRealGatewayToProductpagePair(t *testing.T) {
 	assert.Equal(t, [8]byte{}, c[0].ParentID, "a synthetic trace starts at the gateway")
 	assert.Equal(t, "istio-ingressgateway", c[0].Service)
 	assert.Equal(t, "product", s[0].Service)
-	assert.Equal(t, "35.227.162.132/productpage", c[0].Name)
+	assert.Equal(t, "productpage.default.svc.cluster.local:9080/*", c[0].Name)
+	assert.Equal(t, c[0].Name, s[0].Name, "both reports of the hop name it alike")
+	assert.Equal(t, "/productpage", c[0].Attrs[AttrURLPath])
 	for _, v := range []spanView{c[0], s[0]} {
 		assert.Equal(t, true, v.Attrs[AttrSynthetic])
 		assert.Equal(t, "request_id", v.Attrs[AttrTraceFormat])

@@ -105,7 +105,8 @@ func NewPipeline(cfg PipelineConfig, next consumer.Traces, logger *zap.Logger, r
 // Offer samples the records of one batch and queues the spans of the kept
 // ones. The records are valid only during the call; the spans copy what they
 // keep. It never blocks. An ingest path calls it after its Consumer took
-// the batch, so that the spans carry what the join filled in.
+// the batch; the spans are built from the records as given (a consumer does
+// not change them).
 func (p *Pipeline) Offer(recs []accesslog.Record) {
 	var (
 		counts [8]int

@@ -1,23 +1,20 @@
 package spans
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 )
 
 // rawKey is a key of the fast path of Metrics: the parts of a span name
-// before repair and cutting (nameHost and pathOnly of a record), with the
-// service, kind and status (ks: rawClient and rawError).
+// before repair and cutting (nameHost and namePort of a record), with the
+// service, kind and status (ks: rawClient and rawError). It holds strings
+// and numbers only: nothing is copied from a record.
 type rawKey struct {
 	series  *series
 	service string
-	// raw is the host then the path; hostLen splits it. It is in inline
-	// when it fits.
-	raw     []byte
-	hostLen int
+	host    string
+	port    uint32
 	ks      uint8
-	inline  [64]byte
 }
 
 // Kind and status in a raw key, as bits.
@@ -27,10 +24,8 @@ const (
 )
 
 // matches reports whether k is the raw key of the given parts.
-func (k *rawKey) matches(host, path []byte, service string, ks uint8) bool {
-	return k.ks == ks && k.hostLen == len(host) && len(k.raw) == len(host)+len(path) &&
-		bytes.Equal(k.raw[:len(host)], host) && bytes.Equal(k.raw[len(host):], path) &&
-		k.service == service
+func (k *rawKey) matches(host string, port uint32, service string, ks uint8) bool {
+	return k.port == port && k.ks == ks && k.host == host && k.service == service
 }
 
 // rawHash hashes b, wyhash-style: up to 16 bytes take one 128-bit
@@ -92,14 +87,14 @@ func (t *rawTable) slot(h uint64) *rawSlot { return &t.slots[h&uint64(len(t.slot
 
 // find returns the series of the raw key of the given parts, which hashes
 // to h, or nil.
-func (t *rawTable) find(h uint64, host, path []byte, service string, ks uint8) *series {
+func (t *rawTable) find(h uint64, host string, port uint32, service string, ks uint8) *series {
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		sl := &t.slots[i]
 		if sl.key == nil {
 			return nil
 		}
-		if sl.hash == h && sl.key.matches(host, path, service, ks) {
+		if sl.hash == h && sl.key.matches(host, port, service, ks) {
 			return sl.key.series
 		}
 	}

@@ -27,6 +27,9 @@ func fixedNow() time.Time { return testNow }
 
 func newLive(t testing.TB, opts Options) *Live {
 	t.Helper()
+	if opts.Start.IsZero() {
+		opts.Start = testNow.Add(-time.Hour) // counting for an hour: windows fully covered
+	}
 	l, err := NewLive(topology.Config{}, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, l.Close()) })

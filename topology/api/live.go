@@ -22,6 +22,10 @@ type Options struct {
 	// KeepAlive is the period of SSE comment lines on idle streams
 	// (default 15s).
 	KeepAlive time.Duration
+	// Start is when counting began (the hub's start): rates in a window
+	// longer than the time since divide by the time since. Zero: the time
+	// of the first record.
+	Start time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -82,6 +86,9 @@ func NewLive(cfg topology.Config, opts Options) (*Live, error) {
 	g, err := topology.NewGraph(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create topology graph: %w", err)
+	}
+	if !opts.Start.IsZero() {
+		g.SetStart(opts.Start)
 	}
 	l := &Live{
 		opts:     opts.withDefaults(),

@@ -20,9 +20,6 @@ const (
 	seriesActive     = "meshlens_series_active"
 	seriesOverflow   = "meshlens_series_overflow_total"
 	seriesExpired    = "meshlens_series_expired_total"
-	joinJoined       = "meshlens_join_joined_total"
-	joinOverflow     = "meshlens_join_overflow_total"
-	joinPending      = "meshlens_join_pending"
 	envoyAccepted    = "meshlens_envoy_stats_samples_accepted_total"
 	envoyRejected    = "meshlens_envoy_stats_samples_rejected_total"
 	envoySeries      = "meshlens_envoy_stats_series"
@@ -38,14 +35,14 @@ const (
 )
 
 // self is meshlens watching itself: ingest, identity resolution, series
-// budgets, the two-reporter join, Envoy stats and span export.
+// budgets, Envoy stats and span export.
 func self() spec {
 	received := sumRate("", entriesReceived)
 	return spec{
 		file:  "meshlens-self.json",
 		uid:   "meshlens-self",
 		title: "meshlens / Self-monitoring",
-		desc:  "meshlens's own metrics: entries received, processed, rejected and dropped; identity sources; series and budgets; joins; Envoy stats; span export; the process.",
+		desc:  "meshlens's own metrics: entries received, processed, rejected and dropped; identity sources; series and budgets; Envoy stats; span export; the process.",
 		vars:  baseVars(),
 		rows: []row{
 			{title: "Ingest", panels: []panel{
@@ -75,7 +72,7 @@ func self() spec {
 			}},
 			{title: "Identity resolution", panels: []panel{
 				timeseriesPanel("Client-side identity sources",
-					"Records per second by where the source side's identity came from (node_metadata, peer_metadata, san, cluster_name, authority, join, none).", unitCps,
+					"Records per second by where the source side's identity came from (node_metadata, peer_metadata, san, cluster_name, authority, none).", unitCps,
 					q(sumRate("source", identitySource, eq("side", "source")), "{{source}}")).stacked(),
 				timeseriesPanel("Server-side identity sources",
 					"Records per second by where the destination side's identity came from.", unitCps,
@@ -94,13 +91,6 @@ func self() spec {
 				timeseriesPanel("Receiver tables", "Open TCP connections tracked for byte deltas, and per-stream label tables cleared because they were full (per second).", unitShort,
 					q(sumBy("", sel(tcpTracked)), "TCP connections tracked"),
 					q(sumRate("", internResets), "intern table resets/s")),
-			}},
-			{title: "Two-reporter join", panels: []panel{
-				timeseriesPanel("Joins", "Request hops per second whose client-side and server-side reports were joined, and hops not remembered because join.max_pending was reached.", unitCps,
-					q(sumRate("", joinJoined), "joined"),
-					q(sumRate("", joinOverflow), "overflow")),
-				timeseriesPanel("Hops waiting for the other side", "Request hops seen from one side only, waiting for the other report.", unitShort,
-					q(sumBy("", sel(joinPending)), "pending")),
 			}},
 			{title: "Envoy stats (Metrics Service)", panels: []panel{
 				timeseriesPanel("Envoy stat samples", "Samples per second from the Metrics Service: stored for re-export, and not re-exported by reason.", unitCps,

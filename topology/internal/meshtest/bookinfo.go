@@ -52,20 +52,15 @@ func DecodeALS(path string, now time.Time) ([]accesslog.Record, error) {
 }
 
 // ReplayBookinfo decodes the Bookinfo captures found in dir, one
-// millisecond apart from now, runs them through a Joiner as the hub does and
-// hands each batch to observe. It returns the Joiner.
-func ReplayBookinfo(dir string, now time.Time, observe func([]accesslog.Record, time.Time)) (*accesslog.Joiner, error) {
-	j := accesslog.NewJoiner(100, time.Minute)
+// millisecond apart from now, and hands each batch to observe.
+func ReplayBookinfo(dir string, now time.Time, observe func([]accesslog.Record, time.Time)) error {
 	for i, f := range BookinfoFiles {
 		at := now.Add(time.Duration(i) * time.Millisecond)
 		recs, err := DecodeALS(filepath.Join(dir, f), at)
 		if err != nil {
-			return nil, err
-		}
-		for k := range recs {
-			j.Observe(&recs[k], at)
+			return err
 		}
 		observe(recs, at)
 	}
-	return j, nil
+	return nil
 }
