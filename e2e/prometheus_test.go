@@ -260,7 +260,7 @@ func TestE2EPrometheus(t *testing.T) {
 		}
 		assert.Equal(t, map[string]float64{
 			"source istio-ingressgateway → productpage":      1,
-			"destination istio-ingressgateway → productpage": 1, // caller learnt by joining the two reports
+			"destination unknown → productpage":             1, // no peer metadata in the captures: the report names no caller (ADR 0003)
 			"source productpage-v1 → details":                1,
 			"destination unknown → reviews":                  1,
 		}, got)
