@@ -259,10 +259,10 @@ func TestE2EPrometheus(t *testing.T) {
 			got[s.Metric["reporter"]+" "+s.Metric["source_workload"]+" → "+s.Metric["destination_service_name"]] = s.Value
 		}
 		assert.Equal(t, map[string]float64{
-			"source istio-ingressgateway → productpage":      1,
-			"destination unknown → productpage":             1, // no peer metadata in the captures: the report names no caller (ADR 0003)
-			"source productpage-v1 → details":                1,
-			"destination unknown → reviews":                  1,
+			"source istio-ingressgateway → productpage": 1,
+			"destination unknown → productpage":         1, // no peer metadata in the captures: the report names no caller (ADR 0003)
+			"source productpage-v1 → details":           1,
+			"destination unknown → reviews":             1,
 		}, got)
 	})
 	t.Run("Envoy stats stay cumulative across reconnects", func(t *testing.T) {
