@@ -181,29 +181,9 @@ func (s *Stream) reporter(e *entry.Entry) Reporter {
 	case ProxyWaypoint:
 		return ReporterWaypoint
 	case ProxyConsul:
-		switch {
-		case bytes.Equal(c, []byte("local_app")), bytes.HasPrefix(c, []byte("exposed_cluster_")):
-			return ReporterDestination
-		case len(c) > 0:
-			return ReporterSource
-		}
-		// No cluster (a local reply): the public listener is the one that
-		// terminates mesh TLS.
-		if len(e.LocalURISAN) > 0 {
-			return ReporterDestination
-		}
-		return ReporterSource
+		return sidecarSide(bytes.Equal(c, []byte("local_app")) || bytes.HasPrefix(c, []byte("exposed_cluster_")), e)
 	case ProxyAppMesh:
-		switch {
-		case bytes.HasPrefix(c, []byte("cds_ingress_")):
-			return ReporterDestination
-		case len(c) > 0:
-			return ReporterSource
-		}
-		if len(e.LocalURISAN) > 0 {
-			return ReporterDestination
-		}
-		return ReporterSource
+		return sidecarSide(bytes.HasPrefix(c, []byte("cds_ingress_")), e)
 	case ProxySidecar:
 		switch {
 		case bytes.HasPrefix(c, []byte("outbound")), bytes.Equal(c, []byte("PassthroughCluster")), bytes.Equal(c, []byte("BlackHoleCluster")):
@@ -217,6 +197,22 @@ func (s *Stream) reporter(e *entry.Entry) Reporter {
 			return ReporterDestination
 		}
 		return ReporterSource
+	}
+	return ReporterSource
+}
+
+// sidecarSide is the side of a non-Istio sidecar's entry: inbound when its
+// cluster is the local application's, outbound for any other cluster; with
+// no cluster (a local reply), inbound when the entry carries a local
+// certificate, as the inbound listener is the one that terminates mesh TLS.
+func sidecarSide(localApp bool, e *entry.Entry) Reporter {
+	switch {
+	case localApp:
+		return ReporterDestination
+	case len(e.UpstreamCluster) > 0:
+		return ReporterSource
+	case len(e.LocalURISAN) > 0:
+		return ReporterDestination
 	}
 	return ReporterSource
 }
