@@ -1,6 +1,7 @@
 package istiometrics
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -365,4 +366,25 @@ func TestIstioGoldens(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+}
+
+// TestInboundHostHeadersMakeNoSeries: 10,000 requests with distinct Host
+// headers at one inbound sidecar are one series, as in Istio (fallback off
+// for inbound); the client side, where Istio's fallback is on, names the
+// Host header only when its cluster names no service.
+func TestInboundHostHeadersMakeNoSeries(t *testing.T) {
+	st := accesslog.NewStream(accesslog.Config{}, accesslog.NewConnTable(16, time.Minute))
+	a := New(DefaultConfig())
+	var recs []accesslog.Record
+	for i := range 10_000 {
+		e := goldenEntry{node: goldenServerNode, cluster: "inbound|9080||", authority: "shop-" + strconv.Itoa(i) + ".example.com", code: 200}
+		var err error
+		recs, _, err = st.Decode(e.message(t), recs[:0], now)
+		require.NoError(t, err)
+		a.ConsumeRecords(recs, nil, now)
+	}
+	fam := gather(t, a.Collector())[RequestsTotal]
+	require.Len(t, fam.GetMetric(), 1)
+	assert.Equal(t, "ratings.default.svc.cluster.local", label(fam.GetMetric()[0], "destination_service"))
+	assert.InDelta(t, 10_000, fam.GetMetric()[0].GetCounter().GetValue(), 0)
 }
