@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -67,7 +68,10 @@ func NewCommand() *cobra.Command {
 	)
 	cmd.Flags().BoolVar(&demo, "demo", false, "also run a simulated Bookinfo mesh that streams access logs into meshlens")
 	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "requests per second of the --demo mesh")
-	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", "localhost:9001", "gRPC endpoint the --demo mesh sends to")
+	// The embedded config listens on MESHLENS_GRPC_ENDPOINT when set: the
+	// demo mesh follows it.
+	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", cmp.Or(os.Getenv("MESHLENS_GRPC_ENDPOINT"), "localhost:9001"),
+		"gRPC endpoint the --demo mesh sends to (default: MESHLENS_GRPC_ENDPOINT, else localhost:9001)")
 	tracesEndpoint := addTracesFlag(cmd) // --traces-endpoint: traces.go
 	run := cmd.RunE
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {

@@ -45,6 +45,10 @@ type GenConfig struct {
 	// TCPPeriodicInterval (default 1s) while open.
 	TCPPeriodic         bool
 	TCPPeriodicInterval time.Duration
+	// OmitStreamID leaves every entry's stream_id unset, as Envoys older
+	// than the field do: a consumer then tells the periodic entries of one
+	// TCP connection apart from another's by its addresses only.
+	OmitStreamID bool
 	// UntracedShare is the share of requests on traced edges that carry no
 	// trace context; UnsampledShare the share of traced requests whose
 	// sampled flag is off.

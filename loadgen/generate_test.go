@@ -506,6 +506,32 @@ func TestTCPPeriodicEntries(t *testing.T) {
 	}
 }
 
+// TestOmitStreamID: with OmitStreamID no entry carries a stream_id, and
+// the traffic is otherwise the same (the same ledger).
+func TestOmitStreamID(t *testing.T) {
+	cfg := GenConfig{Seed: 4, Requests: 2000, TCPPeriodic: true}
+	with := bookinfoTraffic(t, cfg)
+	cfg.OmitStreamID = true
+	without := bookinfoTraffic(t, cfg)
+	assert.Equal(t, with.Ledger, without.Ledger)
+	var entries int
+	for _, s := range without.Streams {
+		msgs, err := s.Decode()
+		require.NoError(t, err)
+		for _, m := range msgs {
+			for _, e := range m.GetTcpLogs().GetLogEntry() {
+				assert.Empty(t, e.CommonProperties.StreamId)
+				entries++
+			}
+			for _, e := range m.GetHttpLogs().GetLogEntry() {
+				assert.Empty(t, e.CommonProperties.StreamId)
+				entries++
+			}
+		}
+	}
+	assert.Equal(t, with.EntryCount(), entries)
+}
+
 func TestTrafficProtoJSON(t *testing.T) {
 	tr := bookinfoTraffic(t, GenConfig{Seed: 1, Requests: 50})
 	msgs, err := tr.Streams[0].Decode()

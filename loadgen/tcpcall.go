@@ -138,14 +138,23 @@ func (g *generator) tcpEntries(p *proxy, worker int, start time.Time, d time.Dur
 	if g.cfg.TCPPeriodic && !fail {
 		for at := g.cfg.TCPPeriodicInterval; at < d; at += g.cfg.TCPPeriodicInterval {
 			en := build(at, false)
-			en.CommonProperties.StreamId = streamID
+			en.CommonProperties.StreamId = g.streamID(streamID)
 			g.emit(p, kindTCP, worker, start.Add(at), g.encodeTCP(en))
 			g.led.TCPPeriodicEntries++
 		}
 	}
 	en := build(d, true)
-	en.CommonProperties.StreamId = streamID
+	en.CommonProperties.StreamId = g.streamID(streamID)
 	g.emit(p, kindTCP, worker, start.Add(d), g.encodeTCP(en))
+}
+
+// streamID is the stream_id an entry carries: id, or none with
+// GenConfig.OmitStreamID.
+func (g *generator) streamID(id string) string {
+	if g.cfg.OmitStreamID {
+		return ""
+	}
+	return id
 }
 
 // markIntermediate sets the deprecated intermediate_log_entry flag, which

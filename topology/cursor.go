@@ -19,7 +19,7 @@ import (
 //
 // Each step copies up to n stored edges, in the order of their storage
 // slots, summed per window and reporter side: the only part of a snapshot
-// that reads the rings. What Snapshot then does (fold, count-once, nodes,
+// that reads the rings. What Snapshot then does (count-once, nodes,
 // granularity, sorting) works on those copies.
 //
 // The graph may change between steps. Each edge is copied whole within one
@@ -146,7 +146,7 @@ func (c *SnapshotCursor) Snapshot() *Snapshot {
 		panic("topology: SnapshotCursor.Snapshot called twice")
 	}
 	c.built = true
-	// The steps copied in storage order; the folds and the choice of a
+	// The steps copied in storage order; the merges and the choice of a
 	// principal among several stored edges follow the expiry list, as when
 	// the graph was read in one go.
 	slices.SortFunc(c.ies, func(x, y internal) int { return cmp.Compare(x.seq, y.seq) })

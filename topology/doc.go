@@ -22,20 +22,21 @@
 // # Both reporters, each hop once
 //
 // One request through two sidecars is reported twice. The two views of an
-// edge are kept apart and merged at snapshot time (window.CountOnce):
+// edge are kept apart and merged at snapshot time (window.CountOnce) the
+// way Kiali merges the two reporters' Istio series (docs/adr/0010):
 //
 //   - only one side reported: that side counts;
-//   - both reported: the server side counts, plus the client-side failures
-//     that carry a proxy failure flag (accesslog.ProxyFailureFlags: UF, UH,
-//     URX, UO, NR, …) up to the surplus of client over server requests in
-//     the window. These are the requests the client saw fail and the server
-//     never saw (connection failures, resets, no healthy upstream); they
-//     show as EdgeStats.ClientOnlyFailures and as proxy errors;
+//   - both reported: per response kind (code, flags, host), the server
+//     side's count when it reported that kind in the window, else the
+//     client side's. The failures only the client reported (connection
+//     failures, no healthy upstream, a client timeout of a request the
+//     server answered) show as EdgeStats.ClientOnlyFailures; TCP kinds are
+//     closed connections;
 //   - latency is the caller's (client side, network and proxies included)
 //     when the client reported, else the server's; EdgeStats.LatencyOverhead
 //     is client minus server: the time spent outside the server application;
-//   - bytes, messages, connections and mTLS come from the server side when
-//     it reported.
+//   - bytes, messages, opened connections and mTLS come from the server
+//     side when it reported.
 //
 // Errors are 5xx, no response and non-OK gRPC statuses (TCP: proxy
 // failures), split into ProxyErrors (a proxy failure flag) and AppErrors.
@@ -43,11 +44,8 @@
 // Nodes are named exactly as the record's Istio series name them: a
 // record's labels come only from its own entry and its proxy's node, never
 // from the other report of the hop (docs/adr/0003), and a peer the record
-// does not name stays unknown. At snapshot time, a client-side view whose
-// callee is unknown is folded: spread over the edges with the same caller,
-// service and protocol whose server side named the callee, in proportion to
-// their server-side traffic, instead of showing as a second edge to the
-// service.
+// does not name stays unknown: a client-side view whose callee is unknown
+// is an edge to the service node, as Kiali draws its series.
 //
 // # Nodes
 //
@@ -69,7 +67,7 @@
 //
 // # Totals from elsewhere
 //
-// SnapshotFromTotals applies the same rules (fold, count-once, nodes,
+// SnapshotFromTotals applies the same rules (count-once, nodes,
 // granularities) to traffic already summed per edge, reporter side and
 // window instead of the rings: the global graph of several meshlens
 // replicas, built from the Istio metrics they export (topology/promsource).
@@ -81,8 +79,8 @@
 // between goroutines (topology/api) uses a SnapshotCursor instead: under
 // its lock it copies a few hundred edges per SnapshotStep, each edge's
 // counters summed over the requested windows (the only part of a snapshot
-// that reads the rings), and builds the snapshot from those copies (fold,
-// count-once, nodes, sorting) without the lock, so that records keep
+// that reads the rings), and builds the snapshot from those copies
+// (count-once, nodes, sorting) without the lock, so that records keep
 // arriving meanwhile. Each edge is read whole in one step; edges are read
 // in storage order and merged in the order of the expiry list, as
 // Graph.Snapshot does, so that a graph that does not change between steps

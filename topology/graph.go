@@ -265,7 +265,9 @@ func (g *Graph) Observe(r *accesslog.Record, now time.Time) {
 	proto := r.Protocol
 	if r.Kind == accesslog.KindTCP {
 		proto = accesslog.ProtocolTCP
-		s.CountKind = true
+		// A TCP connection's response kind (its flags) counts once, when
+		// it closes: istio_tcp_connections_closed_total's count.
+		s.CountKind = r.TCPClosed
 		s.Kind = window.KindOf(r)
 		s.BytesIn, s.BytesOut = r.TCPReceivedBytes, r.TCPSentBytes
 		s.Opened, s.Closed = r.TCPOpened, r.TCPClosed

@@ -61,7 +61,10 @@ func TestCountOnce(t *testing.T) {
 		{"both sides count once", []meshtest.Call{call(meshtest.BothSides, 10, 200)}, 10, 0, 0, 0, 10, 10},
 		{"connection failures only the client saw", []meshtest.Call{call(meshtest.BothSides, 10, 200), uf}, 13, 3, 3, 3, 13, 10},
 		{"application errors", []meshtest.Call{call(meshtest.BothSides, 10, 500)}, 10, 10, 0, 0, 10, 10},
-		{"flagged failures the server also saw", []meshtest.Call{call(meshtest.ServerSide, 5, 503), urx}, 5, 5, 0, 0, 5, 5},
+		// The server answered 503 and the client, its retries exhausted,
+		// logged 503 URX: two kinds, each counted (as Kiali counts the two
+		// series).
+		{"failures both saw under different flags", []meshtest.Call{call(meshtest.ServerSide, 5, 503), urx}, 10, 10, 5, 5, 5, 5},
 		{"unflagged client surplus is not added", []meshtest.Call{call(meshtest.BothSides, 10, 200), call(meshtest.ClientSide, 2, 200)}, 10, 0, 0, 0, 12, 10},
 		{"grpc non-OK", []meshtest.Call{grpc}, 4, 4, 0, 0, 4, 4},
 	}
@@ -267,27 +270,58 @@ func TestNodesAreTheRecordsLabels(t *testing.T) {
 	assert.ElementsMatch(t, []string{"wl_east_shop_frontend-v1", "wl_east_shop_backend-v1"}, targets)
 }
 
-// TestFoldUnknownCallee checks that client-side reports that could not name
-// the callee are attributed to the workloads the servers named, in
-// proportion to the servers' traffic, instead of showing as a second edge.
-func TestFoldUnknownCallee(t *testing.T) {
+// TestUnknownCalleeIsItsOwnEdge: client-side reports that could not name
+// the callee (no peer metadata: a connection that failed) go to the
+// service node, as their Istio series (destination_workload="unknown") do
+// in Kiali; the workloads the servers named keep their own edges.
+func TestUnknownCalleeIsItsOwnEdge(t *testing.T) {
 	g := newGraph(t, topology.Config{})
-	toSvc := call(meshtest.ClientSide, 40, 200)
-	toSvc.To = meshtest.Unknown
-	v1 := call(meshtest.ServerSide, 30, 200)
-	v2 := call(meshtest.ServerSide, 10, 200)
+	toSvc := call(meshtest.ClientSide, 4, 503)
+	toSvc.To, toSvc.Flags = meshtest.Unknown, accesslog.FlagUpstreamConnectionFailure
+	v1 := call(meshtest.BothSides, 30, 200)
+	v2 := call(meshtest.BothSides, 10, 200)
 	v2.To = backend2
 	observe(g, testNow, toSvc, v1, v2)
-	snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}})
-	require.NoError(t, err)
-	got := map[string][2]float64{}
-	for _, e := range snap.Edges {
-		got[e.Target] = [2]float64{e.Stats[0].Requests, e.Stats[0].Client.Requests}
+	for _, tt := range []struct {
+		name   string
+		inject bool
+		want   map[string]float64
+	}{
+		{"workload", false, map[string]float64{
+			"wl_east_shop_frontend-v1 svc_east_shop_backend":   4,
+			"wl_east_shop_frontend-v1 wl_east_shop_backend-v1": 30,
+			"wl_east_shop_frontend-v1 wl_east_shop_backend-v2": 10,
+		}},
+		{"service nodes injected", true, map[string]float64{
+			"wl_east_shop_frontend-v1 svc_east_shop_backend": 44,
+			"svc_east_shop_backend wl_east_shop_backend-v1":  30,
+			"svc_east_shop_backend wl_east_shop_backend-v2":  10,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			snap, err := g.Snapshot(testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}, InjectServiceNodes: tt.inject})
+			require.NoError(t, err)
+			got := map[string]float64{}
+			for _, e := range snap.Edges {
+				got[e.Source+" "+e.Target] += e.Stats[0].Requests
+			}
+			assert.Equal(t, tt.want, got)
+		})
 	}
-	assert.Equal(t, map[string][2]float64{
-		"wl_east_shop_backend-v1": {30, 30},
-		"wl_east_shop_backend-v2": {10, 10},
-	}, got)
+	// The service node is a destination in its own right: not "injected",
+	// whichever edge the snapshot merges first.
+	for _, last := range []meshtest.Call{toSvc, v1} {
+		g := newGraph(t, topology.Config{})
+		observe(g, testNow, toSvc, v1)
+		observe(g, testNow.Add(time.Second), last) // the most recently seen edge is merged last
+		snap, err := g.Snapshot(testNow.Add(time.Second), topology.SnapshotOptions{Windows: []time.Duration{time.Minute}, InjectServiceNodes: true})
+		require.NoError(t, err)
+		for _, n := range snap.Nodes {
+			if n.ID == "svc_east_shop_backend" {
+				assert.False(t, n.Injected)
+			}
+		}
+	}
 }
 
 func TestKindsFolded(t *testing.T) {

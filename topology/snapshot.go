@@ -6,7 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/topology/internal/window"
 )
 
@@ -68,10 +67,9 @@ func checkGranularity(g Granularity) error {
 // internal is one stored edge summed over the snapshot's windows: c for
 // the client side, s for the server side, one Agg per window each.
 type internal struct {
-	key    edgeKey // ids of edgeSet's tables
-	seq    uint64  // the edge's place in the graph's expiry list
-	c, s   []window.Agg
-	folded bool
+	key  edgeKey // ids of edgeSet's tables
+	seq  uint64  // the edge's place in the graph's expiry list
+	c, s []window.Agg
 }
 
 // edgeSet is what a snapshot is built from, read from the graph or from
@@ -100,17 +98,11 @@ func anyActive(a []window.Agg) bool {
 	return false
 }
 
-// activity is how much traffic an aggregate carries, to weigh folds.
-func activity(a *window.Agg) float64 { return a.Requests + a.Opened + a.KindTotal() }
-
 // Snapshot computes the graph at now. It does not modify the graph.
 //
-// The stored edges are first summed per window and reporter. A client-side
-// view whose callee is unknown (no peer metadata) is folded into
-// the edges of the same caller, service and protocol whose server side named
-// the callee, in proportion to their server-side traffic. Each stored edge's
-// client and server views are then merged with the count-once rule and
-// mapped onto the nodes of the requested granularity.
+// The stored edges are first summed per window and reporter. Each stored
+// edge's client and server views are then merged with the count-once rule
+// and mapped onto the nodes of the requested granularity.
 //
 // Snapshot reads the graph for its whole duration; NewSnapshotCursor splits
 // the reading into short steps and builds the snapshot without the graph.
@@ -123,14 +115,12 @@ func (g *Graph) Snapshot(now time.Time, o SnapshotOptions) (*Snapshot, error) {
 	return c.Snapshot(), nil
 }
 
-// build folds, merges and maps the summed edges onto the nodes of the
+// build merges and maps the summed edges onto the nodes of the
 // requested granularity: the part of a snapshot shared by the live graph and
 // the graph of external totals (SnapshotFromTotals). It modifies es's
 // aggregates.
 func build(now time.Time, o SnapshotOptions, spans []span, es *edgeSet) *Snapshot {
 	nw := len(spans)
-	es.fold(nw)
-
 	b := builder{
 		es: es, o: o, nodes: map[string]*nodeAcc{}, edges: map[string]*outEdge{}, nw: nw,
 	}
@@ -138,67 +128,7 @@ func build(now time.Time, o SnapshotOptions, spans []span, es *edgeSet) *Snapsho
 		b.indexServices()
 	}
 	for k := range es.ies {
-		ie := &es.ies[k]
-		if ie.folded {
-			continue
-		}
-		b.add(ie)
+		b.add(&es.ies[k])
 	}
 	return b.finish(now, spans)
-}
-
-// fold moves client-side views whose callee is unknown into the edges of
-// the same caller, service and protocol whose server side named the callee.
-func (es *edgeSet) fold(nw int) {
-	type group struct {
-		src, svc int32
-		proto    accesslog.Protocol
-	}
-	ies := es.ies
-	cands := map[group][]int{}
-	for k := range ies {
-		key := ies[k].key
-		if ok(es.nodes[key.dst].key.Name) && anyActive(ies[k].s) {
-			gk := group{key.src, key.svc, key.proto}
-			cands[gk] = append(cands[gk], k)
-		}
-	}
-	if len(cands) == 0 {
-		return
-	}
-	for k := range ies {
-		ie := &ies[k]
-		key := ie.key
-		if ok(es.nodes[key.dst].key.Name) || anyActive(ie.s) || !anyActive(ie.c) {
-			continue
-		}
-		cs := cands[group{key.src, key.svc, key.proto}]
-		if len(cs) == 0 {
-			continue
-		}
-		for w := range nw {
-			weights := make([]float64, len(cs))
-			var total float64
-			for j, c := range cs {
-				weights[j] = activity(&ies[c].s[w])
-				total += weights[j]
-			}
-			if total == 0 { // no server traffic in this window: weigh by the longest
-				for j, c := range cs {
-					weights[j] = activity(&ies[c].s[nw-1])
-					total += weights[j]
-				}
-			}
-			if total == 0 {
-				for j := range weights {
-					weights[j] = 1
-				}
-				total = float64(len(weights))
-			}
-			for j, c := range cs {
-				ies[c].c[w].Add(&ie.c[w], weights[j]/total)
-			}
-		}
-		ie.folded = true
-	}
 }

@@ -207,6 +207,10 @@ func (b *builder) node(n Node, svc *ServiceRef, host string) {
 		acc = &nodeAcc{Node: n}
 		b.nodes[n.ID] = acc
 	}
+	// A service node is injected only if no edge reaches it as its own
+	// destination (a client report that named no workload), whatever the
+	// order the edges are added in.
+	acc.Injected = acc.Injected && n.Injected
 	if svc != nil {
 		if acc.dest == nil {
 			acc.dest = map[ServiceRef]struct{}{}

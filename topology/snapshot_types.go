@@ -105,17 +105,20 @@ type EdgeStats struct {
 	Latency *Latency `json:"latency,omitempty"`
 	// Byte rates: client → server (request bytes, TCP received) and
 	// server → client (response bytes, TCP sent), per second.
-	BytesInRate        float64    `json:"bytesInRate,omitempty"`
-	BytesOutRate       float64    `json:"bytesOutRate,omitempty"`
-	MessagesInRate     float64    `json:"messagesInRate,omitempty"`  // gRPC request messages per second
-	MessagesOutRate    float64    `json:"messagesOutRate,omitempty"` // gRPC response messages per second
-	ConnectionsOpened  float64    `json:"connectionsOpened,omitempty"`
-	ConnectionsClosed  float64    `json:"connectionsClosed,omitempty"`
-	MTLSPercent        *float64   `json:"mtlsPercent,omitempty"`
-	Responses          []Response `json:"responses,omitempty"`
-	ClientOnlyFailures float64    `json:"clientOnlyFailures,omitempty"`
-	Client             *Side      `json:"client,omitempty"`
-	Server             *Side      `json:"server,omitempty"`
+	BytesInRate       float64    `json:"bytesInRate,omitempty"`
+	BytesOutRate      float64    `json:"bytesOutRate,omitempty"`
+	MessagesInRate    float64    `json:"messagesInRate,omitempty"`  // gRPC request messages per second
+	MessagesOutRate   float64    `json:"messagesOutRate,omitempty"` // gRPC response messages per second
+	ConnectionsOpened float64    `json:"connectionsOpened,omitempty"`
+	ConnectionsClosed float64    `json:"connectionsClosed,omitempty"`
+	MTLSPercent       *float64   `json:"mtlsPercent,omitempty"`
+	Responses         []Response `json:"responses,omitempty"`
+	// ClientOnlyFailures are the errors of response kinds only the client
+	// side reported (window.CountOnce): connection failures, client
+	// timeouts.
+	ClientOnlyFailures float64 `json:"clientOnlyFailures,omitempty"`
+	Client             *Side   `json:"client,omitempty"`
+	Server             *Side   `json:"server,omitempty"`
 	// LatencyOverhead is client minus server latency: the time spent outside
 	// the server application (network, proxies, queues).
 	LatencyOverhead *Latency `json:"latencyOverhead,omitempty"`

@@ -64,9 +64,8 @@ type EdgeTotals struct {
 // SnapshotFromTotals computes a snapshot from traffic already summed per
 // edge, reporter and window: the global graph of several meshlens replicas,
 // read back from the Istio metrics they export. It applies the rules of
-// Graph.Snapshot — client-side traffic to an unknown callee folded into the
-// hops the server side named, both reporters merged with the count-once
-// rule, nodes and granularities — so that the same traffic gives the same
+// Graph.Snapshot — both reporters merged with the count-once rule, nodes
+// and granularities — so that the same traffic gives the same
 // graph. o.Windows are the windows the totals cover (required); each rate
 // divides by the whole window, as Prometheus's rate() does. Latency
 // quantiles are Prometheus's histogram_quantile over the buckets given

@@ -26,11 +26,10 @@ func ok200(n float64) []topology.ResponseTotal {
 }
 
 // TestSnapshotFromTotals checks the rules on hand-made totals: client-side
-// connection failures to an unknown reviews workload are folded into the
-// hops reviews' server side named (1:3, as their server traffic), each hop
-// counts the server's requests plus the client-only failures up to the
-// client's surplus, rates divide
-// by the whole window and quantiles come from the buckets given.
+// connection failures to an unknown reviews workload are an edge to the
+// reviews service node, each hop counts the server's requests plus the
+// client's responses of kinds the server did not report, rates divide by
+// the whole window and quantiles come from the buckets given.
 func TestSnapshotFromTotals(t *testing.T) {
 	uf := accesslog.FlagUpstreamConnectionFailure
 	edges := []topology.EdgeTotals{
@@ -65,13 +64,17 @@ func TestSnapshotFromTotals(t *testing.T) {
 	for _, e := range snap.Edges {
 		got[e.Source+" → "+e.Target+" "+e.Protocol] = e.Stats[0]
 	}
-	require.Len(t, got, 3, "%v", got)
+	require.Len(t, got, 4, "%v", got)
+
+	uf8 := got["wl_east_bookinfo_productpage-v1 → svc_east_bookinfo_reviews http"]
+	assert.InDelta(t, 8, uf8.Requests, 1e-9)
+	assert.InDelta(t, 8, uf8.ProxyErrors, 1e-9)
 
 	r1 := got["wl_east_bookinfo_productpage-v1 → wl_east_bookinfo_reviews-v1 http"]
-	assert.InDelta(t, 12, r1.Requests, 1e-9, "10 served + 2 of the 8 failures (10:30)")
-	assert.InDelta(t, 2, r1.ClientOnlyFailures, 1e-9)
-	assert.InDelta(t, 2, r1.ProxyErrors, 1e-9)
-	assert.InDelta(t, 12.0/60, r1.RequestRate, 1e-9)
+	assert.InDelta(t, 10, r1.Requests, 1e-9)
+	assert.Zero(t, r1.ClientOnlyFailures)
+	assert.Zero(t, r1.ProxyErrors)
+	assert.InDelta(t, 10.0/60, r1.RequestRate, 1e-9)
 	assert.InDelta(t, 1000.0/60, r1.BytesInRate, 1e-9)
 	require.NotNil(t, r1.Latency)
 	assert.InDelta(t, 7.5, r1.Latency.P50, 1e-9, "the client's histogram: all in (5, 10]")
@@ -82,14 +85,9 @@ func TestSnapshotFromTotals(t *testing.T) {
 	assert.InDelta(t, 100, *r1.MTLSPercent, 1e-9)
 
 	r2 := got["wl_east_bookinfo_productpage-v1 → wl_east_bookinfo_reviews-v2 http"]
-	// The 6 failures folded here exceed no client-side surplus (the client
-	// view holds only them, 6 < 30 served): the live graph's rule counts
-	// none of them, and so does this one.
 	assert.InDelta(t, 30, r2.Requests, 1e-9)
-	assert.Zero(t, r2.ClientOnlyFailures)
-	require.NotNil(t, r2.Client)
-	assert.InDelta(t, 6, r2.Client.ProxyErrors, 1e-9)
-	assert.InDelta(t, 17.5, r2.Latency.P50, 1e-9, "the folded client view has no durations: the server's")
+	assert.Nil(t, r2.Client)
+	assert.InDelta(t, 17.5, r2.Latency.P50, 1e-9, "no client view: the server's latency")
 
 	tcp := got["wl_east_bookinfo_productpage-v1 → wl_east_bookinfo_mongodb-v1 tcp"]
 	assert.InDelta(t, 900.0/60, tcp.BytesOutRate, 1e-9)
@@ -99,7 +97,7 @@ func TestSnapshotFromTotals(t *testing.T) {
 
 	idle, err := topology.SnapshotFromTotals(edges, testNow, topology.SnapshotOptions{Windows: []time.Duration{time.Minute}, IncludeIdle: true})
 	require.NoError(t, err)
-	assert.Len(t, idle.Edges, 4)
+	assert.Len(t, idle.Edges, 5)
 	assert.Equal(t, 5, idle.Stats.Edges)
 	assert.Zero(t, idle.Stats.Records)
 }

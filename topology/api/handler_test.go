@@ -164,9 +164,11 @@ func TestGoodQueries(t *testing.T) {
 				assert.Equal(t, "workload", g.cfg.GraphType)
 				assert.Equal(t, meshEdges("workload"), g.edgeNames())
 				// At queryTime the 300 s window covers 2 full 100 s slots and
-				// 70 s of the current one (at testNow: 200 s, "310.00").
+				// 70 s of the current one. rateTcp=sent (the default) is
+				// istio_tcp_received_bytes_total, as in Kiali: the 3100 bytes
+				// each connection's client sent.
 				tcp := g.edge(t, "workload bookinfo/productpage-v1 -> workload bookinfo/tcp-v1 tcp")
-				assert.Equal(t, kiali.RateString(2, 10*6200/270.0), tcp.Traffic.Rates["tcp"])
+				assert.Equal(t, kiali.RateString(2, 10*3100/270.0), tcp.Traffic.Rates["tcp"])
 				gw := g.edge(t, "workload istio-system/istio-ingressgateway -> workload bookinfo/productpage-v1 http")
 				assert.Equal(t, kiali.RateString(2, 100/270.0), gw.Traffic.Rates["http"])
 			},
@@ -210,9 +212,10 @@ func TestGoodQueries(t *testing.T) {
 					"workload istio-system/istio-ingressgateway -> workload bookinfo/tcp-v1 tcp",
 				}, g.edgeNames())
 				assert.Len(t, g.cfg.Elements.Nodes, 5)
-				// rateTcp=received: bytes the server received (sent: 124.00 and 60.00).
-				assert.Equal(t, map[string]string{"tcp": "62.00"}, g.edge(t, "workload bookinfo/productpage-v1 -> workload bookinfo/tcp-v1 tcp").Traffic.Rates, "3100 B × 10 / 500 s")
-				assert.Equal(t, map[string]string{"tcp": "2.00"}, g.edge(t, "workload istio-system/istio-ingressgateway -> workload bookinfo/tcp-v1 tcp").Traffic.Rates, "1000 B / 500 s")
+				// rateTcp=received: bytes the client received, Kiali's
+				// istio_tcp_sent_bytes_total (sent: 62.00 and 2.00).
+				assert.Equal(t, map[string]string{"tcp": "124.00"}, g.edge(t, "workload bookinfo/productpage-v1 -> workload bookinfo/tcp-v1 tcp").Traffic.Rates, "6200 B × 10 / 500 s")
+				assert.Equal(t, map[string]string{"tcp": "60.00"}, g.edge(t, "workload istio-system/istio-ingressgateway -> workload bookinfo/tcp-v1 tcp").Traffic.Rates, "30000 B / 500 s")
 				// rateGrpc=sent: request messages, which the mesh's records
 				// do not count (requests: 0.11).
 				assert.Empty(t, g.edge(t, "workload bookinfo/reviews-v3 -> workload bankapp/deposit-v1 grpc").Traffic.Rates)

@@ -21,11 +21,12 @@
 // step, tested with a fake query function) and handed to
 // topology.SnapshotFromTotals, which applies the live graph's rules: the
 // client-side (reporter=source) and server-side (destination, waypoint)
-// views of each edge, client-side traffic to an unknown callee folded into
-// the hops the server side named, and the count-once merge (server count
-// plus the client-only proxy failures). The same traffic therefore gives
-// the same nodes, edges, request and error counts as one instance that saw
-// all of it, over a window that covers it.
+// views of each edge, merged as Kiali merges the two reporters' series
+// (per response kind, the server's count where it has one, else the
+// client's; docs/adr/0010). The same traffic therefore gives the same
+// nodes, edges, request and error counts as one instance that saw all of
+// it, over a window that covers it, and as Kiali computes from the same
+// series (TestGraphAgreesWithPromQL).
 //
 // # Counting over a window
 //

@@ -154,15 +154,18 @@ func (o *Options) edgeRates(e *topology.Edge, covered float64) (edgeRates, bool)
 			r.rates["grpcErr"] = perSec(st.GRPCErrors + st.Status4xx + st.Status5xx)
 		}
 	case "tcp":
+		// Kiali's names are the client's, Istio's the reporting proxy's
+		// (istio#32399): "sent" is istio_tcp_received_bytes_total (the
+		// edge's BytesIn), "received" istio_tcp_sent_bytes_total.
 		switch o.RateTCP {
 		case "none":
 			return r, false
 		case "received":
-			r.total = st.BytesInRate
+			r.total = st.BytesOutRate
 		case "total":
 			r.total = st.BytesInRate + st.BytesOutRate
 		default:
-			r.total = st.BytesOutRate
+			r.total = st.BytesInRate
 		}
 	default:
 		return r, false

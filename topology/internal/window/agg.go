@@ -282,19 +282,26 @@ func boolCmp(a, b bool) int {
 }
 
 // CountOnce merges the client-side and server-side views of the same hops
-// into dst so that each request counts once:
+// into dst so that each request counts once, with Kiali's rule for the two
+// reporters of one series (kiali/kiali graph/telemetry/istio: the
+// destination-reported series first, then each source-reported series whose
+// response code, flags and host no destination-reported series of the same
+// edge has):
 //
 //   - only one side reported: that side;
-//   - both reported: the server side, plus the client's proxy-generated
-//     failures that the server cannot have seen. Those are the client's
-//     errors with a proxy failure flag (UF, UH, URX, UO, …), capped at the
-//     surplus of client over server requests in the span (client − server),
-//     so that a flagged failure the server did see is not counted twice.
+//   - both reported: the server side, plus the client's traffic of every
+//     response kind (code, flags, host) the server side did not report in
+//     the span. These are the requests only the client saw: connection
+//     failures, no healthy upstream, circuit breaking, and the client's
+//     timeouts of requests the server answered after the client gave up
+//     (counted under both kinds, as Kiali counts them). For TCP the kinds
+//     are closed connections.
 //
 // Latency is the client's (what the caller waited, network and proxies
 // included) when the client reported durations, else the server's. Bytes,
-// messages, connections and mTLS are the server's. It returns the number of
-// client-only failures added.
+// messages, opened connections and mTLS are the server's. It returns the
+// errors added from the client side alone: the failures only the client
+// reported.
 func CountOnce(dst, client, server *Agg) (clientOnly float64) {
 	switch {
 	case !server.Active():
@@ -305,16 +312,20 @@ func CountOnce(dst, client, server *Agg) (clientOnly float64) {
 		return 0
 	}
 	dst.Add(server, 1)
-	_, proxy := client.Errors()
-	clientOnly = min(proxy, max(0, client.Requests-server.Requests))
-	if clientOnly > 0 {
-		f := clientOnly / proxy
-		for _, k := range client.Kinds {
-			if k.Kind.ProxyError() {
-				dst.addKind(k.Kind, k.Host, f*k.Count)
+	var added float64
+	for _, k := range client.Kinds {
+		if k.Count > 0 && !server.hasKind(k.Kind, k.Host) {
+			dst.addKind(k.Kind, k.Host, k.Count)
+			added += k.Count
+			if k.Kind.Err {
+				clientOnly += k.Count
 			}
 		}
-		dst.Requests += clientOnly
+	}
+	if server.Requests > 0 || client.Requests > 0 {
+		dst.Requests += added
+	} else {
+		dst.Closed += added
 	}
 	if client.Samples() > 0 {
 		dst.Hist = client.Hist
@@ -326,4 +337,14 @@ func CountOnce(dst, client, server *Agg) (clientOnly float64) {
 		dst.MinMicros, dst.MaxMicros, dst.HasRange = client.MinMicros, client.MaxMicros, client.HasRange
 	}
 	return clientOnly
+}
+
+// hasKind reports whether a counts traffic of kind k towards host.
+func (a *Agg) hasKind(k Kind, host string) bool {
+	for i := range a.Kinds {
+		if a.Kinds[i].Kind == k && a.Kinds[i].Host == host && a.Kinds[i].Count > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -101,17 +101,45 @@ func TestCountOnce(t *testing.T) {
 	}
 	okK := func(n float64) KindCount { return KindCount{Kind: Kind{Code: 200}, Count: n} }
 	ufK := func(n float64) KindCount { return KindCount{Kind: Kind{Code: 503, Err: true, Flags: uf}, Count: n} }
+	utK := func(n float64) KindCount {
+		return KindCount{Kind: Kind{Code: 504, Err: true, Flags: 1 << 3 /* UT */}, Count: n}
+	}
+	app503 := func(n float64) KindCount { return KindCount{Kind: Kind{Code: 503, Err: true}, Count: n} }
 	tests := []struct {
-		name           string
-		client, server Agg
-		requests, only float64
+		name                   string
+		client, server         Agg
+		requests, only         float64
+		errs, proxy            float64
+		ok200, uf503, ut, a503 float64 // the merged count per kind
 	}{
-		{"client only", mk(5, okK(5)), Agg{}, 5, 0},
-		{"server only", Agg{}, mk(4, okK(4)), 4, 0},
-		{"both", mk(4, okK(4)), mk(4, okK(4)), 4, 0},
-		{"client-only failures", mk(6, okK(4), ufK(2)), mk(4, okK(4)), 6, 2},
-		{"flagged failures capped by the surplus", mk(6, okK(4), ufK(2)), mk(5, okK(5)), 6, 1},
-		{"no surplus", mk(4, okK(2), ufK(2)), mk(4, okK(4)), 4, 0},
+		{name: "client only", client: mk(5, okK(5)), requests: 5, ok200: 5},
+		{name: "server only", server: mk(4, okK(4)), requests: 4, ok200: 4},
+		{name: "both", client: mk(4, okK(4)), server: mk(4, okK(4)), requests: 4, ok200: 4},
+		{
+			name: "a kind only the client reported", client: mk(6, okK(4), ufK(2)), server: mk(4, okK(4)),
+			requests: 6, only: 2, errs: 2, proxy: 2, ok200: 4, uf503: 2,
+		},
+		{
+			// The client's count of a kind both sides reported is the
+			// server's, even when the server saw more (retries) or fewer
+			// (reports not yet arrived) of it.
+			name: "the server's count of a shared kind", client: mk(6, okK(4), ufK(2)), server: mk(5, okK(5)),
+			requests: 7, only: 2, errs: 2, proxy: 2, ok200: 5, uf503: 2,
+		},
+		{
+			name: "both reported the failure", client: mk(4, okK(2), ufK(2)), server: mk(5, okK(4), ufK(1)),
+			requests: 5, errs: 1, proxy: 1, ok200: 4, uf503: 1,
+		},
+		{
+			// A client timeout of a request the server answered later: two
+			// kinds of one hop, both counted (Kiali counts both series).
+			name: "client timeout the server answered", client: mk(3, okK(2), utK(1)), server: mk(3, okK(3)),
+			requests: 4, only: 1, errs: 1, proxy: 1, ok200: 3, ut: 1,
+		},
+		{
+			name: "application errors of both sides", client: mk(3, okK(2), app503(1)), server: mk(3, okK(2), app503(1)),
+			requests: 3, errs: 1, ok200: 2, a503: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,10 +149,37 @@ func TestCountOnce(t *testing.T) {
 			assert.InDelta(t, tt.requests, m.Requests, 1e-9)
 			assert.InDelta(t, tt.requests, m.KindTotal(), 1e-9, "kinds add up to the requests")
 			errs, proxy := m.Errors()
-			assert.InDelta(t, tt.only, errs, 1e-9)
-			assert.InDelta(t, tt.only, proxy, 1e-9)
+			assert.InDelta(t, tt.errs, errs, 1e-9)
+			assert.InDelta(t, tt.proxy, proxy, 1e-9)
+			byKind := map[Kind]float64{}
+			for _, k := range m.Kinds {
+				byKind[k.Kind] += k.Count
+			}
+			assert.InDelta(t, tt.ok200, byKind[okK(0).Kind], 1e-9)
+			assert.InDelta(t, tt.uf503, byKind[ufK(0).Kind], 1e-9)
+			assert.InDelta(t, tt.ut, byKind[utK(0).Kind], 1e-9)
+			assert.InDelta(t, tt.a503, byKind[app503(0).Kind], 1e-9)
 		})
 	}
+}
+
+// TestCountOnceTCP: for TCP the kinds are closed connections; the client's
+// connection failures the server never saw add closed connections, bytes
+// and opened connections stay the server's.
+func TestCountOnceTCP(t *testing.T) {
+	ufK := KindCount{Kind: Kind{Code: NoResponse, Err: true, Flags: accesslog.FlagUpstreamConnectionFailure}, Count: 2}
+	okK := KindCount{Kind: Kind{Code: NoResponse}, Count: 3}
+	client := Agg{Opened: 5, Closed: 5, BytesIn: 700, Kinds: []KindCount{okK, ufK}}
+	server := Agg{Opened: 3, Closed: 3, BytesIn: 600, Kinds: []KindCount{okK}}
+	var m Agg
+	assert.InDelta(t, 2, CountOnce(&m, &client, &server), 1e-9)
+	assert.InDelta(t, 3, m.Opened, 1e-9)
+	assert.InDelta(t, 5, m.Closed, 1e-9)
+	assert.InDelta(t, 600, m.BytesIn, 1e-9)
+	assert.Zero(t, m.Requests)
+	errs, proxy := m.Errors()
+	assert.InDelta(t, 2, errs, 1e-9)
+	assert.InDelta(t, 2, proxy, 1e-9)
 }
 
 func TestCodes(t *testing.T) {

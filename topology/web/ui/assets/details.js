@@ -221,7 +221,7 @@ function edgeDetails(e) {
       kpi('requests', fmtRate(st.requestRate), '/s', '', 'rate'),
       kpi('errors', act ? fmtPct(st.errorPercent) : '–', '', act ? hl : '', 'errors', act && st.errors ? fmtRate(st.errorRate) + '/s' : ''),
       kpi('p99', lat ? fmtMs(lat.p99) : '–', '', '', 'p99', lat ? `p50 ${fmtMs(lat.p50)} · p95 ${fmtMs(lat.p95)}` : '')));
-    out.push(h('p', { class: 'meta' }, 'Each request hop counted once: the server side when it reported, plus the failures only the client saw; latency is what the caller waited.'));
+    out.push(h('p', { class: 'meta' }, 'Each request hop counted once, as Kiali counts it: per response code and flags the server side when it reported that response, else the client side; latency is what the caller waited.'));
   }
 
   // Client vs server.
@@ -307,11 +307,11 @@ function edgeDetails(e) {
     } else if (cof > 0) {
       out.push(h('div', { class: 'callout warn', 'data-metric': 'client-only-failures' },
         h('div', { class: 'big' }, `${fmtCount(cof)} ${cof === 1 ? 'request' : 'requests'}`, h('span', { class: 'muted' }, ` · ${fmtRate(cof / secs)}/s`)),
-        'failed in the client\'s proxy and never reached the server: connection failures, resets, no healthy upstream (response flags UF, URX, UH, UO, NR…). They count as proxy errors in the error rate.'));
+        'failed with a response the server did not report: connection failures, resets, no healthy upstream (response flags UF, URX, UH, UO, NR…), or the client gave up (UT) on a request the server answered later. They count in the error rate.'));
     } else {
       out.push(h('div', { class: 'callout ok', 'data-metric': 'client-only-failures' },
         h('div', { class: 'big' }, '0'),
-        'The server saw every request the client sent in this window.'));
+        'The server reported every failure the client saw in this window.'));
     }
   }
 
