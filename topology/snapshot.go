@@ -44,7 +44,7 @@ func (g *Graph) spans(ws []time.Duration, nowNano int64) ([]span, error) {
 	}
 	out := make([]span, 0, len(ws))
 	for _, d := range ws {
-		w, n, found := g.layout.Span(d)
+		w, n, found := g.layout.Span(d, nowNano)
 		if d <= 0 || !found {
 			return nil, fmt.Errorf("%w: %s (longest window %s)", ErrWindow, d, g.cfg.Windows[len(g.cfg.Windows)-1])
 		}

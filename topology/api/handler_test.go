@@ -163,14 +163,15 @@ func TestGoodQueries(t *testing.T) {
 				assert.Equal(t, int64(300), g.cfg.Duration, "300 is seconds")
 				assert.Equal(t, "workload", g.cfg.GraphType)
 				assert.Equal(t, meshEdges("workload"), g.edgeNames())
-				// At queryTime the 300 s window covers 2 full 100 s slots and
-				// 70 s of the current one. rateTcp=sent (the default) is
-				// istio_tcp_received_bytes_total, as in Kiali: the 3100 bytes
-				// each connection's client sent.
+				// At queryTime, 70 s into a 100 s slot, the 300 s window
+				// covers that slot's 70 s and the 3 full slots before it
+				// (370 s: the fewest slots covering at least 300 s).
+				// rateTcp=sent (the default) is istio_tcp_received_bytes_total,
+				// as in Kiali: the 3100 bytes each connection's client sent.
 				tcp := g.edge(t, "workload bookinfo/productpage-v1 -> workload bookinfo/tcp-v1 tcp")
-				assert.Equal(t, kiali.RateString(2, 10*3100/270.0), tcp.Traffic.Rates["tcp"])
+				assert.Equal(t, kiali.RateString(2, 10*3100/370.0), tcp.Traffic.Rates["tcp"])
 				gw := g.edge(t, "workload istio-system/istio-ingressgateway -> workload bookinfo/productpage-v1 http")
-				assert.Equal(t, kiali.RateString(2, 100/270.0), gw.Traffic.Rates["http"])
+				assert.Equal(t, kiali.RateString(2, 100/370.0), gw.Traffic.Rates["http"])
 			},
 		},
 		{

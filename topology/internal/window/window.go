@@ -34,15 +34,22 @@ func NewLayout(windows []time.Duration, slots int) *Layout {
 // Windows returns the configured windows.
 func (l *Layout) Windows() []time.Duration { return l.windows }
 
-// Span returns the ring and the number of its slots that cover d: the
-// smallest window not shorter than d. ok is false when d is longer than
-// every window.
-func (l *Layout) Span(d time.Duration) (w, n int, ok bool) {
+// Span returns the ring and the number of its slots that cover d at now:
+// the smallest window not shorter than d, and the fewest of its latest slots
+// (the current, partial one included) that cover at least d, as far as the
+// ring holds them. A span never shrinks to the few seconds of a slot that
+// just began: right after a slot boundary it reaches one slot further back.
+// ok is false when d is longer than every window.
+func (l *Layout) Span(d time.Duration, nowNano int64) (w, n int, ok bool) {
 	for i, win := range l.windows {
 		if d <= win {
 			width := l.widths[i]
-			n = int((int64(d) + width - 1) / width)
-			return i, max(n, 1), true
+			partial := max(nowNano, 0) % width
+			n = 1
+			if rest := int64(d) - partial; rest > 0 {
+				n += int((rest + width - 1) / width)
+			}
+			return i, min(n, l.slots), true
 		}
 	}
 	return 0, 0, false

@@ -23,29 +23,39 @@ func ok200() Sample {
 
 func TestSpan(t *testing.T) {
 	tests := []struct {
-		d    time.Duration
-		w, n int
-		ok   bool
+		d       time.Duration
+		at      time.Duration // after a boundary of every slot
+		w, n    int
+		covered float64
+		ok      bool
 	}{
-		{time.Second, 0, 1, true},
-		{10 * time.Second, 0, 1, true},
-		{11 * time.Second, 0, 2, true},
-		{time.Minute, 0, 6, true},
-		{61 * time.Second, 1, 1, true},
-		{5 * time.Minute, 1, 3, true},
-		{10 * time.Minute, 1, 6, true},
-		{11 * time.Minute, 0, 0, false},
+		{time.Second, 3500 * time.Millisecond, 0, 1, 3.5, true},
+		{10 * time.Second, 3500 * time.Millisecond, 0, 2, 13.5, true},
+		{10 * time.Second, 0, 0, 2, 10, true},
+		{11 * time.Second, 3500 * time.Millisecond, 0, 2, 13.5, true},
+		{time.Minute, 3500 * time.Millisecond, 0, 6, 53.5, true}, // the ring holds no more
+		{61 * time.Second, 3500 * time.Millisecond, 1, 2, 103.5, true},
+		// Just after a boundary, a span of 60–100 s reaches back a slot
+		// instead of covering a few milliseconds.
+		{90 * time.Second, time.Millisecond, 1, 2, 100.001, true},
+		{5 * time.Minute, 3500 * time.Millisecond, 1, 4, 303.5, true},
+		{5 * time.Minute, 70 * time.Second, 1, 4, 370, true},
+		{10 * time.Minute, 3500 * time.Millisecond, 1, 6, 503.5, true},
+		{11 * time.Minute, 0, 0, 0, 0, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.d.String(), func(t *testing.T) {
-			w, n, ok := layout.Span(tt.d)
+		t.Run(tt.d.String()+"@"+tt.at.String(), func(t *testing.T) {
+			now := t0 + int64(tt.at)
+			w, n, ok := layout.Span(tt.d, now)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.w, w)
 			assert.Equal(t, tt.n, n)
+			if ok {
+				assert.InDelta(t, tt.covered, layout.Covered(w, n, now), 1e-9)
+			}
 		})
 	}
 	assert.InDelta(t, 50.0, layout.Covered(0, 6, t0), 1e-9)
-	assert.InDelta(t, 53.5, layout.Covered(0, 6, t0+3_500_000_000), 1e-9)
 	assert.InDelta(t, 500.0, layout.Covered(1, 6, t0), 1e-9)
 }
 
