@@ -42,15 +42,16 @@ func (l *Layout) Windows() []time.Duration { return l.windows }
 // ok is false when d is longer than every window.
 func (l *Layout) Span(d time.Duration, nowNano int64) (w, n int, ok bool) {
 	for i, win := range l.windows {
-		if d <= win {
-			width := l.widths[i]
-			partial := max(nowNano, 0) % width
-			n = 1
-			if rest := int64(d) - partial; rest > 0 {
-				n += int((rest + width - 1) / width)
-			}
-			return i, min(n, l.slots), true
+		if d > win {
+			continue
 		}
+		width := l.widths[i]
+		partial := max(nowNano, 0) % width
+		n = 1
+		if rest := int64(d) - partial; rest > 0 {
+			n += int((rest + width - 1) / width)
+		}
+		return i, min(n, l.slots), true
 	}
 	return 0, 0, false
 }
