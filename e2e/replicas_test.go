@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/internal/kialigraph"
 	"github.com/meshlens/meshlens/loadgen"
 	"github.com/meshlens/meshlens/topology"
 )
@@ -91,7 +92,7 @@ func TestE2EReplicas(t *testing.T) {
 	c := startMeshlens(t)
 	prom := startPrometheusAt(t, promAddr, job, a.HTTP, b.HTTP)
 
-	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 23, Requests: 6000, StreamsPerProxy: 2})
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 23, Requests: 6000, StreamsPerProxy: 2, TCPPeriodic: true})
 	half1, half2 := splitByProxy(tr)
 	require.NotEmpty(t, half1.Streams)
 	require.NotEmpty(t, half2.Streams)
@@ -107,8 +108,10 @@ func TestE2EReplicas(t *testing.T) {
 	}
 	// A scrape of each replica after everything was processed.
 	now := time.Now()
-	prom.waitScrapes(t, a.HTTP, now)
-	prom.waitScrapes(t, b.HTTP, now)
+	scraped := prom.waitScrapes(t, a.HTTP, now)
+	if tb := prom.waitScrapes(t, b.HTTP, now); tb.After(scraped) {
+		scraped = tb
+	}
 
 	for _, gt := range []string{"workload", "app", "versionedApp", "service"} {
 		t.Run(gt, func(t *testing.T) {
@@ -123,6 +126,31 @@ func TestE2EReplicas(t *testing.T) {
 			compareGraphs(t, local, global)
 		})
 	}
+
+	t.Run("Kiali's PromQL on the real Prometheus", func(t *testing.T) {
+		// Kiali's own computation (internal/kialigraph) over what the real
+		// Prometheus answers to its group-by sums: C's live graph shows
+		// the same edges between the same nodes with the same numbers.
+		// (Every series was born inside the window: its value is its
+		// increase.)
+		var series []kialigraph.Series
+		for _, metric := range kialigraph.Metrics {
+			for _, reporter := range []string{"destination", "source"} {
+				q := fmt.Sprintf(`sum by (%s) (%s{job=%q, reporter=%q})`, strings.Join(kialigraph.GroupBy, ", "), metric, job, reporter)
+				for _, smp := range prom.query(t, q, scraped) {
+					smp.Metric["reporter"] = reporter
+					series = append(series, kialigraph.Series{Name: metric, Labels: smp.Metric, Value: smp.Value})
+				}
+			}
+		}
+		require.NotEmpty(t, series)
+		for _, gt := range []string{"workload", "app"} {
+			want := kialigraph.Compute(series, gt)
+			got := kialigraph.FromSnapshot(graph(t, c, "/api/v1/graph?duration=10m&graphType="+gt))
+			assert.Empty(t, kialigraph.Diff(want, got, 1e-6), "%s graph", gt)
+			assert.GreaterOrEqual(t, len(want), 8, "a real graph")
+		}
+	})
 
 	t.Run("the replica alone sees part of it", func(t *testing.T) {
 		q := "/api/v1/graph?duration=10m&graphType=service"

@@ -47,7 +47,7 @@ var layers = []layer{
 	},
 	{
 		name: "test support", prefixes: []string{"internal"},
-		may: []string{"accesslog", "loadgen", "internal"},
+		may: []string{"accesslog", "loadgen", "internal"}, mayExact: []string{"topology"},
 	},
 	{
 		name: "collector components and wiring", prefixes: []string{"collector"},
