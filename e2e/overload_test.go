@@ -17,6 +17,9 @@ import (
 	"github.com/meshlens/meshlens/loadgen"
 )
 
+// scrapeTimeout is Prometheus's default scrape timeout.
+const scrapeTimeout = 10 * time.Second
+
 // TestE2EOverload offers meshlens far more than it can process — three
 // flat-out generators, each able to saturate it alone — for a while, and
 // checks that its memory stays under the configured bound, /metrics and
