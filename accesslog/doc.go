@@ -11,7 +11,11 @@
 // views (package entry) with Normalize, or as ALS messages with Decode, whose
 // hand-written decoder (internal/wire) reads only the fields meshlens needs;
 // neither allocates per entry in steady state (label strings are interned
-// per stream). Records go to a Consumer with the stream's StreamLocal, the
+// per stream). Everything a sender can grow is bounded by bytes: a label
+// value is cut to Config.MaxLabelLength and counted by the field it came
+// from (LabelField), and a stream's tables hold at most
+// Config.MaxInterned values of Config.MaxInternedBytes bytes
+// together, cleared when either is reached (ResetReason). Records go to a Consumer with the stream's StreamLocal, the
 // per-stream handle consumers keep caches in. Proxy is the one parser of a
 // reporting Envoy's identity. ConnTable turns cumulative TCP counters into
 // deltas. A record's labels come only from its own entry and its proxy's

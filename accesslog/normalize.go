@@ -101,7 +101,7 @@ func (s *Stream) normalize(e *entry.Entry, r *Record, nowNano int64) {
 	switch r.Reporter {
 	case ReporterDestination:
 		r.Destination, r.DestinationFrom = local, p.WorkloadFrom
-		r.Destination.Principal = orUnknown(s.internSAN(e.LocalURISAN))
+		r.Destination.Principal = orUnknown(s.internSAN(e.LocalURISAN, FieldLocalPrincipal))
 		r.SourceFrom = s.peerFromDownstream(e, &r.Source)
 		if len(e.LocalURISAN) > 0 && len(e.PeerURISAN) > 0 {
 			r.Security = SecurityMutualTLS
@@ -232,7 +232,7 @@ func (s *Stream) peerFromDownstream(e *entry.Entry, w *Workload) IdentitySource 
 	if pp := e.DownstreamPeer; pp != nil {
 		s.fillPeer(pp, w)
 		if len(e.PeerURISAN) > 0 {
-			w.Principal = s.internSAN(e.PeerURISAN)
+			w.Principal = s.internSAN(e.PeerURISAN, FieldPeerPrincipal)
 		}
 		return FromPeerMetadata
 	}
@@ -242,12 +242,12 @@ func (s *Stream) peerFromDownstream(e *entry.Entry, w *Workload) IdentitySource 
 	}
 	// Istio: the peer principal is the certificate's URI SAN whatever its
 	// form; a SPIFFE id names the namespace, Consul's the service too.
-	w.Principal = s.internSAN(e.PeerURISAN)
+	w.Principal = s.internSAN(e.PeerURISAN, FieldPeerPrincipal)
 	if ns, ok := spiffeNamespace(e.PeerURISAN); ok {
-		w.Namespace = s.intern(ns)
+		w.Namespace = s.intern(ns, FieldPeerPrincipal)
 	}
 	if svc, ok := consulSANService(e.PeerURISAN); ok && s.proxy.Kind == ProxyConsul {
-		w.Name = s.intern(svc)
+		w.Name = s.intern(svc, FieldPeerPrincipal)
 		w.CanonicalService = w.Name
 	}
 	return FromSAN
@@ -287,26 +287,36 @@ func (s *Stream) fillPeer(pp *entry.Peer, w *Workload) {
 			*w = c
 			return
 		}
-		defer func() {
-			if len(s.peers) < s.cfg.MaxInterned {
-				s.peers[string(pp.Raw)] = *w
-			}
-		}()
+		defer s.cachePeer(pp.Raw, w)
 	}
-	w.Name = orUnknown(s.intern(firstBytes(pp.Workload, pp.Name)))
-	w.Namespace = orUnknown(s.intern(pp.Namespace))
-	w.CanonicalService = orUnknown(s.intern(firstBytes(pp.Service, pp.App, pp.Workload)))
-	w.CanonicalRevision = s.intern(firstBytes(pp.Revision, pp.Version))
+	const f = FieldPeerMetadata
+	w.Name = orUnknown(s.intern(firstBytes(pp.Workload, pp.Name), f))
+	w.Namespace = orUnknown(s.intern(pp.Namespace, f))
+	w.CanonicalService = orUnknown(s.intern(firstBytes(pp.Service, pp.App, pp.Workload), f))
+	w.CanonicalRevision = s.intern(firstBytes(pp.Revision, pp.Version), f)
 	if w.CanonicalRevision == "" {
 		w.CanonicalRevision = "latest"
 	}
-	w.App = orUnknown(s.intern(pp.App))
-	w.Version = orUnknown(s.intern(pp.Version))
-	w.Cluster = orUnknown(s.intern(pp.Cluster))
-	w.Principal = orUnknown(s.intern(pp.Identity))
+	w.App = orUnknown(s.intern(pp.App, f))
+	w.Version = orUnknown(s.intern(pp.Version, f))
+	w.Cluster = orUnknown(s.intern(pp.Cluster, f))
+	w.Principal = orUnknown(s.intern(pp.Identity, f))
 	if ns, ok := spiffeNamespace(pp.Identity); ok && len(pp.Namespace) == 0 {
-		w.Namespace = s.intern(ns)
+		w.Namespace = s.intern(ns, f)
 	}
+}
+
+// cachePeer remembers a peer's labels by its encoding, within the stream's
+// bounds: at most MaxInterned peers, their encodings counted in
+// MaxInternedBytes, none longer than 8 × MaxLabelLength (a peer's eight
+// label fields at their longest). A peer that does not fit is not cached:
+// its labels are interned again at each entry, which allocates nothing.
+func (s *Stream) cachePeer(raw []byte, w *Workload) {
+	if len(s.peers) >= s.cfg.MaxInterned || len(raw) > 8*s.cfg.MaxLabelLength || s.internBytes+len(raw) > s.cfg.MaxInternedBytes {
+		return
+	}
+	s.peers[string(raw)] = *w
+	s.internBytes += len(raw)
 }
 
 func firstBytes(b ...[]byte) []byte {
@@ -366,7 +376,7 @@ func (s *Stream) spiffe(td, ns, sa string) string {
 	b = append(b, "/sa/"...)
 	b = append(b, sa...)
 	s.scratch = b
-	s.principal = s.intern(b)
+	s.principal = s.intern(b, FieldLocalPrincipal)
 	return s.principal
 }
 

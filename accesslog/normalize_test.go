@@ -415,7 +415,7 @@ func TestInternBound(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.LessOrEqual(t, len(st.strs), 8)
-	assert.Positive(t, st.InternResets)
+	assert.Positive(t, st.InternResets[ResetStrings])
 }
 
 func TestWorkloadFromPod(t *testing.T) {
@@ -467,6 +467,6 @@ func TestInternBoundSameRecords(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, rl, rs, "message %d", i)
 	}
-	assert.Positive(t, small.InternResets)
+	assert.Positive(t, small.InternResets[ResetStrings])
 	assert.Zero(t, large.InternResets)
 }

@@ -301,20 +301,26 @@ func (p *Proxy) ownsIP(ip []byte) bool {
 
 // CutLabels cuts the proxy's label values (node id and cluster, its
 // workload's labels, service account and pod: all from a node a sender
-// controls) to limit bytes at a UTF-8 boundary and returns how many it cut.
-// Stream.SetProxy does it with the normaliser's MaxLabelLength; a path that
-// uses a Proxy without a Stream (the Metrics Service) calls it itself.
-func (p *Proxy) CutLabels(limit int) int {
-	n := 0
+// controls) to limit bytes at a UTF-8 boundary and returns how many it cut,
+// by field. Stream.SetProxy does it with the normaliser's MaxLabelLength; a
+// path that uses a Proxy without a Stream (the Metrics Service) calls it
+// itself.
+func (p *Proxy) CutLabels(limit int) Truncations {
+	var n Truncations
+	cut := func(f *string, field LabelField) {
+		if len(*f) > limit {
+			*f = string(cutUTF8([]byte(*f), limit))
+			n[field]++
+		}
+	}
+	cut(&p.NodeID, FieldNodeID)
+	cut(&p.NodeCluster, FieldNodeCluster)
 	w := &p.Workload
 	for _, f := range []*string{
 		&w.Name, &w.Namespace, &w.CanonicalService, &w.CanonicalRevision, &w.App, &w.Version, &w.Cluster,
-		&p.ServiceAccount, &p.Pod, &p.NodeCluster, &p.NodeID,
+		&p.ServiceAccount, &p.Pod,
 	} {
-		if len(*f) > limit {
-			*f = string(cutUTF8([]byte(*f), limit))
-			n++
-		}
+		cut(f, FieldNodeMetadata)
 	}
 	return n
 }

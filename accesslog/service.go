@@ -94,9 +94,10 @@ func (s *Stream) clusterService(e *entry.Entry, r *Record) (peerLevel, bool) {
 
 // parseCluster parses an upstream cluster name the stream has not seen.
 func (s *Stream) parseCluster(name []byte) clusterService {
-	cluster := s.intern(name)
+	const f = FieldUpstreamCluster
+	cluster := s.intern(name, f)
 	if fqdn := clusterFQDN(name); len(fqdn) > 0 {
-		return clusterService{cluster, s.serviceFromHost(fqdn), peerService}
+		return clusterService{cluster, s.serviceFromHost(fqdn, f), peerService}
 	}
 	if isIstioCluster(name) {
 		return clusterService{cluster: cluster}
@@ -112,7 +113,7 @@ func (s *Stream) parseCluster(name []byte) clusterService {
 			return clusterService{cluster: cluster}
 		}
 		if svc, ns, ok := consulClusterService(cluster); ok {
-			return clusterService{cluster, Service{Host: s.consulHost(svc, ns), Name: s.intern([]byte(svc)), Namespace: s.intern([]byte(ns))}, peerWorkload}
+			return clusterService{cluster, Service{Host: s.consulHost(svc, ns, f), Name: s.intern([]byte(svc), f), Namespace: s.intern([]byte(ns), f)}, peerWorkload}
 		}
 	case ProxyAppMesh, ProxyAppMeshGateway:
 		if strings.HasPrefix(cluster, "cds_ingress_") {
@@ -123,7 +124,7 @@ func (s *Stream) parseCluster(name []byte) clusterService {
 			if ns == "" {
 				ns = unknown
 			}
-			return clusterService{cluster, Service{Host: s.intern([]byte(vn)), Name: s.intern([]byte(name)), Namespace: s.intern([]byte(ns))}, peerWorkload}
+			return clusterService{cluster, Service{Host: s.intern([]byte(vn), f), Name: s.intern([]byte(name), f), Namespace: s.intern([]byte(ns), f)}, peerWorkload}
 		}
 	}
 	if kind, ns, n, ok := gatewayAPICluster(cluster); ok {
@@ -131,10 +132,10 @@ func (s *Stream) parseCluster(name []byte) clusterService {
 		// the route (its backends are not in the name);
 		// service/<namespace>/<name>/<port> (merged backends) the Service.
 		if kind == "service" {
-			return clusterService{cluster, s.serviceFromHost(s.k8sHost(n, ns)), peerService}
+			return clusterService{cluster, s.serviceFromHost(s.k8sHost(n, ns), f), peerService}
 		}
-		host := s.intern([]byte(kind + "/" + ns + "/" + n))
-		return clusterService{cluster, Service{Host: host, Name: s.intern([]byte(n)), Namespace: s.intern([]byte(ns))}, peerNone}
+		host := s.intern([]byte(kind+"/"+ns+"/"+n), f)
+		return clusterService{cluster, Service{Host: host, Name: s.intern([]byte(n), f), Namespace: s.intern([]byte(ns), f)}, peerNone}
 	}
 	// A plain Envoy cluster: its name is the best name the upstream has.
 	return clusterService{cluster, Service{Host: cluster, Name: cluster, Namespace: unknown}, peerNone}
@@ -156,11 +157,11 @@ func (s *Stream) localService() Service {
 	}
 	switch s.proxy.Kind {
 	case ProxySidecar:
-		return s.serviceFromHost(s.k8sHost(name, ns))
+		return s.serviceFromHost(s.k8sHost(name, ns), FieldNodeMetadata)
 	case ProxyConsul:
-		return Service{Host: s.consulHost(name, ns), Name: name, Namespace: ns}
+		return Service{Host: s.consulHost(name, ns, FieldNodeMetadata), Name: name, Namespace: ns}
 	case ProxyAppMesh:
-		return Service{Host: s.intern([]byte(name + "_" + ns)), Name: name, Namespace: ns}
+		return Service{Host: s.intern([]byte(name+"_"+ns), FieldNodeMetadata), Name: name, Namespace: ns}
 	}
 	return Service{Host: name, Name: name, Namespace: ns}
 }
@@ -176,7 +177,7 @@ func (s *Stream) k8sHost(name, ns string) []byte {
 // consulHost is a Consul service's DNS name, <svc>.service.consul, with
 // .<ns>.ns when its namespace is not "default"; both sides of a hop can
 // name it (the client from the cluster, the server from its node).
-func (s *Stream) consulHost(svc, ns string) string {
+func (s *Stream) consulHost(svc, ns string, f LabelField) string {
 	b := s.scratch[:0]
 	b = append(append(b, svc...), ".service."...)
 	if ns != "default" && ns != "" {
@@ -184,7 +185,7 @@ func (s *Stream) consulHost(svc, ns string) string {
 	}
 	b = append(b, "consul"...)
 	s.scratch = b
-	return s.intern(b)
+	return s.intern(b, f)
 }
 
 // consulClusterService parses Consul's upstream cluster names:
@@ -299,7 +300,7 @@ func (s *Stream) specialService(e *entry.Entry, r *Record, name string) {
 		host = s.localSvc.Host
 	}
 	if h := hostHeader(e.Authority); len(h) > 0 && s.hostFallback[r.Reporter] {
-		host = s.intern(h)
+		host = s.intern(h, FieldAuthority)
 	}
 	r.Service = Service{Host: host, Name: name, Namespace: unknown}
 	if r.Reporter == ReporterDestination {
@@ -334,8 +335,8 @@ func isIstioCluster(c []byte) bool {
 
 // serviceFromHost splits <name>.<namespace>.svc.<domain> hosts; other hosts
 // (ServiceEntries) keep the host as their name.
-func (s *Stream) serviceFromHost(host []byte) Service {
-	h := s.intern(host)
+func (s *Stream) serviceFromHost(host []byte, f LabelField) Service {
+	h := s.intern(host, f)
 	if i := strings.Index(h, ".svc."); i > 0 {
 		if j := strings.IndexByte(h[:i], '.'); j > 0 {
 			return Service{Host: h, Name: h[:j], Namespace: h[j+1 : i]}
@@ -356,7 +357,7 @@ func (s *Stream) serviceFromAuthority(host []byte) Service {
 			return m.svc
 		}
 	}
-	h := s.intern(host)
+	h := s.intern(host, FieldAuthority)
 	svc := Service{Host: h, Name: h, Namespace: unknown}
 	m := &s.authMemo[s.authNext%len(s.authMemo)]
 	s.authNext++

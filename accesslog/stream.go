@@ -105,6 +105,12 @@ type Config struct {
 	// MaxInterned bounds the per-stream table of interned label strings; when
 	// full it is cleared (default 16384).
 	MaxInterned int `mapstructure:"max_interned_strings"`
+	// MaxInternedBytes bounds the bytes of the strings a stream's tables
+	// hold: the interned label values and the encodings of the peers whose
+	// labels are cached. A new value that would go over it clears the
+	// tables, as MaxInterned does; a peer that would is not cached
+	// (default 256 KiB: 10,000 streams hold at most 2.5 GiB of strings).
+	MaxInternedBytes int `mapstructure:"max_interned_bytes"`
 	// MaxLabelLength bounds the bytes of every label value taken from an
 	// entry or from the proxy's node metadata: a longer value is cut (at a
 	// UTF-8 boundary) and counted (default 512: a Kubernetes name is at
@@ -141,8 +147,15 @@ func (h HostHeaderFallback) disabled(kind ProxyKind, rep Reporter) bool {
 	return h.Gateway == nil || *h.Gateway
 }
 
-// DefaultMaxLabelLength is MaxLabelLength's default.
-const DefaultMaxLabelLength = 512
+// Defaults of the per-stream bounds.
+const (
+	// DefaultMaxLabelLength is MaxLabelLength's default.
+	DefaultMaxLabelLength = 512
+	// DefaultMaxInterned is MaxInterned's default.
+	DefaultMaxInterned = 16384
+	// DefaultMaxInternedBytes is MaxInternedBytes's default.
+	DefaultMaxInternedBytes = 256 << 10
+)
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
@@ -151,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLabelLength < 0 || (c.MaxLabelLength > 0 && c.MaxLabelLength < 64) {
 		return fmt.Errorf("max_label_length must be 0 (the default, %d) or at least 64, got %d", DefaultMaxLabelLength, c.MaxLabelLength)
+	}
+	if least := 8 * c.withDefaults().MaxLabelLength; c.MaxInternedBytes < 0 || (c.MaxInternedBytes > 0 && c.MaxInternedBytes < least) {
+		return fmt.Errorf("max_interned_bytes must be 0 (the default, %d) or at least 8 × max_label_length (%d), got %d", DefaultMaxInternedBytes, least, c.MaxInternedBytes)
 	}
 	for i := 0; i < len(c.ClusterDomain); i++ {
 		if ch := c.ClusterDomain[i]; ch == '/' || ch == ' ' || ch == '|' {
@@ -168,10 +184,13 @@ func (c Config) withDefaults() Config {
 		c.ClusterDomain = "cluster.local"
 	}
 	if c.MaxInterned == 0 {
-		c.MaxInterned = 16384
+		c.MaxInterned = DefaultMaxInterned
 	}
 	if c.MaxLabelLength == 0 {
 		c.MaxLabelLength = DefaultMaxLabelLength
+	}
+	if c.MaxInternedBytes == 0 {
+		c.MaxInternedBytes = DefaultMaxInternedBytes
 	}
 	return c
 }
@@ -212,10 +231,15 @@ type Stream struct {
 	// principal caches the synthesised local principal for principalTD.
 	principal, principalTD string
 	scratch                []byte
-	// InternResets counts how often the intern table was cleared.
-	InternResets int
-	// LabelsTruncated counts the label values cut to MaxLabelLength.
-	LabelsTruncated int
+	// internBytes is the bytes of the strings the tables hold (strs' keys
+	// and values, peers' keys), bounded by MaxInternedBytes.
+	internBytes int
+	// InternResets counts how often the intern table was cleared, by the
+	// bound that was reached.
+	InternResets [NumResetReasons]int
+	// LabelsTruncated counts the label values cut to MaxLabelLength, by
+	// the field they came from.
+	LabelsTruncated Truncations
 	// Clamped counts the entries whose numbers were clamped to the
 	// plausibility bounds, by field (normalize.go).
 	Clamped [NumClampFields]int
@@ -297,7 +321,7 @@ func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record
 // proxy (NewProxy builds one from Envoy node fields) before its first
 // Normalize. Call it once per Stream: the caches are per proxy.
 func (s *Stream) SetProxy(p *Proxy) {
-	s.LabelsTruncated += p.CutLabels(s.cfg.MaxLabelLength)
+	s.LabelsTruncated.Add(p.CutLabels(s.cfg.MaxLabelLength))
 	s.proxy = p
 	s.nodeHash = hashString(fnvOffset, p.NodeID)
 	for rep := range s.hostFallback {
@@ -343,36 +367,73 @@ var msgPool = sync.Pool{New: func() any { return new(wire.Message) }}
 
 // intern returns a string equal to b, allocating only the first time the
 // stream sees the value. Invalid UTF-8 is replaced so that every label is
-// valid in the Prometheus exposition.
-func (s *Stream) intern(b []byte) string {
+// valid in the Prometheus exposition. A value longer than MaxLabelLength is
+// cut and counted under f, the field it came from (a constant at each call
+// site: the steady state pays one comparison for the bound).
+func (s *Stream) intern(b []byte, f LabelField) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if len(b) > s.cfg.MaxLabelLength {
+	cut := len(b) > s.cfg.MaxLabelLength
+	if cut {
 		// Keyed by the cut value too, so that the table's bytes stay
 		// bounded whatever a sender puts in a field.
 		b = cutUTF8(b, s.cfg.MaxLabelLength)
-		s.LabelsTruncated++
+		s.LabelsTruncated[f]++
 	}
 	if v, ok := s.strs[string(b)]; ok {
 		return v
 	}
-	if len(s.strs) >= s.cfg.MaxInterned {
-		clear(s.strs)
-		clear(s.svcs)
-		clear(s.peers)
-		s.clusterMemo = [len(s.clusterMemo)]authMemo{}
-		s.sanMemo = [len(s.sanMemo)]string{}
-		s.InternResets++
-	}
+	return s.internNew(b, f, cut)
+}
+
+// internNew adds b to the intern table (the cold path of intern), clearing
+// the tables first when a bound would be passed; cut says whether b was
+// cut (and counted) already.
+func (s *Stream) internNew(b []byte, f LabelField, cut bool) string {
 	v := validUTF8(b)
-	s.strs[string(b)] = v
+	if len(v) > s.cfg.MaxLabelLength {
+		// Replacement characters (3 bytes each) made it longer again.
+		v = string(cutUTF8([]byte(v), s.cfg.MaxLabelLength))
+		if !cut {
+			s.LabelsTruncated[f]++
+		}
+	}
+	// A valid value is its own key: its bytes are held once.
+	n := len(v)
+	if v != string(b) {
+		n += len(b)
+	}
+	switch {
+	case len(s.strs) >= s.cfg.MaxInterned:
+		s.resetTables(ResetStrings)
+	case s.internBytes+n > s.cfg.MaxInternedBytes:
+		s.resetTables(ResetBytes)
+	}
+	if n == len(v) {
+		s.strs[v] = v
+	} else {
+		s.strs[string(b)] = v
+	}
+	s.internBytes += n
 	return v
+}
+
+// resetTables clears the intern table and every cache whose values came
+// from it, counting why.
+func (s *Stream) resetTables(why ResetReason) {
+	clear(s.strs)
+	clear(s.svcs)
+	clear(s.peers)
+	s.clusterMemo = [len(s.clusterMemo)]authMemo{}
+	s.sanMemo = [len(s.sanMemo)]string{}
+	s.internBytes = 0
+	s.InternResets[why]++
 }
 
 // internSAN interns a SPIFFE id, trying the recent ones first: a string
 // comparison of a few dozen bytes in cache instead of a map lookup.
-func (s *Stream) internSAN(b []byte) string {
+func (s *Stream) internSAN(b []byte, f LabelField) string {
 	if len(b) == 0 {
 		return ""
 	}
@@ -381,7 +442,7 @@ func (s *Stream) internSAN(b []byte) string {
 			return v
 		}
 	}
-	v := s.intern(b)
+	v := s.intern(b, f)
 	s.sanMemo[s.sanNext%len(s.sanMemo)] = v
 	s.sanNext++
 	return v

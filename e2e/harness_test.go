@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -222,6 +223,52 @@ func (m *meshlens) tryMetrics(series ...string) ([]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// sumSeries sums the samples of a metric in an exposition: every series
+// of it, or those whose labels contain every one given.
+func sumSeries(body, name string, labels ...string) (float64, error) {
+	total := 0.0
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		keep := true
+		for _, l := range labels {
+			keep = keep && strings.Contains(rest[:i], l)
+		}
+		if !keep {
+			continue
+		}
+		v, err := strconv.ParseFloat(rest[i+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", line, err)
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// accounting scrapes /metrics once and returns the entries received and
+// the entries processed, rejected and dropped (every reason summed): equal
+// once meshlens has handled what it received. It never fails the test.
+func (m *meshlens) accounting() (received, handled float64, err error) {
+	code, body, err := httpGet("http://"+m.HTTP+"/metrics", "")
+	if err != nil {
+		return 0, 0, err
+	}
+	if code != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET /metrics: status %d", code)
+	}
+	var errs [4]error
+	received, errs[0] = sumSeries(body, "meshlens_receiver_entries_received_total")
+	var parts [3]float64
+	for i, name := range []string{"meshlens_receiver_entries_processed_total", "meshlens_receiver_entries_rejected_total", "meshlens_receiver_entries_dropped_total"} {
+		parts[i], errs[i+1] = sumSeries(body, name)
+	}
+	return received, parts[0] + parts[1] + parts[2], errors.Join(errs[:]...)
 }
 
 // prometheus is a running Prometheus server scraping meshlens every second.

@@ -16,23 +16,28 @@ import (
 	"github.com/meshlens/meshlens/loadgen"
 )
 
-// TestE2EThousandsOfStreams: one client opens 3,000 ALS streams and keeps
-// them open; meshlens keeps serving a normal client meanwhile, its memory
-// stays bounded, and the streams are accounted for when they go.
+// TestE2EThousandsOfStreams: one client opens 3,000 ALS streams over 40
+// connections (meshlens allows 100 streams per connection by default,
+// max_concurrent_streams) and keeps them open; meshlens keeps serving a
+// normal client meanwhile, its memory stays bounded, and the streams are
+// accounted for when they go.
 func TestE2EThousandsOfStreams(t *testing.T) {
-	const n = 3000
+	const n, conns = 3000, 40
 	captures.Dir(t) // without the real captures, skip before starting anything
 	m := startMeshlens(t)
 	b, err := os.ReadFile(captures.Dir(t, "als", "skywalking", "clean-json", "envoy-ingress.json"))
 	require.NoError(t, err)
 	var msg alsv3.StreamAccessLogsMessage
 	require.NoError(t, protojson.Unmarshal(b, &msg))
-	client := alsv3.NewAccessLogServiceClient(dial(t, m.GRPC))
+	clients := make([]alsv3.AccessLogServiceClient, conns)
+	for i := range clients {
+		clients[i] = alsv3.NewAccessLogServiceClient(dial(t, m.GRPC))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	streams := make([]alsv3.AccessLogService_StreamAccessLogsClient, 0, n)
-	for range n {
-		s, err := client.StreamAccessLogs(ctx)
+	for i := range n {
+		s, err := clients[i%conns].StreamAccessLogs(ctx)
 		require.NoError(t, err)
 		require.NoError(t, s.Send(&msg))
 		streams = append(streams, s)

@@ -15,7 +15,7 @@ import (
 // Config is the receiver's YAML configuration.
 type Config struct {
 	// GRPC is the gRPC server: endpoint, TLS, keepalive, max_recv_msg_size_mib,
-	// max_concurrent_streams.
+	// max_concurrent_streams (default 100 streams per connection).
 	GRPC configgrpc.ServerConfig `mapstructure:",squash"`
 	// Hub names the extension that consumes records and hosts /metrics
 	// (default "meshlens").
@@ -40,6 +40,24 @@ type Config struct {
 	// Traces rebuilds spans from sampled entries for the traces pipeline
 	// (exporters/spans.Pipeline).
 	Traces spans.PipelineConfig `mapstructure:"traces"`
+	// ReceiveBudgetMiB bounds the bytes of messages being received (first
+	// byte arrived, last not yet) over all streams. Over it, the streams
+	// with the oldest unfinished messages are ended. 0: a quarter of
+	// memory_limit_mib, or DefaultReceiveBudgetMiB when that is off; never
+	// less than max_recv_msg_size_mib.
+	ReceiveBudgetMiB int `mapstructure:"receive_budget_mib"`
+	// MessageTimeout is how long a message may take from its first byte to
+	// its last; a stream whose message takes longer is ended.
+	MessageTimeout time.Duration `mapstructure:"message_timeout"`
+	// StreamIdleTimeout ends a stream that sends nothing for this long.
+	// Envoy re-opens its stream on its next flush.
+	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout"`
+	// BindSPIFFEIdentity, with mutual TLS, accepts a stream only if its
+	// node identity is the workload its client certificate's SPIFFE id
+	// names (spiffe://<trust domain>/ns/<namespace>/sa/<service account>):
+	// the same namespace, and the same service account when the node
+	// metadata carries SERVICE_ACCOUNT.
+	BindSPIFFEIdentity bool `mapstructure:"bind_spiffe_identity"`
 	// DrainTimeout is how long Shutdown lets open streams end by themselves
 	// (after GOAWAY) before cancelling them. Envoy's streams are long-lived:
 	// a cancelled stream loses nothing already received, since every
@@ -50,6 +68,22 @@ type Config struct {
 }
 
 var _ component.Config = (*Config)(nil)
+
+// DefaultReceiveBudgetMiB is the receive budget when neither
+// receive_budget_mib nor memory_limit_mib is set.
+const DefaultReceiveBudgetMiB = 64
+
+// receiveBudget returns the receive budget in bytes (see ReceiveBudgetMiB).
+func (c *Config) receiveBudget() int64 {
+	mib := c.ReceiveBudgetMiB
+	if mib == 0 {
+		mib = DefaultReceiveBudgetMiB
+		if c.MemoryLimitMiB > 0 {
+			mib = c.MemoryLimitMiB / 4
+		}
+	}
+	return int64(max(mib, c.GRPC.MaxRecvMsgSizeMiB, 1)) << 20
+}
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
@@ -74,6 +108,21 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Traces.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("traces: %w", err))
+	}
+	if c.ReceiveBudgetMiB < 0 {
+		errs = errors.Join(errs, fmt.Errorf("receive_budget_mib must not be negative, got %d", c.ReceiveBudgetMiB))
+	} else if c.ReceiveBudgetMiB > 0 && c.ReceiveBudgetMiB < c.GRPC.MaxRecvMsgSizeMiB {
+		errs = errors.Join(errs, fmt.Errorf("receive_budget_mib (%d) must be at least max_recv_msg_size_mib (%d), or no message that large could be received",
+			c.ReceiveBudgetMiB, c.GRPC.MaxRecvMsgSizeMiB))
+	}
+	if c.MessageTimeout <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("message_timeout must be positive, got %s", c.MessageTimeout))
+	}
+	if c.StreamIdleTimeout <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("stream_idle_timeout must be positive, got %s", c.StreamIdleTimeout))
+	}
+	if c.BindSPIFFEIdentity && (!c.GRPC.TLS.HasValue() || c.GRPC.TLS.Get().ClientCAFile == "") {
+		errs = errors.Join(errs, errors.New("bind_spiffe_identity needs mutual TLS: set tls::client_ca_file"))
 	}
 	if c.DrainTimeout < 0 {
 		errs = errors.Join(errs, fmt.Errorf("drain_timeout must not be negative, got %s", c.DrainTimeout))

@@ -24,7 +24,21 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, DefaultEndpoint, c.GRPC.NetAddr.Endpoint)
 			assert.Equal(t, DefaultHub, c.Hub)
 			assert.Equal(t, 4, c.GRPC.MaxRecvMsgSizeMiB)
+			assert.Equal(t, uint32(100), c.GRPC.MaxConcurrentStreams)
+			assert.Equal(t, 10*time.Second, c.MessageTimeout)
+			assert.Equal(t, 5*time.Minute, c.StreamIdleTimeout)
+			assert.Equal(t, int64(DefaultReceiveBudgetMiB)<<20, c.receiveBudget())
+			assert.False(t, c.BindSPIFFEIdentity)
 		}},
+		{id: component.NewIDWithName(Type, "guard"), check: func(t *testing.T, c *Config) {
+			assert.Equal(t, uint32(20), c.GRPC.MaxConcurrentStreams)
+			assert.Equal(t, int64(32)<<20, c.receiveBudget())
+			assert.Equal(t, 5*time.Second, c.MessageTimeout)
+			assert.Equal(t, time.Minute, c.StreamIdleTimeout)
+		}},
+		{id: component.NewIDWithName(Type, "bad_guard"), wantErr: "receive_budget_mib (2) must be at least max_recv_msg_size_mib (4), or no message that large could be received\n" +
+			"message_timeout must be positive, got 0s\nstream_idle_timeout must be positive, got -1s"},
+		{id: component.NewIDWithName(Type, "bad_spiffe"), wantErr: "bind_spiffe_identity needs mutual TLS: set tls::client_ca_file"},
 		{id: component.NewIDWithName(Type, "custom"), check: func(t *testing.T, c *Config) {
 			assert.Equal(t, "0.0.0.0:4317", c.GRPC.NetAddr.Endpoint)
 			assert.Equal(t, component.MustNewIDWithName("meshlens", "edge"), c.Hub)
@@ -51,6 +65,29 @@ func TestLoadConfig(t *testing.T) {
 			}
 			require.NoError(t, err)
 			tt.check(t, cfg.(*Config))
+		})
+	}
+}
+
+// TestReceiveBudget: the budget follows memory_limit_mib unless set, and
+// never falls below the largest message.
+func TestReceiveBudget(t *testing.T) {
+	tests := []struct {
+		name                    string
+		budget, memory, maxRecv int
+		want                    int64
+	}{
+		{"default", 0, 0, 4, DefaultReceiveBudgetMiB << 20},
+		{"a quarter of the memory limit", 0, 256, 4, 64 << 20},
+		{"at least the largest message", 0, 8, 4, 4 << 20},
+		{"set", 100, 256, 4, 100 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := createDefaultConfig().(*Config)
+			c.ReceiveBudgetMiB, c.MemoryLimitMiB, c.GRPC.MaxRecvMsgSizeMiB = tt.budget, tt.memory, tt.maxRecv
+			require.NoError(t, c.Validate())
+			assert.Equal(t, tt.want, c.receiveBudget())
 		})
 	}
 }

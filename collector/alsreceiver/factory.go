@@ -32,6 +32,9 @@ func createDefaultConfig() component.Config {
 	grpc := configgrpc.NewDefaultServerConfig()
 	grpc.NetAddr = confignet.AddrConfig{Endpoint: DefaultEndpoint, Transport: confignet.TransportTypeTCP}
 	grpc.MaxRecvMsgSizeMiB = 4
+	// Envoy's and common gRPC practice; Envoy opens one stream per worker
+	// and logger on a connection.
+	grpc.MaxConcurrentStreams = 100
 	return &Config{
 		GRPC:              grpc,
 		Hub:               DefaultHub,
@@ -39,6 +42,8 @@ func createDefaultConfig() component.Config {
 		TCPConnectionTTL:  10 * time.Minute,
 		DrainTimeout:      2 * time.Second,
 		MaxStreams:        10_000,
+		MessageTimeout:    10 * time.Second,
+		StreamIdleTimeout: 5 * time.Minute,
 		Traces:            spans.DefaultPipelineConfig(),
 	}
 }

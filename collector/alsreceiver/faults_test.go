@@ -243,4 +243,6 @@ func TestMetricsServiceNodeLabelsBounded(t *testing.T) {
 	defer hub.mu.Unlock()
 	assert.Equal(t, 1, hub.stats[strings.Repeat("n", accesslog.DefaultMaxLabelLength)], "the node id, cut")
 	assert.InDelta(t, 3, counter(t, hub.reg, "meshlens_label_values_truncated_total"), 0, "node id, workload and the canonical service named after it")
+	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_label_values_truncated_total", "label", "node_id"), 0)
+	assert.InDelta(t, 2, counter(t, hub.reg, "meshlens_label_values_truncated_total", "label", "node_metadata"), 0)
 }

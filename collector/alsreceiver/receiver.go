@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -79,6 +81,10 @@ type alsReceiver struct {
 	streams  atomic.Int64 // open streams, both services
 	overMem  atomic.Bool  // heap above memory_limit_mib (sampled)
 
+	guard          *guard // transport-level limits (guard.go)
+	evictIdleAfter time.Duration
+	handshakeLog   logLimiter
+
 	spans *spans.Pipeline // nil unless traces.enabled (spans.go)
 }
 
@@ -90,7 +96,44 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now f
 		now:   now,
 		conns: &lockedConns{t: accesslog.NewConnTable(cfg.MaxTCPConnections, cfg.TCPConnectionTTL)},
 		stop:  make(chan struct{}),
+
+		evictIdleAfter: defaultEvictIdleAfter,
+		handshakeLog:   logLimiter{every: time.Minute, now: now},
 	}
+}
+
+// streamWindow is the HTTP/2 flow-control window of every stream: fixed
+// (gRPC's BDP estimation, which grows it up to 16 MiB, is off), so that a
+// stream whose handler is busy has at most this many bytes queued.
+// connWindow only paces the sender: gRPC returns connection window as soon
+// as bytes arrive.
+const (
+	streamWindow = 64 << 10
+	connWindow   = 1 << 20
+)
+
+// serverOptions are the gRPC options the receiver adds to configgrpc's.
+func (r *alsReceiver) serverOptions(ctx context.Context) ([]configgrpc.ToServerOption, error) {
+	inner := insecure.NewCredentials()
+	if r.cfg.GRPC.TLS.HasValue() {
+		tlsCfg, err := r.cfg.GRPC.TLS.Get().LoadTLSConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS config: %w", err)
+		}
+		inner = credentials.NewTLS(tlsCfg)
+	}
+	return []configgrpc.ToServerOption{
+		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())),
+		// Stop waits for the handlers, so that a batch being aggregated
+		// when shutdown cancels its stream is finished, not lost.
+		configgrpc.WithGrpcServerOption(grpc.WaitForHandlers(true)),
+		configgrpc.WithGrpcServerOption(experimental.BufferPool(newRecvPool())),
+		// Replaces configgrpc's credentials with the same ones, wrapped.
+		configgrpc.WithGrpcServerOption(grpc.Creds(guardCreds{TransportCredentials: inner, g: r.guard, failed: r.handshakeFailed})),
+		configgrpc.WithGrpcServerOption(grpc.InTapHandle(r.guard.tap)),
+		configgrpc.WithGrpcServerOption(grpc.InitialWindowSize(streamWindow)),
+		configgrpc.WithGrpcServerOption(grpc.InitialConnWindowSize(connWindow)),
+	}, nil
 }
 
 // Start finds the hub, registers metrics, binds the port and serves in the
@@ -111,18 +154,20 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.sink = sink
 	r.stats, _ = ext.(EnvoyStatsSink)
-	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.overflow)
+	r.guard = newGuard(r.now, r.cfg.receiveBudget(), r.cfg.StreamIdleTimeout, r.cfg.MessageTimeout, r.evictIdleAfter,
+		"/"+alsV3Service+"/StreamAccessLogs", "/"+metricsV3Service+"/StreamMetrics")
+	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.overflow, r.guard.receiving)
 	if err != nil {
 		return fmt.Errorf("register receiver metrics: %w", err)
 	}
 	r.metrics = m
 
-	srv, err := r.cfg.GRPC.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings,
-		configgrpc.WithGrpcServerOption(grpc.ForceServerCodecV2(newRawCodec())),
-		// Stop waits for the handlers, so that a batch being aggregated
-		// when shutdown cancels its stream is finished, not lost.
-		configgrpc.WithGrpcServerOption(grpc.WaitForHandlers(true)),
-		configgrpc.WithGrpcServerOption(experimental.BufferPool(newRecvPool())))
+	opts, err := r.serverOptions(ctx)
+	if err != nil {
+		m.unregister()
+		return err
+	}
+	srv, err := r.cfg.GRPC.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, opts...)
 	if err != nil {
 		m.unregister()
 		return fmt.Errorf("create gRPC server: %w", err)
@@ -140,7 +185,8 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	r.server = srv
-	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()))
+	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()),
+		zap.Int64("receive_budget_bytes", r.guard.budget), zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
 	if rs, ok := ext.(readinessSetter); ok {
 		rs.SetReady(r.set.ID.String(), true)
 	}
@@ -151,7 +197,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 			r.memoryLoop()
 		}()
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -161,6 +207,10 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	go func() {
 		defer r.wg.Done()
 		r.expireLoop()
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.sweepLoop()
 	}()
 	return nil
 }
@@ -244,6 +294,20 @@ func (r *alsReceiver) expireLoop() {
 	}
 }
 
+// sweepLoop enforces message_timeout and stream_idle_timeout.
+func (r *alsReceiver) sweepLoop() {
+	t := time.NewTicker(r.guard.sweepEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.guard.sweep()
+		}
+	}
+}
+
 // memoryLoop samples the heap ten times a second.
 func (r *alsReceiver) memoryLoop() {
 	limit := uint64(r.cfg.MemoryLimitMiB) << 20
@@ -272,7 +336,9 @@ func (r *alsReceiver) rejectV2(kind string) error {
 // gauge; the returned func undoes both.
 func (r *alsReceiver) admit(service string) (func(), error) {
 	r.metrics.streams.WithLabelValues(service).Inc()
-	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) {
+	// At max_streams, a stream that has sent nothing for a while makes
+	// room (its handler ends it and gives back its slot).
+	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) && !r.guard.evictIdle() {
 		r.streams.Add(-1)
 		r.metrics.streamsEnded.WithLabelValues(service, reasonStreamLimit).Inc()
 		return nil, status.Errorf(codes.ResourceExhausted, "meshlens has max_streams (%d) streams open; retry later", r.cfg.MaxStreams)
@@ -294,22 +360,42 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 	// The stream's handle in the ingest contract: consumers keep their
 	// per-stream caches in it.
 	ctx, local := ss.Context(), new(accesslog.StreamLocal)
-	st := accesslog.NewStream(r.cfg.Normalizer, r.conns)
+	track := trackOf(ctx)
+	var bind *identityBinding
+	if r.cfg.BindSPIFFEIdentity {
+		bind = &identityBinding{want: peerWorkload(ctx)}
+	}
+	// The stream's tables (tens of KiB) are made when its first message
+	// arrives: a stream that never sends one costs no more than gRPC's own.
+	var st *accesslog.Stream
 	var f frame
-	resets := 0
-	defer func() { m.internResets.Add(float64(st.InternResets - resets)) }()
+	defer func() {
+		if st != nil {
+			m.addResets(st.InternResets)
+		}
+	}()
 	for {
 		if r.overMem.Load() {
 			r.waitMemory(ctx) // read nothing meanwhile: backpressure
 		}
 		if err := ss.RecvMsg(&f); err != nil {
 			f.release()
-			return r.endStream(serviceALS, err, func() error { return ss.SendMsg(&alsv3.StreamAccessLogsResponse{}) })
+			return r.endStream(serviceALS, track, err, func() error { return ss.SendMsg(&alsv3.StreamAccessLogsResponse{}) })
 		}
-		if err := r.processALS(ctx, local, st, &f); err != nil {
+		if st == nil {
+			st = accesslog.NewStream(r.cfg.Normalizer, r.conns)
+		}
+		if err := r.processALS(ctx, local, st, bind, &f); err != nil {
 			return err
 		}
 	}
+}
+
+// identityBinding checks, once per stream, that the stream's node identity
+// is the workload its client certificate names (bind_spiffe_identity).
+type identityBinding struct {
+	want    spiffeWorkload
+	checked bool
 }
 
 // recsPool holds record batches, so that an idle stream holds none.
@@ -317,7 +403,7 @@ var recsPool = sync.Pool{New: func() any { return new([]accesslog.Record) }}
 
 // processALS decodes, normalises and hands on one received message, then
 // returns its buffers to their pools.
-func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLocal, st *accesslog.Stream, f *frame) error {
+func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLocal, st *accesslog.Stream, bind *identityBinding, f *frame) error {
 	m := r.metrics
 	defer f.release()
 	rp := recsPool.Get().(*[]accesslog.Record)
@@ -328,8 +414,8 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 	truncated, clamped := st.LabelsTruncated, st.Clamped
 	recs, out, err := st.DecodeSegments(f.segs, f.arena, (*rp)[:0], arrived)
 	*rp = recs
-	if n := st.LabelsTruncated - truncated; n > 0 {
-		m.labelsTruncated.Add(float64(n))
+	if st.LabelsTruncated != truncated {
+		m.addTruncated(st.LabelsTruncated, truncated)
 	}
 	if st.Clamped != clamped {
 		for i, n := range st.Clamped {
@@ -346,6 +432,14 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 	}
 	if err != nil {
 		return r.rejectStream(serviceALS, err)
+	}
+	if bind != nil && !bind.checked && st.Proxy() != nil {
+		if !bind.want.matches(st.Proxy()) {
+			// Decoded but not taken: its entries count as rejected.
+			m.rejectedIdentity.Add(float64(len(recs)))
+			return r.rejectIdentity(serviceALS, st.Proxy())
+		}
+		bind.checked = true
 	}
 	if len(recs) == 0 {
 		return nil
@@ -415,9 +509,24 @@ func (r *alsReceiver) rejectStream(service string, err error) error {
 	return status.Error(codes.InvalidArgument, err.Error())
 }
 
+// rejectIdentity ends a stream whose node identity is not the workload of
+// its client certificate.
+func (r *alsReceiver) rejectIdentity(service string, p *accesslog.Proxy) error {
+	r.metrics.messagesRejected.WithLabelValues(service, reasonIdentityMismatch).Inc()
+	r.metrics.streamsEnded.WithLabelValues(service, endRejected).Inc()
+	return status.Errorf(codes.PermissionDenied,
+		"node identity (namespace %q, service account %q) is not the workload of the client certificate's SPIFFE id", p.Workload.Namespace, p.ServiceAccount)
+}
+
 // endStream classifies the error that ended a stream's receive loop.
-func (r *alsReceiver) endStream(service string, err error, ack func() error) error {
+func (r *alsReceiver) endStream(service string, track *streamTrack, err error, ack func() error) error {
 	m := r.metrics
+	if why := track.endedBy(); why != endNone {
+		// The guard ended it (guard.go); Envoy opens a new stream on its
+		// next flush, whatever the status.
+		m.streamsEnded.WithLabelValues(service, why.String()).Inc()
+		return guardStatus(why, r.cfg)
+	}
 	if errors.Is(err, io.EOF) {
 		m.streamsEnded.WithLabelValues(service, endClean).Inc()
 		return ack()
@@ -448,6 +557,7 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 	defer release()
 	msgs := m.messages.WithLabelValues(serviceMetrics)
 	byts := m.bytes.WithLabelValues(serviceMetrics)
+	track := trackOf(ss.Context())
 
 	var (
 		f     frame
@@ -456,7 +566,7 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 	for {
 		if err := ss.RecvMsg(&f); err != nil {
 			f.release()
-			return r.endStream(serviceMetrics, err, func() error { return ss.SendMsg(&metricsv3.StreamMetricsResponse{}) })
+			return r.endStream(serviceMetrics, track, err, func() error { return ss.SendMsg(&metricsv3.StreamMetricsResponse{}) })
 		}
 		msgs.Inc()
 		byts.Add(float64(f.n))
@@ -472,11 +582,12 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 				return r.rejectStream(serviceMetrics, accesslog.ErrNoIdentifier)
 			}
 			proxy = accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
+			if r.cfg.BindSPIFFEIdentity && !peerWorkload(ss.Context()).matches(proxy) {
+				return r.rejectIdentity(serviceMetrics, proxy)
+			}
 			// The node's labels go on every envoy_* series: bounded by
 			// bytes as the access log's are.
-			if n := proxy.CutLabels(r.cfg.Normalizer.LabelLimit()); n > 0 {
-				m.labelsTruncated.Add(float64(n))
-			}
+			m.addTruncated(proxy.CutLabels(r.cfg.Normalizer.LabelLimit()), accesslog.Truncations{})
 		}
 		m.metricFamilies.Add(float64(len(msg.GetEnvoyMetrics())))
 		if r.stats != nil {
@@ -513,6 +624,23 @@ func (l *lockedConns) Expire(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.t.Expire(now)
+}
+
+// guardStatus is what the handler of a stream the guard ended returns. The
+// client has already been answered CANCELLED by gRPC (RecvMsg writes the
+// status of the error it returns); Envoy ignores the status of a closed
+// access log or metrics stream and opens a new one on its next flush.
+func guardStatus(why endReason, cfg *Config) error {
+	switch why {
+	case endIdleTimeout:
+		return status.Errorf(codes.Unavailable, "stream idle for stream_idle_timeout (%s)", cfg.StreamIdleTimeout)
+	case endMessageTimeout:
+		return status.Errorf(codes.DeadlineExceeded, "message not complete within message_timeout (%s)", cfg.MessageTimeout)
+	case endReceiveBudget:
+		return status.Error(codes.ResourceExhausted, "oldest unfinished message while over receive_budget_mib")
+	default: // endIdleEvicted
+		return status.Errorf(codes.ResourceExhausted, "idle longest at max_streams (%d): replaced by a new stream", cfg.MaxStreams)
+	}
 }
 
 func value(c prometheus.Counter) float64 {

@@ -93,6 +93,13 @@ func (h host) GetExtensions() map[component.ID]component.Component { return h.ex
 
 func startReceiver(t *testing.T, edit func(*Config)) (*alsReceiver, *fakeHub, string) {
 	t.Helper()
+	return startReceiverWith(t, edit, nil)
+}
+
+// startReceiverWith is startReceiver with a hook that sets the receiver's
+// unexported fields before it starts.
+func startReceiverWith(t *testing.T, edit func(*Config), hook func(*alsReceiver)) (*alsReceiver, *fakeHub, string) {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.GRPC.NetAddr.Endpoint = "127.0.0.1:0"
 	if edit != nil {
@@ -107,6 +114,9 @@ func startReceiver(t *testing.T, edit func(*Config)) (*alsReceiver, *fakeHub, st
 	cfg.GRPC.NetAddr.Endpoint = addr
 	hub := newFakeHub()
 	r := newReceiver(cfg, receivertest.NewNopSettings(Type), consumertest.NewNop(), time.Now)
+	if hook != nil {
+		hook(r)
+	}
 	require.NoError(t, r.Start(context.Background(), host{ext: map[component.ID]component.Component{DefaultHub: hub}}))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
 	return r, hub, addr

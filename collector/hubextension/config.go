@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/exporters/spans"
 	"github.com/meshlens/meshlens/topology"
 )
 
@@ -58,8 +59,8 @@ func (c *Config) Validate() error {
 	if err := c.EnvoyStats.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("envoy_stats: %w", err))
 	}
-	if c.SpanMetrics.SeriesTTL < 0 {
-		errs = errors.Join(errs, fmt.Errorf("span_metrics: series_ttl must not be negative, got %s", c.SpanMetrics.SeriesTTL))
+	if err := c.SpanMetrics.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("span_metrics: %w", err))
 	}
 	if err := c.Topology.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("topology: %w", err))
@@ -72,6 +73,40 @@ type SpanMetricsConfig struct {
 	// SeriesTTL removes a span-metrics series this long after its last
 	// record (default 0: the Istio series' metrics::series_ttl).
 	SeriesTTL time.Duration `mapstructure:"series_ttl"`
+	// MaxSeries caps the series; records of new series beyond it go to the
+	// overflow series (default spans.DefaultMetricsMaxSeries).
+	MaxSeries int `mapstructure:"max_series"`
+	// MaxLabelBytes caps the series' label-set bytes (service_name and
+	// span_name as /metrics writes them); records of a new series that
+	// would pass it go to the overflow series too (default
+	// spans.DefaultMetricsMaxLabelBytes).
+	MaxLabelBytes int64 `mapstructure:"max_label_bytes"`
+}
+
+// defaultSpanMetricsConfig returns the span metrics' defaults.
+func defaultSpanMetricsConfig() SpanMetricsConfig {
+	return SpanMetricsConfig{MaxSeries: spans.DefaultMetricsMaxSeries, MaxLabelBytes: spans.DefaultMetricsMaxLabelBytes}
+}
+
+// Validate checks the span metrics' settings, naming their YAML keys.
+func (c *SpanMetricsConfig) Validate() error {
+	var errs error
+	if c.SeriesTTL < 0 {
+		errs = errors.Join(errs, fmt.Errorf("series_ttl must not be negative, got %s", c.SeriesTTL))
+	}
+	if c.MaxSeries <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
+	}
+	if c.MaxLabelBytes <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_label_bytes must be positive, got %d", c.MaxLabelBytes))
+	}
+	return errs
+}
+
+// spanMetricsConfig is the span metrics' configuration: their budgets and
+// TTL (spanMetricsTTL).
+func (c *Config) spanMetricsConfig() spans.MetricsConfig {
+	return spans.MetricsConfig{MaxSeries: c.SpanMetrics.MaxSeries, MaxLabelBytes: c.SpanMetrics.MaxLabelBytes, TTL: c.spanMetricsTTL()}
 }
 
 // spanMetricsTTL is span_metrics::series_ttl, or metrics::series_ttl when

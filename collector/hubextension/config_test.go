@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/meshlens/meshlens/exporters/envoystats"
+	"github.com/meshlens/meshlens/exporters/istiometrics"
 	"github.com/meshlens/meshlens/topology"
 )
 
@@ -22,6 +24,9 @@ func TestLoadConfig(t *testing.T) {
 		endpoint string
 		path     string
 		global   topology.GlobalConfig
+		metrics  *istiometrics.Config
+		envoy    *envoystats.Config
+		spm      *SpanMetricsConfig
 		wantErr  string
 	}{
 		{id: component.NewID(Type), endpoint: DefaultEndpoint, path: "/metrics"},
@@ -34,6 +39,24 @@ func TestLoadConfig(t *testing.T) {
 			PrometheusURL: "http://prometheus.monitoring:9090", Timeout: 5 * time.Second, Selector: `job="meshlens"`, BearerToken: "t0ken",
 		}},
 		{id: component.NewIDWithName(Type, "bad_global"), wantErr: `topology: global: prometheus_url "prometheus:9090" must be an http:// or https:// URL with a host`},
+		{id: component.NewIDWithName(Type, "label_bytes"), endpoint: DefaultEndpoint, path: "/metrics", metrics: func() *istiometrics.Config {
+			c := istiometrics.DefaultConfig()
+			c.MaxSeries, c.MaxLabelBytes = 5000, 4<<20
+			return &c
+		}()},
+		{id: component.NewIDWithName(Type, "bad_label_bytes"), wantErr: "metrics: max_label_bytes must be positive, got -1"},
+		{
+			id: component.NewIDWithName(Type, "budgets"), endpoint: DefaultEndpoint, path: "/metrics",
+			envoy: func() *envoystats.Config {
+				c := envoystats.DefaultConfig()
+				c.MaxSeries, c.MaxLabelBytes = 20_000, 8<<20
+				return &c
+			}(),
+			spm: &SpanMetricsConfig{MaxSeries: 5000, MaxLabelBytes: 1 << 20},
+		},
+		{id: component.NewIDWithName(Type, "bad_envoy_label_bytes"), wantErr: "envoy_stats: invalid envoystats config: max_label_bytes must be positive, got 0"},
+		{id: component.NewIDWithName(Type, "bad_span_series"), wantErr: "span_metrics: max_series must be positive, got 0"},
+		{id: component.NewIDWithName(Type, "bad_span_label_bytes"), wantErr: "span_metrics: max_label_bytes must be positive, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -52,6 +75,21 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, tt.endpoint, c.HTTP.NetAddr.Endpoint)
 			assert.Equal(t, tt.path, c.MetricsPath)
 			assert.Equal(t, tt.global, c.Topology.Global)
+			if tt.metrics != nil {
+				assert.Equal(t, *tt.metrics, c.Metrics)
+			} else {
+				assert.Equal(t, istiometrics.DefaultConfig(), c.Metrics, "max_label_bytes defaults to 64 MiB")
+			}
+			if tt.envoy != nil {
+				assert.Equal(t, *tt.envoy, c.EnvoyStats)
+			} else {
+				assert.Equal(t, envoystats.DefaultConfig(), c.EnvoyStats, "envoy_stats::max_label_bytes defaults to 64 MiB")
+			}
+			if tt.spm != nil {
+				assert.Equal(t, *tt.spm, c.SpanMetrics)
+			} else {
+				assert.Equal(t, SpanMetricsConfig{MaxSeries: 10_000, MaxLabelBytes: 2 << 20}, c.SpanMetrics, "span_metrics' budgets default to 10,000 series and 2 MiB")
+			}
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,7 +62,7 @@ func TestEnvoyStatsNodeLabels(t *testing.T) {
 				Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}}},
 			}
 			h.ConsumeEnvoyStats(accesslog.NewProxy(tt.id, tt.cluster, tt.metadata), []*dto.MetricFamily{live}, time.Now())
-			fams, err := h.reg.Gather()
+			fams, err := prometheus.Gatherers(h.gatherers).Gather()
 			require.NoError(t, err)
 			var got map[string]string
 			for _, f := range fams {

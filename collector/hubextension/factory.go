@@ -33,6 +33,7 @@ func createDefaultConfig() component.Config {
 		MetricsPath: "/metrics",
 		Metrics:     istiometrics.DefaultConfig(),
 		EnvoyStats:  envoystats.DefaultConfig(),
+		SpanMetrics: defaultSpanMetricsConfig(),
 		Topology:    topology.DefaultConfig(),
 	}
 }

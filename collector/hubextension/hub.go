@@ -43,7 +43,11 @@ type Hub struct {
 	cfg *Config
 	set extension.Settings
 	now func() time.Time
-	reg *prometheus.Registry
+	reg *prometheus.Registry // the hub's own metrics and the receivers'
+	// gatherers are what /metrics serves before the Istio series, gathered
+	// one at a time: reg, the span metrics' registry, envoy_*'s.
+	gatherers     []prometheus.Gatherer
+	scrapesFailed prometheus.Counter
 
 	aggs    []aggregation // agg, graph, span metrics, in this order
 	records prometheus.Counter
@@ -88,12 +92,20 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.graph = graph
 	h.agg = istiometrics.New(cfg.Metrics)
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
-	spm := spans.NewLocked(spans.MetricsConfig{TTL: cfg.spanMetricsTTL()}, now)
-	reg.MustRegister(h.envoy, h.envoy.SelfMetrics(), spm)
+	spm := spans.NewLocked(cfg.spanMetricsConfig(), now)
+	reg.MustRegister(h.envoy.SelfMetrics())
+	h.gatherers = []prometheus.Gatherer{reg, newRegistryOf(spm), newRegistryOf(h.envoy)}
 	h.aggs = []aggregation{h.agg, h.graph, spm}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
 	return h, nil
+}
+
+// newRegistryOf returns a registry holding c alone.
+func newRegistryOf(c prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	return reg
 }
 
 // Registerer returns the hub's private registry, served on /metrics.

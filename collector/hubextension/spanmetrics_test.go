@@ -6,6 +6,7 @@ import (
 	"time"
 
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -39,7 +40,7 @@ func TestHubFeedsSpanMetrics(t *testing.T) {
 	require.NoError(t, err)
 	recs := captureRecords(t, "envoy-ingress.json")
 	require.NoError(t, h.ConsumeRecords(t.Context(), new(accesslog.StreamLocal), recs))
-	fams, err := h.reg.Gather()
+	fams, err := prometheus.Gatherers(h.gatherers).Gather()
 	require.NoError(t, err)
 	names := map[string]bool{}
 	for _, f := range fams {

@@ -25,13 +25,24 @@ func TestUnknownKeys(t *testing.T) {
 			"endpoint": "localhost:0", "metrics_path": "/m", "read_header_timeout": "5s",
 			"metrics":      map[string]any{"series_ttl": "5m"},
 			"topology":     map[string]any{"max_edges": 10, "global": map[string]any{"timeout": "2s"}},
-			"span_metrics": map[string]any{"series_ttl": "1m"}, "api_auth": map[string]any{"bearer_token": "x"},
+			"span_metrics": map[string]any{"series_ttl": "1m", "max_series": 5, "max_label_bytes": 1000}, "api_auth": map[string]any{"bearer_token": "x"},
+			"envoy_stats": map[string]any{"max_series": 5, "max_label_bytes": 1000},
 		}, ""},
 		{"top level", map[string]any{"metrcs_path": "/x"}, "unknown key(s) metrcs_path (valid here: "},
 		{
 			"metrics",
 			map[string]any{"metrics": map[string]any{"series_tll": "5m"}},
-			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_series, series_ttl, size_buckets)",
+			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_label_bytes, max_series, series_ttl, size_buckets)",
+		},
+		{
+			"envoy_stats",
+			map[string]any{"envoy_stats": map[string]any{"max_label_byte": 5}},
+			"unknown key(s) envoy_stats::max_label_byte (valid here: counters_as_deltas, max_label_bytes, max_series, name_cache_size, ttl)",
+		},
+		{
+			"span_metrics",
+			map[string]any{"span_metrics": map[string]any{"max_label_byte": 5}},
+			"unknown key(s) span_metrics::max_label_byte (valid here: max_label_bytes, max_series, series_ttl)",
 		},
 		{"topology", map[string]any{"topology": map[string]any{"max_edgs": 5}}, "unknown key(s) topology::max_edgs"},
 		{"removed section", map[string]any{"join": map[string]any{"ttl": "5s"}}, "unknown key(s) join"},
@@ -43,7 +54,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			"two sections",
 			map[string]any{"topology": map[string]any{"max_edgs": 5}, "metrics": map[string]any{"ttl": "5s"}},
-			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_series, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
+			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_label_bytes, max_series, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
 		},
 	}
 	for _, tt := range tests {
@@ -57,6 +68,8 @@ func TestUnknownKeys(t *testing.T) {
 				assert.Equal(t, 5*time.Minute, c.Metrics.SeriesTTL)
 				assert.Equal(t, 5*time.Second, c.HTTP.ReadHeaderTimeout, "the squashed HTTP settings still load")
 				assert.Equal(t, 2*time.Second, c.Topology.Global.Timeout)
+				assert.Equal(t, SpanMetricsConfig{SeriesTTL: time.Minute, MaxSeries: 5, MaxLabelBytes: 1000}, c.SpanMetrics)
+				assert.Equal(t, int64(1000), c.EnvoyStats.MaxLabelBytes)
 				return
 			}
 			require.Error(t, err)

@@ -18,7 +18,8 @@
 // returns the counters for the caller's self-metrics: samples accepted, and
 // rejected by [Reason] ("no_node_id", "invalid_name", "istiocustom_skipped",
 // "unsupported_type", "nan", "invalid_value", "type_conflict",
-// "summary_shadowed", "name_collision", "duplicate_series", "series_limit").
+// "summary_shadowed", "name_collision", "duplicate_series", "series_limit",
+// "too_many_buckets", "label_bytes_limit").
 //
 // # Names and tags
 //
@@ -114,6 +115,20 @@
 // more are rejected ("series_limit") while existing series keep updating.
 // Expire removes series without a sample for Config.TTL (oldest first, from
 // an update-ordered list), the metric names left empty, and idle nodes.
-// A single sample is limited to 64 quantiles, 512 buckets and 32 labels, a
-// metric name to 64 labels.
+// A single sample is limited to 64 quantiles, MaxHistogramBuckets (64)
+// buckets ("too_many_buckets") and 32 labels, a metric name to 64 labels.
+// By bytes: a stat name to MaxStatNameLength, a tag value to
+// MaxLabelValueLength, a labeled sample's labels (names and values
+// together) to MaxSampleLabelBytes, the label names of a metric name to
+// MaxFamilyLabelNameBytes; the node labels come cut by the caller
+// (accesslog.Proxy.CutLabels). Every exported line is thereby bounded
+// (docs/operations.md gives the figure); samples over a bound are rejected
+// as "invalid_name".
+//
+// Config.MaxLabelBytes caps the store's label-set bytes: what the lines of
+// its series repeat (metric name, label names and escaped values) and the
+// # HELP and # TYPE lines of its metric names. A sample that would create a
+// series over it is rejected ("label_bytes_limit"); the bytes come back
+// when series expire. With MaxSeries it bounds the whole envoy_*
+// exposition ([ExpositionBound]).
 package envoystats

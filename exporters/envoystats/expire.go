@@ -52,6 +52,7 @@ func (s *Store) unlink(ser *series) {
 	delete(maps[ser.kind], ser.key)
 	ser.node.n--
 	s.nseries--
+	s.labelBytes -= ser.charge()
 }
 
 // remove deletes ser everywhere, and its family when it was the last series.
@@ -65,6 +66,6 @@ func (s *Store) remove(ser *series) {
 	fam.series[last] = nil
 	fam.series = fam.series[:last]
 	if len(fam.series) == 0 {
-		delete(s.families, fam.name)
+		s.dropFamily(fam)
 	}
 }

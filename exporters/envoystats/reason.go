@@ -11,8 +11,9 @@ const (
 	ReasonNoNode Reason = iota
 	// ReasonInvalidName: empty, non-UTF-8 or over-long (MaxStatNameLength)
 	// stat name, or unusable labels (empty, non-UTF-8, duplicated after
-	// sanitizing, a value over MaxLabelValueLength, more than 32 on a
-	// sample or 64 on a metric name).
+	// sanitizing, a value over MaxLabelValueLength, more than 32 or
+	// MaxSampleLabelBytes on a sample, more than 64 or
+	// MaxFamilyLabelNameBytes of names on a metric name).
 	ReasonInvalidName
 	// ReasonIstioCustom: an Istio standard metric (istiocustom.*, or the
 	// Wasm-era "reporter=…" encoding); meshlens computes istio_* itself.
@@ -23,7 +24,7 @@ const (
 	ReasonNaN
 	// ReasonInvalidValue: missing value for the family's type, a negative or
 	// infinite counter, NaN quantile, unordered histogram buckets, more than
-	// 64 quantiles or 512 buckets.
+	// 64 quantiles.
 	ReasonInvalidValue
 	// ReasonTypeConflict: the Prometheus name already exists with another type.
 	ReasonTypeConflict
@@ -38,6 +39,12 @@ const (
 	ReasonDuplicateSeries
 	// ReasonSeriesLimit: the store holds Config.MaxSeries series.
 	ReasonSeriesLimit
+	// ReasonTooManyBuckets: a histogram sample with more than
+	// MaxHistogramBuckets buckets.
+	ReasonTooManyBuckets
+	// ReasonLabelBytesLimit: the series would take the store's label-set
+	// bytes over Config.MaxLabelBytes.
+	ReasonLabelBytesLimit
 
 	numReasons
 )
@@ -57,6 +64,8 @@ var reasonNames = [numReasons]string{
 	ReasonNameCollision:   "name_collision",
 	ReasonDuplicateSeries: "duplicate_series",
 	ReasonSeriesLimit:     "series_limit",
+	ReasonTooManyBuckets:  "too_many_buckets",
+	ReasonLabelBytesLimit: "label_bytes_limit",
 }
 
 // String returns the reason's label value, e.g. "series_limit".

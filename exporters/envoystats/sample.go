@@ -85,8 +85,8 @@ func validate(k kind, typ dto.MetricType, m *dto.Metric) Reason {
 		if r := checkSum(h.GetSampleSum()); r != reasonNone {
 			return r
 		}
-		if len(h.Bucket) > maxBuckets {
-			return ReasonInvalidValue
+		if len(h.Bucket) > MaxHistogramBuckets {
+			return ReasonTooManyBuckets
 		}
 		prev, inf := math.Inf(-1), false
 		for _, b := range h.Bucket {
@@ -127,9 +127,11 @@ func (s *Store) labeledKey(name string, lps []*dto.LabelPair) Reason {
 		return ReasonInvalidName
 	}
 	s.lbls = s.lbls[:0]
+	size := 0
 	for _, lp := range lps {
 		n, v := lp.GetName(), lp.GetValue()
-		if n == "" || len(n) > MaxStatNameLength || len(v) > MaxLabelValueLength || !utf8.ValidString(n) || !utf8.ValidString(v) {
+		size += len(n) + len(v)
+		if n == "" || size > MaxSampleLabelBytes || len(v) > MaxLabelValueLength || !utf8.ValidString(n) || !utf8.ValidString(v) {
 			return ReasonInvalidName
 		}
 		s.lbls = append(s.lbls, labelPair{n, v})

@@ -9,12 +9,14 @@ var (
 		"Envoy stat samples not re-exported, by reason.", []string{"reason"}, nil)
 	seriesDesc = prometheus.NewDesc("meshlens_envoy_stats_series",
 		"envoy_* series held.", nil, nil)
+	labelBytesDesc = prometheus.NewDesc("meshlens_envoy_stats_label_bytes",
+		"Label-set bytes of the envoy_* series held (envoy_stats::max_label_bytes): metric names and labels as each line writes them, and the HELP and TYPE lines.", nil, nil)
 	resetsDesc = prometheus.NewDesc("meshlens_envoy_stats_restarts_total",
 		"Envoy cumulative stats that went down (the Envoy restarted) and were kept cumulative by an offset.", nil, nil)
 )
 
 // SelfMetrics returns the store's own counters (samples accepted and
-// rejected by reason, series held, restarts) as a Prometheus collector, for
+// rejected by reason, series and their label-set bytes held, restarts) as a Prometheus collector, for
 // the registry of whoever holds the Locked store; they are read from Stats
 // at scrape time.
 func (l *Locked) SelfMetrics() prometheus.Collector { return selfMetrics{l} }
@@ -25,6 +27,7 @@ func (selfMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- acceptedDesc
 	ch <- rejectedDesc
 	ch <- seriesDesc
+	ch <- labelBytesDesc
 	ch <- resetsDesc
 }
 
@@ -35,5 +38,6 @@ func (c selfMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(rejectedDesc, prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(st.Series))
+	ch <- prometheus.MustNewConstMetric(labelBytesDesc, prometheus.GaugeValue, float64(st.LabelBytes))
 	ch <- prometheus.MustNewConstMetric(resetsDesc, prometheus.CounterValue, float64(st.CounterResets))
 }

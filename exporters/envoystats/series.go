@@ -23,6 +23,9 @@ type series struct {
 	prev, next *series
 	lastSeen   time.Time
 	vals       []string // tag label values, aligned with a prefix of fam.labels
+	// bytes is the series' own label-set bytes (ownBytes): with its node's
+	// and its family's, what each of its lines repeats (charge).
+	bytes int64
 	// lp caches the exported label pairs; valid while lpGen == node.gen and
 	// lpN == len(fam.labels).
 	lp    []*dto.LabelPair
@@ -56,6 +59,10 @@ type family struct {
 	series []*series
 	desc   *prometheus.Desc
 	descN  int // len(labels) when desc was built
+	// labelBytes is the bytes the label names take on each line of each
+	// series (labelBytes with empty values); header the # HELP and # TYPE
+	// lines'. Both are in the store's label-set bytes.
+	labelBytes, header int64
 }
 
 // create makes a new series (the slow path): tag extraction through the
@@ -101,7 +108,7 @@ func (s *Store) create(ns *nodeState, k kind, raw string, labeled bool, now time
 	if fam == nil && s.collides(promName, k) {
 		return nil, ReasonNameCollision
 	}
-	if fam != nil && len(fam.labels)+len(tags) > maxFamilyLabels && unionSize(fam.labels, tags) > maxFamilyLabels {
+	if fam != nil && !fitsFamily(fam.labels, tags) {
 		return nil, ReasonInvalidName
 	}
 	canon := canonicalKey(ns.id.ID, tags)
@@ -110,18 +117,45 @@ func (s *Store) create(ns *nodeState, k kind, raw string, labeled bool, now time
 			return nil, ReasonDuplicateSeries
 		}
 	}
-	if s.nseries >= s.cfg.MaxSeries {
-		if fam != nil && len(fam.series) == 0 { // emptied by toHistogram
-			delete(s.families, promName)
+	// The budgets: the series count, and the label-set bytes the series
+	// adds: its own, its node's and its family's label names (grown by its
+	// new tags, which the family's other series write too), and a new
+	// family's header.
+	own := ownBytes(promName, tags)
+	var grown, header int64
+	for _, t := range tags {
+		if fam == nil || !slices.Contains(fam.labels, t.label) {
+			grown += labelBytes(t.label, "")
 		}
-		return nil, ReasonSeriesLimit
+	}
+	cost := own + ns.bytes + grown
+	if fam == nil {
+		header = headerBytes(promName, help, k)
+		cost += header
+	} else {
+		cost += fam.labelBytes + int64(len(fam.series))*grown
+	}
+	r := reasonNone
+	switch {
+	case s.nseries >= s.cfg.MaxSeries:
+		r = ReasonSeriesLimit
+	case s.labelBytes+cost > s.cfg.MaxLabelBytes:
+		r = ReasonLabelBytesLimit
+	}
+	if r != reasonNone {
+		if fam != nil && len(fam.series) == 0 { // emptied by toHistogram
+			s.dropFamily(fam)
+		}
+		return nil, r
 	}
 	if fam == nil {
-		fam = &family{name: promName, help: help, kind: k, index: make(map[string]*series)}
+		fam = &family{name: promName, help: help, kind: k, index: make(map[string]*series), header: header}
 		s.families[promName] = fam
 	}
+	fam.labelBytes += grown
+	s.labelBytes += cost
 
-	ser := &series{node: ns, fam: fam, kind: k, labeled: labeled, canon: canon, lastSeen: now, key: raw}
+	ser := &series{node: ns, fam: fam, kind: k, labeled: labeled, canon: canon, lastSeen: now, key: raw, bytes: own}
 	if labeled {
 		ser.key = string(s.key)
 	}
@@ -175,15 +209,21 @@ func renameReserved(tags []tagValue) []tagValue {
 	return out
 }
 
-// unionSize is the number of labels a family would have with tags added.
-func unionSize(labels []string, tags []tagValue) int {
-	n := len(labels)
+// fitsFamily reports whether a family with labels can take a series with
+// tags: at most maxFamilyLabels label names, of MaxFamilyLabelNameBytes
+// bytes together.
+func fitsFamily(labels []string, tags []tagValue) bool {
+	n, size := len(labels), 0
+	for _, l := range labels {
+		size += len(l)
+	}
 	for _, t := range tags {
 		if !slices.Contains(labels, t.label) {
 			n++
+			size += len(t.label)
 		}
 	}
-	return n
+	return n <= maxFamilyLabels && size <= MaxFamilyLabelNameBytes
 }
 
 // canonicalKey identifies what a series exports: its node and its non-empty
@@ -240,5 +280,17 @@ func (s *Store) toHistogram(fam *family) {
 	clear(fam.index)
 	fam.kind = kindHistogram
 	fam.labels = nil
+	fam.labelBytes = 0
 	fam.desc = nil
+	// The header's type grows by two bytes, less than the series given
+	// back took: the budget holds.
+	header := headerBytes(fam.name, fam.help, fam.kind)
+	s.labelBytes += header - fam.header
+	fam.header = header
+}
+
+// dropFamily deletes an empty family and gives its header's bytes back.
+func (s *Store) dropFamily(fam *family) {
+	delete(s.families, fam.name)
+	s.labelBytes -= fam.header
 }

@@ -7,20 +7,34 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// Bounds on one sample, far above what Envoy sends (10 quantiles, 19
+// Bounds on one sample, far above what Envoy sends (10 quantiles, 20
 // default buckets, a handful of tags), so that a hostile or broken client
 // cannot make a sample cost more than linear time or unbounded memory.
 const (
-	maxQuantiles    = 64
-	maxBuckets      = 512
-	maxLabels       = 32 // per sample
-	maxFamilyLabels = 64 // union over a family's series
+	maxQuantiles = 64
+	// MaxHistogramBuckets bounds the buckets of one histogram sample: Envoy
+	// sends 20 by default, and custom histogram_bucket_settings rarely more
+	// than a few dozen. A sample with more is rejected as
+	// "too_many_buckets"; a histogram series thus writes at most
+	// MaxLinesPerSeries lines.
+	MaxHistogramBuckets = 64
+	maxLabels           = 32 // per sample
+	maxFamilyLabels     = 64 // union over a family's series
 	// MaxStatNameLength bounds a stat name in bytes: Envoy's longest
 	// (cluster, listener and route names embedded) stay far below it.
 	MaxStatNameLength = 1024
 	// MaxLabelValueLength bounds a tag label's value in bytes, as
 	// normalizer.max_label_length bounds the Istio series' labels.
 	MaxLabelValueLength = 512
+	// MaxSampleLabelBytes bounds the bytes of a labeled sample's labels,
+	// names and values together: a tag-extracted stat carries no more than
+	// its flat name would (MaxStatNameLength), from which Envoy extracts
+	// the same tags.
+	MaxSampleLabelBytes = MaxStatNameLength
+	// MaxFamilyLabelNameBytes bounds the bytes of the label names of a
+	// metric name (the union over its series), which every line of the
+	// metric repeats.
+	MaxFamilyLabelNameBytes = 2 * MaxStatNameLength
 )
 
 // kind is the exposed Prometheus type of a family.
@@ -47,6 +61,9 @@ type Store struct {
 	names    nameCache
 	lru      series // sentinel; lru.next is the least recently updated series
 	nseries  int
+	// labelBytes is the label-set bytes of the series and families held
+	// (Config.MaxLabelBytes; bound.go).
+	labelBytes int64
 
 	accepted    uint64
 	rejected    [numReasons]uint64
@@ -69,6 +86,7 @@ type nodeState struct {
 	lastSeen      time.Time
 	gen           uint64           // bumped when id changes
 	pairs         []*dto.LabelPair // node label pairs for id; nil when stale
+	bytes         int64            // nodeLabelBytes(&id)
 }
 
 // New returns an empty store. Invalid or zero Config fields fall back to the
@@ -127,6 +145,7 @@ type Stats struct {
 	Accepted      uint64            // samples stored
 	Rejected      map[string]uint64 // samples rejected, by Reason.String(); every reason is present
 	Series        int               // series held
+	LabelBytes    int64             // their label-set bytes (Config.MaxLabelBytes)
 	Families      int               // Prometheus metric names held
 	Nodes         int               // nodes held
 	Expired       uint64            // series removed by Expire
@@ -141,6 +160,7 @@ func (s *Store) Stats() Stats {
 		Accepted:      s.accepted,
 		Rejected:      make(map[string]uint64, numReasons),
 		Series:        s.nseries,
+		LabelBytes:    s.labelBytes,
 		Families:      len(s.families),
 		Nodes:         len(s.nodes),
 		Expired:       s.expired,
@@ -161,18 +181,39 @@ func (s *Store) node(id NodeIdentity, now time.Time) *nodeState {
 		s.nodes[id.ID] = ns
 	}
 	if ns.id != id {
-		ns.gen++
-		ns.pairs = nil
-		ns.id = NodeIdentity{
-			ID:        id.ID,
-			Cluster:   strings.ToValidUTF8(id.Cluster, "\uFFFD"),
-			Namespace: strings.ToValidUTF8(id.Namespace, "\uFFFD"),
-			Workload:  strings.ToValidUTF8(id.Workload, "\uFFFD"),
-			Pod:       strings.ToValidUTF8(id.Pod, "\uFFFD"),
-		}
+		s.setIdentity(ns, id)
 	}
 	ns.lastSeen = now
 	return ns
+}
+
+// setIdentity gives ns a new identity, whose node labels every line of its
+// series writes: their label-set bytes change by as much for each series.
+// When that would take the store over MaxLabelBytes, the node's series are
+// removed instead; its samples create them again, within the budgets.
+func (s *Store) setIdentity(ns *nodeState, id NodeIdentity) {
+	id = NodeIdentity{
+		ID:        id.ID,
+		Cluster:   strings.ToValidUTF8(id.Cluster, "\uFFFD"),
+		Namespace: strings.ToValidUTF8(id.Namespace, "\uFFFD"),
+		Workload:  strings.ToValidUTF8(id.Workload, "\uFFFD"),
+		Pod:       strings.ToValidUTF8(id.Pod, "\uFFFD"),
+	}
+	b := nodeLabelBytes(&id)
+	if grow := int64(ns.n) * (b - ns.bytes); s.labelBytes+grow > s.cfg.MaxLabelBytes {
+		for _, maps := range [...]*[numKinds]map[string]*series{&ns.flat, &ns.labeled} {
+			for _, m := range maps {
+				for _, ser := range m {
+					s.remove(ser)
+				}
+			}
+		}
+	} else {
+		s.labelBytes += grow
+	}
+	ns.gen++
+	ns.pairs = nil
+	ns.id, ns.bytes = id, b
 }
 
 // observe stores one sample. The steady state is one map lookup by stat name

@@ -38,6 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		{"zero max_series", Config{TTL: time.Minute}, "invalid envoystats config: max_series must be positive, got 0"},
 		{"negative ttl", Config{MaxSeries: 1, TTL: -time.Second}, "invalid envoystats config: ttl must be positive, got -1s"},
 		{"negative cache", Config{MaxSeries: 1, TTL: time.Second, NameCacheSize: -1}, "invalid envoystats config: name_cache_size must not be negative, got -1"},
+		{"zero max_label_bytes", Config{MaxSeries: 1, TTL: time.Second}, "invalid envoystats config: max_label_bytes must be positive, got 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,7 +358,7 @@ func TestRejections(t *testing.T) {
 		{"+Inf not last", nodeA, h(math.Inf(1), 5), "invalid_value"},
 		{"NaN quantile", nodeA, summaryFam("cluster.c.s", 1, 1, math.NaN(), 1), "invalid_value"},
 		{"too many quantiles", nodeA, summaryFam("cluster.c.s", 1, 1, seq(2*(maxQuantiles+1))...), "invalid_value"},
-		{"too many buckets", nodeA, h(seq(maxBuckets + 1)...), "invalid_value"},
+		{"too many buckets", nodeA, h(seq(MaxHistogramBuckets + 1)...), "too_many_buckets"},
 		{"too many labels", nodeA, withLabels(gaugeFam("server.x", 1), stringSeq(2*(maxLabels+1))...), "invalid_name"},
 	}
 	for _, tc := range tests {
@@ -374,7 +375,7 @@ func TestRejections(t *testing.T) {
 	s := New(DefaultConfig())
 	acc, rej := s.Observe(nodeA, families(h(1, 5, math.Inf(1)), nil,
 		summaryFam("cluster.c.s", 1, 1, seq(2*maxQuantiles)...),
-		histFam("cluster.c.h2", 1, 1, seq(maxBuckets), make([]uint64, maxBuckets)),
+		histFam("cluster.c.h2", 1, 1, seq(MaxHistogramBuckets), make([]uint64, MaxHistogramBuckets)),
 		withLabels(gaugeFam("server.x", 1), stringSeq(2*maxLabels)...)), t0)
 	assert.Equal(t, 4, acc)
 	assert.Zero(t, rej)

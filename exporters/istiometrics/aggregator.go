@@ -85,8 +85,10 @@ type Aggregator struct {
 	cfg    Config
 	seed   maphash.Seed
 	shards []lockedShard
-	// Series counts, for budgets and self metrics.
+	// Series counts and label-set bytes (labelBytes), for budgets and self
+	// metrics; the overflow series are not counted.
 	httpCount, tcpCount atomic.Int64
+	httpBytes, tcpBytes atomic.Int64
 	overflowHTTP        atomic.Uint64
 	overflowTCP         atomic.Uint64
 	expired             atomic.Uint64
@@ -105,6 +107,9 @@ const numShards = 32
 
 // New returns an Aggregator with cfg (see DefaultConfig).
 func New(cfg Config) *Aggregator {
+	if cfg.MaxLabelBytes <= 0 {
+		cfg.MaxLabelBytes = DefaultMaxLabelBytes
+	}
 	a := &Aggregator{cfg: cfg, seed: maphash.MakeSeed(), shards: make([]lockedShard, numShards+1)}
 	for i := range a.shards {
 		a.shards[i].http = make(map[labels]*httpSeries)
@@ -199,7 +204,8 @@ type recentSeries struct {
 	sh    *lockedShard
 	http  *httpSeries
 	tcp   *tcpSeries
-	over  bool // an overflow series: each record counts as overflowed
+	over  bool  // an overflow series: each record counts as overflowed
+	lb    int64 // labelBytes(&l), when over
 }
 
 // lockRecent returns the entry of r's label set (TCP or HTTP metrics) with
@@ -233,20 +239,67 @@ func (a *Aggregator) lockRecent(rs *recentSet, r *accesslog.Record, tcp bool) *r
 // lookup finds or creates c's series and locks its shard.
 func (a *Aggregator) lookup(c *recentSeries) {
 	if c.isTCP {
-		c.sh, c.tcp, c.over = a.lockTCP(c.l)
+		c.sh, c.tcp, c.lb = a.lockTCP(c.l)
 	} else {
-		c.sh, c.http, c.over = a.lockHTTP(c.l)
+		c.sh, c.http, c.lb = a.lockHTTP(c.l)
 	}
+	c.over = c.lb >= 0
 }
 
 // stale reports whether c's series was removed by Expire, or is an
-// overflow series while its family's budget has room again; c's shard is
-// locked.
+// overflow series while its family's budgets have room again for its label
+// set; c's shard is locked.
 func (c *recentSeries) stale(a *Aggregator) bool {
 	if c.isTCP {
-		return c.tcp.dead || c.over && a.tcpCount.Load() < int64(a.cfg.MaxSeries)
+		return c.tcp.dead || c.over && a.room(&a.tcpCount, &a.tcpBytes, c.lb)
 	}
-	return c.http.dead || c.over && a.httpCount.Load() < int64(a.cfg.MaxSeries)
+	return c.http.dead || c.over && a.room(&a.httpCount, &a.httpBytes, c.lb)
+}
+
+// room reports whether a family's budgets (its series count and label-set
+// bytes) have room for one more series of lb label bytes.
+func (a *Aggregator) room(count, bytes *atomic.Int64, lb int64) bool {
+	return count.Load() < int64(a.cfg.MaxSeries) && bytes.Load()+lb <= a.cfg.MaxLabelBytes
+}
+
+// reserve takes room for one series of lb label bytes in a family's
+// budgets, or reports that there is none. The budgets are never exceeded:
+// what was added is taken back when it went over.
+func (a *Aggregator) reserve(count, bytes *atomic.Int64, lb int64) bool {
+	if count.Add(1) > int64(a.cfg.MaxSeries) {
+		count.Add(-1)
+		return false
+	}
+	if bytes.Add(lb) > a.cfg.MaxLabelBytes {
+		bytes.Add(-lb)
+		count.Add(-1)
+		return false
+	}
+	return true
+}
+
+// labelBytes is the bytes of a label set's values as the exposition writes
+// them (escaped): what MaxLabelBytes counts. The other labels (reporter,
+// protocol, codes, flags, security) have a bounded length and are part of
+// each line's fixed bytes.
+func labelBytes(l *labels) int64 {
+	n := escapedLen(l.svc.Host) + escapedLen(l.svc.Name) + escapedLen(l.svc.Namespace)
+	for _, w := range [2]*accesslog.Workload{&l.src, &l.dst} {
+		n += escapedLen(w.Name) + escapedLen(w.Namespace) + escapedLen(w.CanonicalService) + escapedLen(w.CanonicalRevision) +
+			escapedLen(w.App) + escapedLen(w.Version) + escapedLen(w.Cluster) + escapedLen(w.Principal)
+	}
+	return int64(n)
+}
+
+// escapedLen is the length of s as appendEscaped writes it.
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c == '\n' {
+			n++
+		}
+	}
+	return n
 }
 
 // find returns the remembered series of r's label set (TCP or HTTP
@@ -328,15 +381,16 @@ func sameRecordLabels(x *labels, r *accesslog.Record, tcp bool) bool {
 }
 
 // lockHTTP returns the series of l with its shard locked, creating it, or
-// the overflow series (over) when the family's budget is spent.
-func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over bool) {
+// the overflow series when the family's budgets are spent: then over is
+// the bytes l would have taken (labelBytes), else -1.
+func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over int64) {
 	sh := a.shardFor(&l)
 	sh.mu.Lock()
 	s := sh.http[l]
 	if s != nil {
-		return sh, s, false
+		return sh, s, -1
 	}
-	if a.httpCount.Load() >= int64(a.cfg.MaxSeries) {
+	if lb := labelBytes(&l); !a.reserve(&a.httpCount, &a.httpBytes, lb) {
 		sh.mu.Unlock()
 		l = a.overflowOf(l)
 		sh = &a.shards[numShards]
@@ -345,12 +399,11 @@ func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over boo
 			s = a.newHTTP()
 			sh.http[l] = s
 		}
-		return sh, s, true
+		return sh, s, lb
 	}
-	a.httpCount.Add(1)
 	s = a.newHTTP()
 	sh.http[l] = s
-	return sh, s, false
+	return sh, s, -1
 }
 
 // updateHTTP adds a record to a series; the series' shard is locked.
@@ -375,14 +428,15 @@ func (a *Aggregator) updateHTTP(s *httpSeries, r *accesslog.Record, now int64) {
 }
 
 // lockTCP returns the TCP series of l with its shard locked, creating it,
-// or the overflow series (over) when the family's budget is spent.
-func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over bool) {
+// or the overflow series when the family's budgets are spent (over as
+// lockHTTP's).
+func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over int64) {
 	sh := a.shardFor(&l)
 	sh.mu.Lock()
 	if s := sh.tcp[l]; s != nil {
-		return sh, s, false
+		return sh, s, -1
 	}
-	if a.tcpCount.Load() >= int64(a.cfg.MaxSeries) {
+	if lb := labelBytes(&l); !a.reserve(&a.tcpCount, &a.tcpBytes, lb) {
 		// Over budget: the record goes to the shared overflow shard.
 		sh.mu.Unlock()
 		l = a.overflowOf(l)
@@ -393,12 +447,11 @@ func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over bool)
 			s = &tcpSeries{}
 			sh.tcp[l] = s
 		}
-		return sh, s, true
+		return sh, s, lb
 	}
-	a.tcpCount.Add(1)
 	s := &tcpSeries{}
 	sh.tcp[l] = s
-	return sh, s, false
+	return sh, s, -1
 }
 
 // update adds a TCP record; the series' shard is locked.
@@ -467,12 +520,15 @@ func (a *Aggregator) Expire(now time.Time) int {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
+		// The overflow shard's series are in no budget.
+		budgeted := i < numShards
 		for k, s := range sh.http {
 			if s.lastSeen < cutoff {
 				delete(sh.http, k)
 				s.dead = true // a stream's cache may still point to it
-				if k.src.Name != overflow {
+				if budgeted {
 					a.httpCount.Add(-1)
+					a.httpBytes.Add(-labelBytes(&k))
 				}
 				n++
 			}
@@ -481,8 +537,9 @@ func (a *Aggregator) Expire(now time.Time) int {
 			if s.lastSeen < cutoff {
 				delete(sh.tcp, k)
 				s.dead = true
-				if k.src.Name != overflow {
+				if budgeted {
 					a.tcpCount.Add(-1)
+					a.tcpBytes.Add(-labelBytes(&k))
 				}
 				n++
 			}
@@ -496,6 +553,7 @@ func (a *Aggregator) Expire(now time.Time) int {
 // Stats are the aggregator's own counters.
 type Stats struct {
 	HTTPSeries, TCPSeries     int64
+	HTTPBytes, TCPBytes       int64  // label-set bytes of the series (MaxLabelBytes)
 	OverflowHTTP, OverflowTCP uint64 // records that went to an overflow series
 	Expired                   uint64
 	Records                   uint64
@@ -505,6 +563,7 @@ type Stats struct {
 func (a *Aggregator) Stats() Stats {
 	return Stats{
 		HTTPSeries: a.httpCount.Load(), TCPSeries: a.tcpCount.Load(),
+		HTTPBytes: a.httpBytes.Load(), TCPBytes: a.tcpBytes.Load(),
 		OverflowHTTP: a.overflowHTTP.Load(), OverflowTCP: a.overflowTCP.Load(),
 		Expired: a.expired.Load(), Records: a.records.Load(),
 	}

@@ -337,7 +337,7 @@ func TestExpiryAndBudget(t *testing.T) {
 # TYPE meshlens_series_active gauge
 meshlens_series_active{family="http"} 5
 meshlens_series_active{family="tcp"} 0
-# HELP meshlens_series_overflow_total Records aggregated into an overflow series because the family's max_series budget was spent.
+# HELP meshlens_series_overflow_total Records aggregated into an overflow series because the family's max_series or max_label_bytes budget was spent.
 # TYPE meshlens_series_overflow_total counter
 meshlens_series_overflow_total{family="http"} 45
 meshlens_series_overflow_total{family="tcp"} 0
@@ -359,6 +359,7 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"negative ttl", func(c *Config) { c.SeriesTTL = -time.Second }, "series_ttl must not be negative, got -1s"},
 		{"no budget", func(c *Config) { c.MaxSeries = 0 }, "max_series must be positive, got 0"},
+		{"no byte budget", func(c *Config) { c.MaxLabelBytes = 0 }, "max_label_bytes must be positive, got 0"},
 		{"unsorted buckets", func(c *Config) { c.DurationBuckets = []float64{5, 1} }, "duration_buckets must be strictly increasing, got [5 1]"},
 		{"no buckets", func(c *Config) { c.SizeBuckets = nil }, "size_buckets must not be empty"},
 	}

@@ -18,6 +18,12 @@ type Config struct {
 	// MaxSeries caps the series of each family (HTTP, TCP); records over it
 	// go to the family's overflow series.
 	MaxSeries int `mapstructure:"max_series"`
+	// MaxLabelBytes caps the label-set bytes of each family: the sum over
+	// its series of their label values' bytes as the exposition writes them
+	// (escaped). A new label set that would go over it goes to the family's
+	// overflow series, as over MaxSeries; with MaxSeries it bounds the
+	// family's exposition (docs/operations.md).
+	MaxLabelBytes int64 `mapstructure:"max_label_bytes"`
 	// DurationBuckets are the bounds of istio_request_duration_milliseconds.
 	DurationBuckets []float64 `mapstructure:"duration_buckets"`
 	// SizeBuckets are the bounds of istio_request_bytes / istio_response_bytes.
@@ -27,12 +33,18 @@ type Config struct {
 	Exemplars bool `mapstructure:"exemplars"`
 }
 
+// DefaultMaxLabelBytes is MaxLabelBytes's default: 64 MiB, 671 bytes a
+// label set at 100,000 series, where an Istio label set of Kubernetes
+// names takes 250–600.
+const DefaultMaxLabelBytes = 64 << 20
+
 // DefaultConfig returns Istio's defaults with a 10-minute TTL and a budget
-// of 100,000 series per family.
+// of 100,000 series and 64 MiB of label values per family.
 func DefaultConfig() Config {
 	return Config{
 		SeriesTTL:       10 * time.Minute,
 		MaxSeries:       100_000,
+		MaxLabelBytes:   DefaultMaxLabelBytes,
 		DurationBuckets: slices.Clone(DefaultBuckets),
 		SizeBuckets:     slices.Clone(DefaultBuckets),
 		Exemplars:       true,
@@ -47,6 +59,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeries <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
+	}
+	if c.MaxLabelBytes <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("max_label_bytes must be positive, got %d", c.MaxLabelBytes))
 	}
 	for name, b := range map[string][]float64{"duration_buckets": c.DurationBuckets, "size_buckets": c.SizeBuckets} {
 		if len(b) == 0 {

@@ -1,13 +1,15 @@
 package istiometrics
 
 import (
-	"bufio"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshlens/meshlens/accesslog"
 )
 
 // Format is an exposition format.
@@ -71,116 +73,90 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// WriteText writes every Istio series in the given format. It does not
-// write the OpenMetrics "# EOF" line: the caller ends the whole exposition.
+// ChunkBytes is how much of the exposition WriteText renders before it
+// writes it out. A scrape holds one chunk, plus at most the lines of one
+// series of one family beyond it (a histogram: buckets + 3 lines of its
+// label block and a bounded rest, see ExpositionBound), plus a pointer per
+// series of the largest shard: memory per scrape does not grow with the
+// body, whatever the scraper's speed.
+const ChunkBytes = 64 << 10
+
+// WriteText writes every Istio series in the given format to w as it
+// renders them, in writes of about ChunkBytes. It does not write the
+// OpenMetrics "# EOF" line: the caller ends the whole exposition. It
+// returns the first write error, at once: a scraper that went away ends
+// the scrape.
+//
+// Locks: for each family and shard it lists the shard's series under the
+// shard's lock, then renders them a chunk at a time, each under the lock
+// (a chunk's rendering, some tens of microseconds, is all ingest can wait
+// for), and writes the chunk after releasing it. A slow or stalled scraper
+// therefore never blocks ingest, and costs one chunk of memory. A series
+// expired meanwhile is skipped; one created meanwhile is in the next scrape.
 func (a *Aggregator) WriteText(w io.Writer, f Format) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := textWriter{w: w, f: f, pending: make([]byte, 0, ChunkBytes+ChunkBytes/2)}
 	durLe := leLabels(a.cfg.DurationBuckets)
 	sizeLe := leLabels(a.cfg.SizeBuckets)
-	// Samples are rendered into pending while a shard is locked and written
-	// out after it is unlocked: a scrape never holds a lock that ingest
-	// needs across a network write (a slow scraper would stall ingest).
-	pending := make([]byte, 0, 256<<10)
-	flush := func() {
-		bw.Write(pending)
-		pending = pending[:0]
-	}
-
-	header := func(name, typ string) {
-		fam := name
-		if f == FormatOpenMetrics && typ == "counter" {
-			fam = name[:len(name)-len("_total")]
-		}
-		bw.WriteString("# HELP ")
-		bw.WriteString(fam)
-		bw.WriteByte(' ')
-		bw.WriteString(help[name])
-		bw.WriteString("\n# TYPE ")
-		bw.WriteString(fam)
-		bw.WriteByte(' ')
-		bw.WriteString(typ)
-		bw.WriteByte('\n')
-	}
-	sample := func(name, suffix string, block []byte, extra []byte, v float64, ex *exemplar) {
-		b := pending
-		b = append(b, name...)
-		b = append(b, suffix...)
-		b = append(b, block...)
-		b = append(b, extra...)
-		b = append(b, '}', ' ')
-		b = appendFloat(b, v)
-		if ex != nil && f == FormatOpenMetrics && ex.unixMs != 0 {
-			b = append(b, ` # {trace_id="`...)
-			b = hex.AppendEncode(b, ex.traceID[:])
-			b = append(b, `",span_id="`...)
-			b = hex.AppendEncode(b, ex.spanID[:])
-			b = append(b, `"} `...)
-			b = appendFloat(b, ex.value)
-			b = append(b, ' ')
-			b = strconv.AppendFloat(b, float64(ex.unixMs)/1e3, 'f', 3, 64)
-		}
-		b = append(b, '\n')
-		pending = b
-	}
-	hist := func(name string, block []byte, h *hist, le [][]byte, ex []exemplar) {
-		var cum uint64
-		for i, c := range h.counts {
-			cum += c
-			var e *exemplar
-			if ex != nil {
-				e = &ex[i]
-			}
-			sample(name, "_bucket", block, le[i], float64(cum), e)
-		}
-		sample(name, "_sum", block, nil, h.sum, nil)
-		sample(name, "_count", block, nil, float64(h.count), nil)
-	}
 
 	httpFams := []struct {
 		name, typ string
-		emit      func(s *httpSeries, block []byte)
+		emit      func(s *httpSeries)
 		grpcOnly  bool
 	}{
-		{RequestsTotal, "counter", func(s *httpSeries, block []byte) {
-			sample(RequestsTotal, "", block, nil, float64(s.requests), nil)
+		{RequestsTotal, "counter", func(s *httpSeries) {
+			tw.sample(RequestsTotal, "", s.block, nil, float64(s.requests), nil)
 		}, false},
-		{RequestDuration, "histogram", func(s *httpSeries, block []byte) {
-			hist(RequestDuration, block, &s.duration, durLe, s.exemplars)
+		{RequestDuration, "histogram", func(s *httpSeries) {
+			tw.hist(RequestDuration, s.block, &s.duration, durLe, s.exemplars)
 		}, false},
-		{RequestBytes, "histogram", func(s *httpSeries, block []byte) {
-			hist(RequestBytes, block, &s.reqBytes, sizeLe, nil)
+		{RequestBytes, "histogram", func(s *httpSeries) {
+			tw.hist(RequestBytes, s.block, &s.reqBytes, sizeLe, nil)
 		}, false},
-		{ResponseBytes, "histogram", func(s *httpSeries, block []byte) {
-			hist(ResponseBytes, block, &s.respBytes, sizeLe, nil)
+		{ResponseBytes, "histogram", func(s *httpSeries) {
+			tw.hist(ResponseBytes, s.block, &s.respBytes, sizeLe, nil)
 		}, false},
-		{RequestMessages, "counter", func(s *httpSeries, block []byte) {
-			sample(RequestMessages, "", block, nil, float64(s.reqMsgs), nil)
+		{RequestMessages, "counter", func(s *httpSeries) {
+			tw.sample(RequestMessages, "", s.block, nil, float64(s.reqMsgs), nil)
 		}, true},
-		{ResponseMessages, "counter", func(s *httpSeries, block []byte) {
-			sample(ResponseMessages, "", block, nil, float64(s.respMsgs), nil)
+		{ResponseMessages, "counter", func(s *httpSeries) {
+			tw.sample(ResponseMessages, "", s.block, nil, float64(s.respMsgs), nil)
 		}, true},
 	}
+	var list []*httpSeries // one shard's series, reused
 	for _, fam := range httpFams {
-		header(fam.name, fam.typ)
+		tw.header(fam.name, fam.typ)
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
+			list = list[:0]
 			for k, s := range sh.http {
-				if fam.grpcOnly && k.protocol != 1+1 { // ProtocolGRPC
-					continue
-				}
-				if (fam.name == RequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
+				if fam.grpcOnly && k.protocol != accesslog.ProtocolGRPC {
 					continue
 				}
 				if s.block == nil {
 					s.block = labelBlock(&k, false)
 				}
-				fam.emit(s, s.block)
+				list = append(list, s)
 			}
 			sh.mu.Unlock()
-			flush()
+			for j := 0; j < len(list); {
+				sh.mu.Lock()
+				for ; j < len(list) && len(tw.pending) < ChunkBytes; j++ {
+					s := list[j]
+					if s.dead || (fam.name == RequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
+						continue
+					}
+					fam.emit(s)
+				}
+				sh.mu.Unlock()
+				if err := tw.flushFull(); err != nil {
+					return err
+				}
+			}
 		}
 	}
+	clear(list[:cap(list)]) // let expired series go
+
 	tcpFams := []struct {
 		name string
 		get  func(s *tcpSeries) uint64
@@ -190,22 +166,117 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 		{TCPSentBytes, func(s *tcpSeries) uint64 { return s.sent }},
 		{TCPReceivedBytes, func(s *tcpSeries) uint64 { return s.received }},
 	}
+	var tcpList []*tcpSeries
 	for _, fam := range tcpFams {
-		header(fam.name, "counter")
+		tw.header(fam.name, "counter")
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
+			tcpList = tcpList[:0]
 			for k, s := range sh.tcp {
 				if s.block == nil {
 					s.block = labelBlock(&k, true)
 				}
-				sample(fam.name, "", s.block, nil, float64(fam.get(s)), nil)
+				tcpList = append(tcpList, s)
 			}
 			sh.mu.Unlock()
-			flush()
+			for j := 0; j < len(tcpList); {
+				sh.mu.Lock()
+				for ; j < len(tcpList) && len(tw.pending) < ChunkBytes; j++ {
+					if s := tcpList[j]; !s.dead {
+						tw.sample(fam.name, "", s.block, nil, float64(fam.get(s)), nil)
+					}
+				}
+				sh.mu.Unlock()
+				if err := tw.flushFull(); err != nil {
+					return err
+				}
+			}
 		}
 	}
-	return bw.Flush()
+	return tw.flush()
+}
+
+// textWriter renders exposition lines into pending and writes them to w a
+// chunk at a time.
+type textWriter struct {
+	w       io.Writer
+	f       Format
+	pending []byte
+}
+
+// flushFull writes pending out once it holds a chunk.
+func (tw *textWriter) flushFull() error {
+	if len(tw.pending) < ChunkBytes {
+		return nil
+	}
+	return tw.flush()
+}
+
+func (tw *textWriter) flush() error {
+	if len(tw.pending) == 0 {
+		return nil
+	}
+	_, err := tw.w.Write(tw.pending)
+	tw.pending = tw.pending[:0]
+	if err != nil {
+		return fmt.Errorf("write Istio series: %w", err)
+	}
+	return nil
+}
+
+func (tw *textWriter) header(name, typ string) {
+	fam := name
+	if tw.f == FormatOpenMetrics && typ == "counter" {
+		fam = name[:len(name)-len("_total")]
+	}
+	b := tw.pending
+	b = append(b, "# HELP "...)
+	b = append(b, fam...)
+	b = append(b, ' ')
+	b = append(b, help[name]...)
+	b = append(b, "\n# TYPE "...)
+	b = append(b, fam...)
+	b = append(b, ' ')
+	b = append(b, typ...)
+	b = append(b, '\n')
+	tw.pending = b
+}
+
+func (tw *textWriter) sample(name, suffix string, block, extra []byte, v float64, ex *exemplar) {
+	b := tw.pending
+	b = append(b, name...)
+	b = append(b, suffix...)
+	b = append(b, block...)
+	b = append(b, extra...)
+	b = append(b, '}', ' ')
+	b = appendFloat(b, v)
+	if ex != nil && tw.f == FormatOpenMetrics && ex.unixMs != 0 {
+		b = append(b, ` # {trace_id="`...)
+		b = hex.AppendEncode(b, ex.traceID[:])
+		b = append(b, `",span_id="`...)
+		b = hex.AppendEncode(b, ex.spanID[:])
+		b = append(b, `"} `...)
+		b = appendFloat(b, ex.value)
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, float64(ex.unixMs)/1e3, 'f', 3, 64)
+	}
+	b = append(b, '\n')
+	tw.pending = b
+}
+
+func (tw *textWriter) hist(name string, block []byte, h *hist, le [][]byte, ex []exemplar) {
+	var cum uint64
+	for i, c := range h.counts {
+		cum += c
+		var e *exemplar
+		if ex != nil {
+			e = &ex[i]
+		}
+		tw.sample(name, "_bucket", block, le[i], float64(cum), e)
+	}
+	tw.sample(name, "_sum", block, nil, h.sum, nil)
+	tw.sample(name, "_count", block, nil, float64(h.count), nil)
 }
 
 func leLabels(bounds []float64) [][]byte {

@@ -17,8 +17,8 @@ import (
 // traces_span_metrics_duration_milliseconds, labelled service_name,
 // span_name, span_kind and status_code. The names and label values are
 // those of the spans Builder rebuilds, so the Monitor tab and the traces
-// agree. Series are bounded (MetricsConfig.MaxSeries, with an overflow
-// series) and expire after MetricsConfig.TTL. It is safe for concurrent
+// agree. Series are bounded (MetricsConfig.MaxSeries and MaxLabelBytes,
+// with overflow series) and expire after MetricsConfig.TTL. It is safe for concurrent
 // use and follows the aggregations' lock convention (docs/adr/0009): the
 // core (Metrics) takes no lock, the adapter holds it only to copy.
 type Locked struct {
@@ -27,13 +27,21 @@ type Locked struct {
 	now func() time.Time
 }
 
+const (
+	spmCallsName    = "traces_span_metrics_calls_total"
+	spmCallsHelp    = "Requests (spans) by service, span name, kind and status, from every access-log entry."
+	spmDurationName = "traces_span_metrics_duration_milliseconds"
+	spmDurationHelp = "Request (span) duration in milliseconds, from every access-log entry."
+)
+
 var (
-	spmLabels   = []string{"service_name", "span_name", "span_kind", "status_code"}
-	spmCalls    = prometheus.NewDesc("traces_span_metrics_calls_total", "Requests (spans) by service, span name, kind and status, from every access-log entry.", spmLabels, nil)
-	spmDuration = prometheus.NewDesc("traces_span_metrics_duration_milliseconds", "Request (span) duration in milliseconds, from every access-log entry.", spmLabels, nil)
-	spmSeries   = prometheus.NewDesc("meshlens_span_metrics_series", "Span-metrics series held.", nil, nil)
-	spmOverflow = prometheus.NewDesc("meshlens_span_metrics_overflow_total", "Records counted in an overflow series because the span-metrics series budget was spent.", nil, nil)
-	spmExpired  = prometheus.NewDesc("meshlens_span_metrics_expired_total", "Span-metrics series removed after series_ttl without records.", nil, nil)
+	spmLabels     = []string{"service_name", "span_name", "span_kind", "status_code"}
+	spmCalls      = prometheus.NewDesc(spmCallsName, spmCallsHelp, spmLabels, nil)
+	spmDuration   = prometheus.NewDesc(spmDurationName, spmDurationHelp, spmLabels, nil)
+	spmSeries     = prometheus.NewDesc("meshlens_span_metrics_series", "Span-metrics series held.", nil, nil)
+	spmLabelBytes = prometheus.NewDesc("meshlens_span_metrics_label_bytes", "Label-set bytes of the span-metrics series held (span_metrics::max_label_bytes).", nil, nil)
+	spmOverflow   = prometheus.NewDesc("meshlens_span_metrics_overflow_total", "Records counted in an overflow series because the span-metrics max_series or max_label_bytes budget was spent.", nil, nil)
+	spmExpired    = prometheus.NewDesc("meshlens_span_metrics_expired_total", "Span-metrics series removed after series_ttl without records.", nil, nil)
 )
 
 // NewLocked returns a Locked around NewMetrics(cfg). now is read at scrape
@@ -60,7 +68,7 @@ func (s *Locked) Expire(now time.Time) int {
 
 // Describe implements prometheus.Collector.
 func (s *Locked) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{spmCalls, spmDuration, spmSeries, spmOverflow, spmExpired} {
+	for _, d := range []*prometheus.Desc{spmCalls, spmDuration, spmSeries, spmLabelBytes, spmOverflow, spmExpired} {
 		ch <- d
 	}
 }
@@ -89,7 +97,7 @@ func (s *Locked) Collect(ch chan<- prometheus.Metric) {
 			calls:  sr.Calls, sum: sr.SumMillis, counts: counts[at:len(counts):len(counts)],
 		})
 	})
-	n, overflowed, expired := s.m.Len(), s.m.Overflowed, s.m.Expired
+	n, labelBytes, overflowed, expired := s.m.Len(), s.m.LabelBytes(), s.m.Overflowed, s.m.Expired
 	s.mu.Unlock()
 
 	for i := range rows {
@@ -104,6 +112,7 @@ func (s *Locked) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(spmDuration, r.calls, r.sum, buckets, r.labels[:]...)
 	}
 	ch <- prometheus.MustNewConstMetric(spmSeries, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(spmLabelBytes, prometheus.GaugeValue, float64(labelBytes))
 	ch <- prometheus.MustNewConstMetric(spmOverflow, prometheus.CounterValue, float64(overflowed))
 	ch <- prometheus.MustNewConstMetric(spmExpired, prometheus.CounterValue, float64(expired))
 }

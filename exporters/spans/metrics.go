@@ -23,14 +23,30 @@ const (
 )
 
 // OverflowLabel is the service_name and span_name of the series that takes
-// every record once MetricsConfig.MaxSeries series exist.
+// every record once MetricsConfig.MaxSeries series exist, or once a new
+// series would take their label-set bytes over MetricsConfig.MaxLabelBytes.
 const OverflowLabel = "meshlens_overflow"
+
+// Defaults of MetricsConfig's budgets, used for zero values.
+const (
+	DefaultMetricsMaxSeries = 10_000
+	// DefaultMetricsMaxLabelBytes is 2 MiB: 210 bytes a series at 10,000
+	// series, where a service name and a span name of Kubernetes names take
+	// 40–120.
+	DefaultMetricsMaxLabelBytes = 2 << 20
+)
 
 // MetricsConfig bounds the span metrics.
 type MetricsConfig struct {
 	// MaxSeries caps the series (service, span name, kind, status); records
 	// of new series beyond it go to one overflow series per kind and status.
 	MaxSeries int
+	// MaxLabelBytes caps the label-set bytes of the series: the sum over
+	// them of their service_name and span_name as the exposition writes
+	// them (escaped); the other labels have a bounded length. Records of a
+	// new series that would pass it go to the overflow series, as over
+	// MaxSeries. With MaxSeries it bounds the exposition (ExpositionBound).
+	MaxLabelBytes int64
 	// TTL removes a series this long after its last record (0: never).
 	TTL time.Duration
 	// Buckets are the histogram bounds in milliseconds, ascending.
@@ -91,6 +107,9 @@ type Metrics struct {
 	hostHash    uint64
 	key         []byte
 	lastSweep   int64
+	// labelBytes is the label-set bytes of the series held, overflow series
+	// aside (MaxLabelBytes).
+	labelBytes int64
 	// Overflowed counts records that went to an overflow series; Expired
 	// counts series removed after TTL.
 	Overflowed, Expired uint64
@@ -102,6 +121,7 @@ type series struct {
 	first rawKey
 	Series
 	rawKeys int
+	bytes   int64 // label-set bytes (labelBytes); 0 for an overflow series
 }
 
 // maxRawPerSeries bounds the raw keys remembered per series: hosts that
@@ -110,15 +130,26 @@ type series struct {
 // records of overflow series.
 const maxRawPerSeries = 4
 
-// NewMetrics returns an empty aggregation. Zero MaxSeries means 10,000 and
-// nil Buckets DefaultMetricsBuckets.
-func NewMetrics(cfg MetricsConfig) *Metrics {
+// withDefaults replaces zero (or negative) budgets with the defaults and
+// nil Buckets with DefaultMetricsBuckets.
+func (cfg MetricsConfig) withDefaults() MetricsConfig {
 	if cfg.MaxSeries <= 0 {
-		cfg.MaxSeries = 10_000
+		cfg.MaxSeries = DefaultMetricsMaxSeries
+	}
+	if cfg.MaxLabelBytes <= 0 {
+		cfg.MaxLabelBytes = DefaultMetricsMaxLabelBytes
 	}
 	if cfg.Buckets == nil {
 		cfg.Buckets = DefaultMetricsBuckets
 	}
+	return cfg
+}
+
+// NewMetrics returns an empty aggregation. Zero MaxSeries means
+// DefaultMetricsMaxSeries, zero MaxLabelBytes DefaultMetricsMaxLabelBytes
+// and nil Buckets DefaultMetricsBuckets.
+func NewMetrics(cfg MetricsConfig) *Metrics {
+	cfg = cfg.withDefaults()
 	cfg.Buckets = slices.Clone(cfg.Buckets)
 	m := &Metrics{
 		cfg: cfg, series: map[string]*series{}, seed: [2]uint64{rand.Uint64(), rand.Uint64()}, hashMask: ^uint64(0),
@@ -136,6 +167,10 @@ func (m *Metrics) Buckets() []float64 { return m.cfg.Buckets }
 
 // Len returns the number of series.
 func (m *Metrics) Len() int { return len(m.series) }
+
+// LabelBytes returns the label-set bytes of the series, overflow series
+// aside (MetricsConfig.MaxLabelBytes).
+func (m *Metrics) LabelBytes() int64 { return m.labelBytes }
 
 // Observe adds the final HTTP records of a batch. now drives expiry.
 func (m *Metrics) Observe(recs []accesslog.Record, now time.Time) {
@@ -207,11 +242,14 @@ func (m *Metrics) miss(r *accesslog.Record, h uint64, host string, port uint32, 
 	m.key = k
 	s, ok := m.series[string(k)] // no allocation for the lookup
 	if !ok {
-		if len(m.series) >= m.cfg.MaxSeries {
+		lb := escapedLen(service) + escapedLen(k[nameAt:])
+		if len(m.series) >= m.cfg.MaxSeries || m.labelBytes+lb > m.cfg.MaxLabelBytes {
 			m.Overflowed++
 			return m.overflow(kind, status)
 		}
 		s = m.newSeries(string(k), nameAt, service, kind, status)
+		s.bytes = lb
+		m.labelBytes += lb
 	}
 	if s.rawKeys < maxRawPerSeries {
 		rk := &s.first
@@ -270,6 +308,7 @@ func (m *Metrics) Expire(now time.Time) int {
 	for k, s := range m.series {
 		if s.last < cutoff {
 			delete(m.series, k)
+			m.labelBytes -= s.bytes
 			n++
 		}
 	}

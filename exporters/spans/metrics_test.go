@@ -118,12 +118,20 @@ type refMetrics struct {
 	series              map[string]*Series
 	key                 []byte
 	lastSweep           int64
+	labelBytes          int64
 	Overflowed, Expired uint64
 }
+
+// labelEscaper escapes a label value as /metrics writes it: a series'
+// label-set bytes are its service_name's and span_name's so escaped.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 func newRefMetrics(cfg MetricsConfig) *refMetrics {
 	if cfg.MaxSeries <= 0 {
 		cfg.MaxSeries = 10_000
+	}
+	if cfg.MaxLabelBytes <= 0 {
+		cfg.MaxLabelBytes = 2 << 20
 	}
 	if cfg.Buckets == nil {
 		cfg.Buckets = DefaultMetricsBuckets
@@ -167,7 +175,10 @@ func (m *refMetrics) observe(r *accesslog.Record, ts int64) {
 	k := m.key
 	s, ok := m.series[string(k)]
 	if !ok {
-		if len(m.series) >= m.cfg.MaxSeries {
+		lb := int64(len(labelEscaper.Replace(service)) + len(labelEscaper.Replace(string(k[nameAt:]))))
+		if len(m.series) < m.cfg.MaxSeries && m.labelBytes+lb <= m.cfg.MaxLabelBytes {
+			m.labelBytes += lb
+		} else {
 			m.Overflowed++
 			k = append(k[:2], OverflowLabel...)
 			k = append(k, 0)
@@ -207,6 +218,9 @@ func (m *refMetrics) Expire(now time.Time) int {
 	for k, s := range m.series {
 		if s.last < cutoff {
 			delete(m.series, k)
+			if s.Service != OverflowLabel || s.Name != OverflowLabel {
+				m.labelBytes -= int64(len(labelEscaper.Replace(s.Service)) + len(labelEscaper.Replace(s.Name)))
+			}
 			n++
 		}
 	}
@@ -228,6 +242,8 @@ func requireSameMetrics(t testing.TB, ref *refMetrics, m *Metrics, msg string) {
 	require.Equal(t, ref.Overflowed, m.Overflowed, msg+": overflowed")
 	require.Equal(t, ref.Expired, m.Expired, msg+": expired")
 	require.Equal(t, len(ref.series), m.Len(), msg+": len")
+	require.Equal(t, ref.labelBytes, m.LabelBytes(), msg+": label-set bytes")
+	require.LessOrEqual(t, m.LabelBytes(), m.cfg.MaxLabelBytes, msg+": label-set bytes")
 	// Every remembered raw key leads to a live series, at most
 	// maxRawPerSeries to each, and they are all counted.
 	keys, total := map[*series]int{}, 0
@@ -321,6 +337,8 @@ func TestMetricsMatchesReference(t *testing.T) {
 		{"budget and ttl", MetricsConfig{MaxSeries: 40, TTL: time.Minute}, false},
 		{"budget and ttl/collisions", MetricsConfig{MaxSeries: 40, TTL: time.Minute}, true},
 		{"tiny budget", MetricsConfig{MaxSeries: 3, TTL: 20 * time.Second}, true},
+		{"label-bytes budget", MetricsConfig{MaxLabelBytes: 2000, TTL: time.Minute}, false},
+		{"both budgets/collisions", MetricsConfig{MaxSeries: 40, MaxLabelBytes: 1200, TTL: 20 * time.Second}, true},
 		{"buckets", MetricsConfig{Buckets: []float64{1, 10}, TTL: time.Second}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,444 @@
+package hubextension
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// scrapeSetRecords returns one record per HTTP label set: sets label sets
+// of the shape of a mesh's (97 source workloads, a destination workload and
+// service per set), with traffic in every histogram and a trace.
+func scrapeSetRecords(sets int) []accesslog.Record {
+	recs := make([]accesslog.Record, 0, sets)
+	for i := range sets {
+		w := accesslog.Workload{
+			Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1",
+			App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "spiffe://cluster.local/ns/ns/sa/src",
+		}
+		d := w
+		d.Name = fmt.Sprintf("dst-%d", i)
+		r := accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name + ".ns.svc.cluster.local", Name: d.Name, Namespace: "ns"},
+			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(i%1000) * int64(time.Millisecond),
+			RequestBytes: 300, ResponseBytes: 2000,
+		}
+		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// scrapeHub returns a hub (not started) whose Istio aggregation holds sets
+// HTTP label sets, and their records.
+func scrapeHub(tb testing.TB, sets int) (*Hub, []accesslog.Record) {
+	tb.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Metrics.MaxSeries = sets + 1
+	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	require.NoError(tb, err)
+	recs := scrapeSetRecords(sets)
+	for b := range slicesChunk(recs, 1000) {
+		h.agg.ConsumeRecords(b, nil, time.Now())
+	}
+	return h, recs
+}
+
+func slicesChunk[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			m := min(n, len(s))
+			if !yield(s[:m]) {
+				return
+			}
+			s = s[m:]
+		}
+	}
+}
+
+// stableLines drops the lines of the families that change from one scrape
+// to the next by themselves (Go runtime and process).
+func stableLines(body string) []string {
+	var out []string
+	for l := range strings.SplitSeq(body, "\n") {
+		name := strings.TrimPrefix(strings.TrimPrefix(l, "# HELP "), "# TYPE ")
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue
+		}
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scrape GETs url with the given Accept and Accept-Encoding, without the
+// transport's transparent decompression, and returns the response with
+// the body as sent.
+func scrape(t *testing.T, client *http.Client, url, accept, encoding string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+	require.NoError(t, err)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	if encoding != "" {
+		req.Header.Set("Accept-Encoding", encoding)
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, body
+}
+
+// TestMetricsGzip: a scraper that accepts gzip (Prometheus sends
+// "Accept-Encoding: gzip") gets the same exposition, gzip-encoded, in both
+// formats; one that does not gets it as is. Both parse with expfmt's text
+// parser and have the same series and values.
+func TestMetricsGzip(t *testing.T) {
+	const sets = 100
+	h, _ := scrapeHub(t, sets)
+	require.NoError(t, h.ConsumeRecords(t.Context(), new(accesslog.StreamLocal), hopReports()))
+	h.cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
+	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	url := "http://" + h.cfg.HTTP.NetAddr.Endpoint + "/metrics"
+
+	const promAccept = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+	for _, tt := range []struct {
+		name, accept, contentType string
+	}{
+		{"text", "text/plain", "text/plain; version=0.0.4; charset=utf-8"},
+		{"openmetrics", promAccept, "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, plain := scrape(t, client, url, tt.accept, "")
+			assert.Equal(t, tt.contentType, resp.Header.Get("Content-Type"))
+			assert.Empty(t, resp.Header.Get("Content-Encoding"))
+			assert.Equal(t, "Accept-Encoding", resp.Header.Get("Vary"))
+
+			resp, raw := scrape(t, client, url, tt.accept, "gzip")
+			assert.Equal(t, tt.contentType, resp.Header.Get("Content-Type"))
+			require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+			assert.Equal(t, "Accept-Encoding", resp.Header.Get("Vary"))
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			require.NoError(t, err)
+			unzipped, err := io.ReadAll(zr)
+			require.NoError(t, err)
+			t.Logf("%s: %d bytes, %d gzip-encoded (%.1f×)", tt.name, len(plain), len(raw), float64(len(plain))/float64(len(raw)))
+			assert.Less(t, len(raw)*5, len(plain), "gzip should shrink the exposition several times")
+			require.Equal(t, stableLines(string(plain)), stableLines(string(unzipped)), "the same series and values")
+			assert.Contains(t, string(unzipped), `istio_requests_total{reporter="source"`)
+			if tt.name == "openmetrics" {
+				assert.True(t, strings.HasSuffix(string(unzipped), "# EOF\n"))
+				assert.Contains(t, string(unzipped), `# {trace_id="01`)
+				return
+			}
+			for _, body := range [][]byte{plain, unzipped} {
+				p := expfmt.NewTextParser(model.UTF8Validation)
+				fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+				require.NoError(t, err)
+				require.Contains(t, fams, "istio_requests_total")
+				assert.Len(t, fams["istio_requests_total"].GetMetric(), sets+3)
+				assert.Len(t, fams["istio_request_duration_milliseconds"].GetMetric(), sets+3)
+				require.Contains(t, fams, "meshlens_hub_records_total")
+			}
+		})
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                       false,
+		"gzip":                   true,
+		"GZip":                   true,
+		"x-gzip":                 true,
+		"deflate, gzip;q=1.0":    true,
+		"gzip;q=0.5, identity":   true,
+		"gzip;q=0":               false,
+		"gzip; q=0.0":            false,
+		"identity":               false,
+		"br, zstd":               false,
+		"*":                      false,
+		"gzipx, identity;q=0.1":  false,
+		" gzip ; level=1 ; q=1 ": true,
+	} {
+		assert.Equal(t, want, acceptsGzip(header), "%q", header)
+	}
+}
+
+// stallingWriter is a scraper that reads until stallAfter bytes, then stops
+// reading until release is closed: its Write blocks, as a response's does
+// once the client's socket buffers are full.
+type stallingWriter struct {
+	header     http.Header
+	stallAfter int
+	stalled    chan struct{} // closed at the first blocked Write
+	release    chan struct{}
+	once       sync.Once
+	n          int
+}
+
+func newStallingWriter(after int) *stallingWriter {
+	return &stallingWriter{header: http.Header{}, stallAfter: after, stalled: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (w *stallingWriter) Header() http.Header { return w.header }
+func (w *stallingWriter) WriteHeader(int)     {}
+
+func (w *stallingWriter) Write(p []byte) (int, error) {
+	if w.n >= w.stallAfter {
+		w.once.Do(func() { close(w.stalled) })
+		<-w.release
+	}
+	w.n += len(p)
+	return len(p), nil
+}
+
+// TestStalledScrapeBoundedMemoryIngestGoesOn: a scraper that stops reading
+// in the middle of the Istio series holds no more than a chunk of the
+// exposition (plus the buffers and the gzip writer), not a shard of a family
+// as when each shard was rendered whole (MBs here, growing with the series),
+// and ingest goes on: records are aggregated while the scrape is stalled.
+func TestStalledScrapeBoundedMemoryIngestGoesOn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scrapes 8,000 label sets")
+	}
+	h, recs := scrapeHub(t, 8000) // a shard's duration histograms: ~4.5 MB
+	for _, encoding := range []string{"identity", "gzip"} {
+		t.Run(encoding, func(t *testing.T) {
+			// A first scrape renders every series' labels, which the series
+			// keep (memory per series, not per scrape).
+			h.serveMetrics(&countingWriter{header: http.Header{}}, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", http.NoBody))
+			var before, during runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+
+			w := newStallingWriter(16 << 20) // in the duration histograms
+			bound := int64(512 << 10)
+			if encoding == "gzip" {
+				w.stallAfter = 1 << 20 // about 48 MB before compression
+				bound += 1536 << 10    // the gzip writer's state (~1.2 MB), when the pool had none
+			}
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", http.NoBody)
+			req.Header.Set("Accept-Encoding", encoding)
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				h.serveMetrics(w, req)
+			}()
+			select {
+			case <-w.stalled:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the scrape never reached the stall")
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&during)
+			held := int64(during.HeapAlloc) - int64(before.HeapAlloc)
+			t.Logf("%s: heap held by the stalled scrape: %d bytes (after %d bytes written)", encoding, held, w.n)
+			// A chunk (64 KiB) and one series' lines, the 32 KiB buffer, a
+			// pointer per series of a shard, the gzip writer.
+			assert.Less(t, held, bound, "memory held by a stalled scrape")
+
+			// Ingest goes on: every label set's series (all 32 shards)
+			// gets a record while the scrape is stalled.
+			records := h.agg.Stats().Records
+			ingested := make(chan struct{})
+			go func() {
+				defer close(ingested)
+				local := new(accesslog.StreamLocal)
+				for b := range slicesChunk(recs, 100) {
+					_ = h.ConsumeRecords(context.Background(), local, b)
+				}
+			}()
+			select {
+			case <-ingested:
+			case <-time.After(30 * time.Second):
+				t.Fatal("ingest is blocked by the stalled scrape")
+			}
+			assert.Equal(t, records+uint64(len(recs)), h.agg.Stats().Records, "records aggregated during the stall")
+			select {
+			case <-served:
+				t.Fatal("the scrape ended while its writer was stalled")
+			default:
+			}
+			close(w.release)
+			<-served
+		})
+	}
+}
+
+// TestScraperGoesAway: a scraper that closes the connection in the middle
+// of the body ends the scrape (no goroutine left: goleak in TestMain),
+// counted once, whatever the number of lines left unwritten.
+func TestScraperGoesAway(t *testing.T) {
+	h, _ := scrapeHub(t, 5000) // ~150 MB: far more than the sockets buffer
+	h.cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
+	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
+	url := "http://" + h.cfg.HTTP.NetAddr.Endpoint + "/metrics"
+	for i, encoding := range []string{"identity", "gzip"} {
+		t.Run(encoding, func(t *testing.T) {
+			tr := &http.Transport{DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+			require.NoError(t, err)
+			req.Header.Set("Accept-Encoding", encoding)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			require.NoError(t, err)
+			_, err = io.ReadFull(resp.Body, make([]byte, 64<<10))
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close()) // before the end: the connection is closed
+			require.Eventually(t, func() bool { return counterValue(t, h, "meshlens_metrics_scrapes_failed_total") == float64(i+1) },
+				30*time.Second, 10*time.Millisecond, "the failed scrape is counted")
+			time.Sleep(100 * time.Millisecond)
+			assert.InDelta(t, float64(i+1), counterValue(t, h, "meshlens_metrics_scrapes_failed_total"), 0, "counted once")
+		})
+	}
+}
+
+// counterValue reads a counter of the hub's own registry.
+func counterValue(t *testing.T, h *Hub, name string) float64 {
+	t.Helper()
+	fams, err := h.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
+}
+
+// countingWriter is a response that counts the bytes sent.
+type countingWriter struct {
+	header http.Header
+	n      int64
+}
+
+func (w *countingWriter) Header() http.Header         { return w.header }
+func (w *countingWriter) WriteHeader(int)             {}
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkScrapeMetrics serves /metrics (the handler, no socket) for 1k,
+// 10k and 30k HTTP label sets (67 lines each), as is and gzip-encoded, in
+// steady state (the labels rendered by an earlier scrape): wire-B is the
+// bytes sent per scrape, body-B the exposition's, body-MB/s the
+// exposition rendered (and compressed) per second.
+func BenchmarkScrapeMetrics(b *testing.B) {
+	for _, sets := range []int{1000, 10_000, 30_000} {
+		h, _ := scrapeHub(b, sets)
+		plain := &countingWriter{header: http.Header{}}
+		h.serveMetrics(plain, httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/metrics", http.NoBody))
+		for _, encoding := range []string{"identity", "gzip"} {
+			b.Run(fmt.Sprintf("sets=%d/%s", sets, encoding), func(b *testing.B) {
+				req := httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/metrics", http.NoBody)
+				req.Header.Set("Accept-Encoding", encoding)
+				var n int64
+				b.ReportAllocs()
+				for b.Loop() {
+					w := &countingWriter{header: http.Header{}}
+					h.serveMetrics(w, req)
+					n = w.n
+				}
+				b.ReportMetric(float64(n), "wire-B")
+				b.ReportMetric(float64(plain.n), "body-B")
+				b.ReportMetric(float64(plain.n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "body-MB/s")
+			})
+		}
+	}
+}
+
+// TestScrapeRSS measures the process's resident memory while Prometheus-
+// like clients scrape 30,000 HTTP label sets over a socket, as is and
+// gzip-encoded: the peak (VmHWM, reset before each scrape) over the RSS
+// before it. Run with MESHLENS_SCRAPE_RSS=1 (BENCHMARKS.md).
+func TestScrapeRSS(t *testing.T) {
+	if os.Getenv("MESHLENS_SCRAPE_RSS") == "" {
+		t.Skip("set MESHLENS_SCRAPE_RSS=1 to measure")
+	}
+	sets := 30_000
+	if s := os.Getenv("MESHLENS_SCRAPE_SETS"); s != "" {
+		var err error
+		sets, err = strconv.Atoi(s)
+		require.NoError(t, err)
+	}
+	h, _ := scrapeHub(t, sets)
+	h.cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
+	require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
+	url := "http://" + h.cfg.HTTP.NetAddr.Endpoint + "/metrics"
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(encoding string) (n int64, d time.Duration) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+		require.NoError(t, err)
+		req.Header.Set("Accept-Encoding", encoding)
+		start := time.Now()
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		n, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		return n, time.Since(start)
+	}
+	for i, encoding := range []string{"identity", "identity", "gzip", "identity", "gzip"} {
+		debug.FreeOSMemory()                                                      // RSS before is the live heap, not the garbage of the previous scrape
+		require.NoError(t, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)) // resets VmHWM
+		rss := procStatusKB(t, "VmRSS")
+		n, d := get(encoding)
+		hwm := procStatusKB(t, "VmHWM")
+		what := encoding
+		if i == 0 {
+			what += " (first scrape: renders the labels the series keep)"
+		}
+		t.Logf("%d sets, %s: %d bytes in %v; RSS %d MB before, peak %d MB during: +%.1f MB",
+			sets, what, n, d.Round(time.Millisecond), rss>>10, hwm>>10, float64(hwm-rss)/1024)
+	}
+}
+
+func procStatusKB(t *testing.T, field string) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/self/status")
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/self/status", field)
+	return 0
+}
