@@ -2,18 +2,8 @@ package alsreceiver
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,65 +21,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshlens/meshlens/internal/testpki"
 )
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns PEM certificate and key signed by the CA, with the given
-// URI SANs (SPIFFE ids).
-func (ca *testCA) issue(t *testing.T, name string, server bool, uris ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, u := range uris {
-		parsed, err := url.Parse(u)
-		require.NoError(t, err)
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	kb, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-}
-
-func write(t *testing.T, dir, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	return p
-}
 
 // TestMutualTLS shows a client without a certificate, a client with a
 // certificate from another CA and a client that does not speak TLS
@@ -97,22 +31,22 @@ func write(t *testing.T, dir, name string, b []byte) string {
 // and the right client accepted.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, otherCA := newCA(t, "mesh-ca"), newCA(t, "rogue-ca")
-	srvCert, srvKey := ca.issue(t, "meshlens", true)
-	cliCert, cliKey := ca.issue(t, "envoy", false)
-	badCert, badKey := otherCA.issue(t, "envoy", false)
-	caFile := write(t, dir, "ca.pem", ca.pem)
+	ca, otherCA := testpki.NewCA(t, "mesh-ca"), testpki.NewCA(t, "rogue-ca")
+	srvCert, srvKey := ca.Issue(t, "meshlens", true)
+	cliCert, cliKey := ca.Issue(t, "envoy", false)
+	badCert, badKey := otherCA.Issue(t, "envoy", false)
+	caFile := testpki.Write(t, dir, "ca.PEM", ca.PEM)
 
 	core, logs := observer.New(zap.WarnLevel)
 	_, hub, addr := startReceiverWith(t, func(c *Config) {
 		tlsCfg := configtls.NewDefaultServerConfig()
-		tlsCfg.CertFile = write(t, dir, "srv.pem", srvCert)
-		tlsCfg.KeyFile = write(t, dir, "srv.key", srvKey)
+		tlsCfg.CertFile = testpki.Write(t, dir, "srv.pem", srvCert)
+		tlsCfg.KeyFile = testpki.Write(t, dir, "srv.key", srvKey)
 		tlsCfg.ClientCAFile = caFile
 		c.GRPC.TLS = configoptional.Some(tlsCfg)
 	}, func(r *alsReceiver) { r.set.Logger = zap.New(core) })
 	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(ca.pem))
+	require.True(t, pool.AppendCertsFromPEM(ca.PEM))
 	client := func(certPEM, keyPEM []byte) error {
 		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		if certPEM != nil {
@@ -162,21 +96,21 @@ func TestMutualTLS(t *testing.T) {
 // (messages and entries, reason identity_mismatch).
 func TestSPIFFEIdentityBinding(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t, "mesh-ca")
-	srvCert, srvKey := ca.issue(t, "meshlens", true)
+	ca := testpki.NewCA(t, "mesh-ca")
+	srvCert, srvKey := ca.Issue(t, "meshlens", true)
 	const productpage = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"
 	pool := x509.NewCertPool()
-	require.True(t, pool.AppendCertsFromPEM(ca.pem))
+	require.True(t, pool.AppendCertsFromPEM(ca.PEM))
 	_, hub, addr := startReceiver(t, func(c *Config) {
 		tlsCfg := configtls.NewDefaultServerConfig()
-		tlsCfg.CertFile = write(t, dir, "srv.pem", srvCert)
-		tlsCfg.KeyFile = write(t, dir, "srv.key", srvKey)
-		tlsCfg.ClientCAFile = write(t, dir, "ca.pem", ca.pem)
+		tlsCfg.CertFile = testpki.Write(t, dir, "srv.pem", srvCert)
+		tlsCfg.KeyFile = testpki.Write(t, dir, "srv.key", srvKey)
+		tlsCfg.ClientCAFile = testpki.Write(t, dir, "ca.PEM", ca.PEM)
 		c.GRPC.TLS = configoptional.Some(tlsCfg)
 		c.BindSPIFFEIdentity = true
 	})
 	conn := func(uris ...string) *grpc.ClientConn {
-		certPEM, keyPEM := ca.issue(t, "envoy", false, uris...)
+		certPEM, keyPEM := ca.Issue(t, "envoy", false, uris...)
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		require.NoError(t, err)
 		return mustTLSConn(t, addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}})
