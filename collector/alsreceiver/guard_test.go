@@ -381,3 +381,55 @@ func (l *loopReader) Read(p []byte) (int, error) {
 }
 
 func (l *loopReader) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+
+// FuzzTrackedConn feeds arbitrary bytes after the HTTP/2 preface through
+// the receiver's frame parser, in chunks of any size, opening a stream
+// wherever the parser stops for one as gRPC would: the bytes reach gRPC
+// unchanged and whole, the parser never panics, the bytes charged to the
+// receive budget are never negative, and they all come back once the
+// streams end.
+func FuzzTrackedConn(f *testing.F) {
+	msg := grpcFrame(bytes.Repeat([]byte{'a'}, 10), 20)
+	f.Add(append(h2frame(frameHeaders, flagEndHeaders, 1, []byte{0x82}), h2frame(frameData, 0, 1, msg)...), uint8(7))
+	f.Add(append(h2frame(frameHeaders, 0, 3, nil), h2frame(frameContinuation, flagEndHeaders, 3, nil)...), uint8(1))
+	f.Add(h2frame(frameData, flagPadded, 1, []byte{200, 1, 2}), uint8(2))
+	f.Fuzz(func(t *testing.T, frames []byte, chunk uint8) {
+		in := append([]byte(http2.ClientPreface), frames...)
+		g := newGuard(time.Now, 1<<30, time.Hour, time.Hour, time.Hour)
+		c := newTrackedConn(&chunkConn{r: bytes.NewReader(in), chunk: int(chunk%64) + 1}, g)
+		var out []byte
+		var tracks []*streamTrack
+		opened := map[uint32]bool{}
+		buf := make([]byte, 48)
+		for len(out) <= len(in) {
+			n, err := c.Read(buf)
+			out = append(out, buf[:n]...)
+			if c.lastOpened != 0 && !opened[c.lastOpened] {
+				opened[c.lastOpened] = true
+				tracks = append(tracks, trackOf(g.open(context.Background(), c)))
+			}
+			if g.inflight.Load() < 0 {
+				t.Fatalf("negative bytes charged: %d", g.inflight.Load())
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(in, out) {
+			t.Fatalf("gRPC got %d bytes, the client sent %d", len(out), len(in))
+		}
+		for _, s := range tracks {
+			s.cancel(nil)
+		}
+		deadline := time.Now().Add(time.Second)
+		for g.inflight.Load() != 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if g.inflight.Load() != 0 {
+			t.Fatalf("%d bytes still charged after every stream ended", g.inflight.Load())
+		}
+	})
+}
