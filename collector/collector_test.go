@@ -29,14 +29,14 @@ func TestMain(m *testing.M) {
 func TestComponents(t *testing.T) {
 	f, err := Components()
 	require.NoError(t, err)
-	for _, typ := range []string{"envoyals", "otlp"} {
+	for _, typ := range []string{"envoyals", "meshlens_metrics", "otlp"} {
 		assert.Contains(t, f.Receivers, component.MustNewType(typ), "receiver %s", typ)
 	}
 	assert.Contains(t, f.Extensions, component.MustNewType("meshlens"))
 	for _, typ := range []string{"batch", "memory_limiter"} {
 		assert.Contains(t, f.Processors, component.MustNewType(typ), "processor %s", typ)
 	}
-	for _, typ := range []string{"otlp", "debug", "nop"} {
+	for _, typ := range []string{"otlp", "otlphttp", "prometheus_remote_write", "prometheusremotewrite", "debug", "nop"} {
 		assert.Contains(t, f.Exporters, component.MustNewType(typ), "exporter %s", typ)
 	}
 	assert.NotNil(t, f.Telemetry)

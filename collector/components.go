@@ -3,11 +3,13 @@ package collector
 import (
 	_ "embed"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/meshlens/meshlens/collector/alsreceiver"
 	"github.com/meshlens/meshlens/collector/hubextension"
+	"github.com/meshlens/meshlens/collector/metricsreceiver"
 )
 
 // DefaultConfig is the configuration meshlens runs with when no --config is
@@ -39,6 +42,7 @@ func Components() (otelcol.Factories, error) {
 	}
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		alsreceiver.NewFactory(),
+		metricsreceiver.NewFactory(),
 		otlpreceiver.NewFactory(),
 	); err != nil {
 		return f, err
@@ -51,6 +55,8 @@ func Components() (otelcol.Factories, error) {
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		otlpexporter.NewFactory(),
+		otlphttpexporter.NewFactory(),
+		prometheusremotewriteexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		nopexporter.NewFactory(),
 	); err != nil {

@@ -287,6 +287,13 @@ func startPrometheus(t *testing.T, targets ...string) *prometheus {
 // exemplar storage on.
 func startPrometheusAt(t *testing.T, addr, job string, targets ...string) *prometheus {
 	t.Helper()
+	return startPrometheusWith(t, addr, job, nil, targets...)
+}
+
+// startPrometheusWith is startPrometheusAt with more command-line flags
+// (e.g. --web.enable-remote-write-receiver).
+func startPrometheusWith(t *testing.T, addr, job string, flags []string, targets ...string) *prometheus {
+	t.Helper()
 	bin := need(t, "prometheus")
 	dir := t.TempDir()
 	var quoted []string
@@ -306,12 +313,13 @@ scrape_configs:
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	p := &prometheus{URL: "http://" + addr}
-	p.process = startProcess(t, "prometheus", nil, bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	args := append([]string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
 		"--enable-feature=exemplar-storage",
-	)
+	}, flags...)
+	p.process = startProcess(t, "prometheus", nil, bin, args...)
 	waitHTTP(t, p.URL+"/-/ready", 60*time.Second)
 	return p
 }

@@ -28,6 +28,8 @@ func TestLoadConfig(t *testing.T) {
 		envoy    *envoystats.Config
 		spm      *SpanMetricsConfig
 		wantErr  string
+		// unmarshalErr: the YAML does not decode (an unknown key).
+		unmarshalErr string
 	}{
 		{id: component.NewID(Type), endpoint: DefaultEndpoint, path: "/metrics"},
 		{id: component.NewIDWithName(Type, "custom"), endpoint: "0.0.0.0:8080", path: "/stats/prometheus"},
@@ -57,13 +59,38 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(Type, "bad_envoy_label_bytes"), wantErr: "envoy_stats: invalid envoystats config: max_label_bytes must be positive, got 0"},
 		{id: component.NewIDWithName(Type, "bad_span_series"), wantErr: "span_metrics: max_series must be positive, got 0"},
 		{id: component.NewIDWithName(Type, "bad_span_label_bytes"), wantErr: "span_metrics: max_label_bytes must be positive, got -1"},
+		{id: component.NewIDWithName(Type, "overrides"), endpoint: DefaultEndpoint, path: "/metrics", metrics: func() *istiometrics.Config {
+			c := istiometrics.DefaultConfig()
+			c.RequestSizeBuckets = []float64{100, 1000, 10000}
+			on := true
+			c.Overrides = []istiometrics.Override{
+				{Match: istiometrics.MetricSelector{Metric: "REQUEST_SIZE"}, Disabled: &on},
+				{Match: istiometrics.MetricSelector{Metric: "ALL_METRICS", Mode: "CLIENT"}, TagOverrides: map[string]istiometrics.TagOverride{
+					"source_principal": {Operation: "REMOVE"}, "destination_principal": {Operation: "REMOVE"},
+				}},
+				{TagOverrides: map[string]istiometrics.TagOverride{"response_flags": {Operation: "REMOVE"}}},
+			}
+			return &c
+		}()},
+		{id: component.NewIDWithName(Type, "bad_override_metric"), wantErr: `metrics: overrides[0]::match::metric "REQUEST_COUNTS" is not an Istio metric: one of ALL_METRICS, REQUEST_COUNT, `},
+		{id: component.NewIDWithName(Type, "bad_override_upsert"), wantErr: "metrics: overrides[0]::tag_overrides::request_host: not an Istio standard label (custom labels need UPSERT, which is not supported)"},
+		{id: component.NewIDWithName(Type, "bad_override_upsert_std"), wantErr: "metrics: overrides[0]::tag_overrides::destination_cluster: operation UPSERT (Istio's default) is not supported: its value is a CEL expression"},
+		{id: component.NewIDWithName(Type, "bad_override_mixed"), wantErr: "metrics: overrides: REQUEST_COUNT and REQUEST_DURATION remove different labels for CLIENT ([response_code] vs [])"},
+		{id: component.NewIDWithName(Type, "bad_override_key"), unmarshalErr: "unknown key(s) metrics::overrides[0]::disable (valid here: disabled, match, tag_overrides)"},
+		{id: component.NewIDWithName(Type, "bad_size_buckets"), wantErr: "metrics: response_size_buckets must be strictly increasing, got [10 5]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
 			cfg := createDefaultConfig()
 			sub, err := cm.Sub(tt.id.String())
 			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
+			err = sub.Unmarshal(cfg)
+			if tt.unmarshalErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.unmarshalErr)
+				return
+			}
+			require.NoError(t, err)
 			err = confmap.Validate(cfg)
 			if tt.wantErr != "" {
 				require.Error(t, err)

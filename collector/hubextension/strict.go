@@ -1,7 +1,9 @@
 package hubextension
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -43,11 +45,8 @@ func unknownKeys(m map[string]any, t reflect.Type, path string) error {
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		sub, isMap := v.(map[string]any)
-		if ft.Kind() == reflect.Struct && isMap && strings.HasPrefix(ft.PkgPath(), ownPackage) {
-			if err := unknownKeys(sub, ft, path+k+"::"); err != nil {
-				errs = append(errs, err.Error())
-			}
+		if err := unknownKeysIn(v, ft, path+k); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	if len(bad) > 0 {
@@ -64,6 +63,47 @@ func unknownKeys(m map[string]any, t reflect.Type, path string) error {
 	}
 	sort.Strings(errs)
 	return fmt.Errorf("%s", strings.Join(errs, "; "))
+}
+
+// unknownKeysIn checks the value v of the key at path, of type t: a
+// meshlens-defined section, or a list or map of them (metrics::overrides,
+// its tag_overrides), whose entries are checked as sections of their own.
+func unknownKeysIn(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		sub, isMap := v.(map[string]any)
+		if isMap && strings.HasPrefix(t.PkgPath(), ownPackage) {
+			return unknownKeys(sub, t, path+"::")
+		}
+	case reflect.Slice:
+		list, isList := v.([]any)
+		if !isList {
+			return nil
+		}
+		var errs []error
+		for i, e := range list {
+			if err := unknownKeysIn(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case reflect.Map:
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			return nil
+		}
+		var errs []error
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if err := unknownKeysIn(m[k], t.Elem(), path+"::"+k); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	return nil
 }
 
 // collectKeys adds the mapstructure keys of t's fields to keys, flattening

@@ -32,7 +32,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			"metrics",
 			map[string]any{"metrics": map[string]any{"series_tll": "5m"}},
-			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_label_bytes, max_series, series_ttl, size_buckets)",
+			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_label_bytes, max_series, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets)",
 		},
 		{
 			"envoy_stats",
@@ -44,6 +44,19 @@ func TestUnknownKeys(t *testing.T) {
 			map[string]any{"span_metrics": map[string]any{"max_label_byte": 5}},
 			"unknown key(s) span_metrics::max_label_byte (valid here: max_label_bytes, max_series, series_ttl)",
 		},
+		{
+			"metrics overrides",
+			map[string]any{"metrics": map[string]any{"overrides": []any{
+				map[string]any{"match": map[string]any{"metric": "REQUEST_COUNT"}},
+				map[string]any{"tag_overrides": map[string]any{"response_code": map[string]any{"operaton": "REMOVE"}}},
+			}}},
+			"unknown key(s) metrics::overrides[1]::tag_overrides::response_code::operaton (valid here: operation, value)",
+		},
+		{
+			"metrics overrides match",
+			map[string]any{"metrics": map[string]any{"overrides": []any{map[string]any{"match": map[string]any{"metrc": "REQUEST_COUNT"}}}}},
+			"unknown key(s) metrics::overrides[0]::match::metrc (valid here: metric, mode)",
+		},
 		{"topology", map[string]any{"topology": map[string]any{"max_edgs": 5}}, "unknown key(s) topology::max_edgs"},
 		{"removed section", map[string]any{"join": map[string]any{"ttl": "5s"}}, "unknown key(s) join"},
 		{
@@ -54,7 +67,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			"two sections",
 			map[string]any{"topology": map[string]any{"max_edgs": 5}, "metrics": map[string]any{"ttl": "5s"}},
-			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_label_bytes, max_series, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
+			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_label_bytes, max_series, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
 		},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,8 @@ type labels struct {
 	flags    accesslog.ResponseFlags
 	src, dst accesslog.Workload
 	svc      accesslog.Service
+	over     bool      // an overflow series' label set
+	removed  labelMask // labels the overrides removed: cleared, and left out of every export
 }
 
 // exemplar is the most recent traced observation of one bucket.
@@ -82,9 +84,14 @@ type shard struct {
 // Aggregator turns records into Istio standard series. It is safe for
 // concurrent use: the series are split into shards, each with its own lock.
 type Aggregator struct {
-	cfg    Config
-	seed   maphash.Seed
-	shards []lockedShard
+	cfg  Config
+	plan plan // the overrides resolved: disabled metrics, removed labels
+	// skip: the family (HTTP, TCP) is disabled for the reporter (by
+	// reporter&3): its records are not aggregated.
+	skip                    [2][4]bool
+	reqBuckets, respBuckets []float64 // the size histograms' bounds
+	seed                    maphash.Seed
+	shards                  []lockedShard
 	// Series counts and label-set bytes (labelBytes), for budgets and self
 	// metrics; the overflow series are not counted.
 	httpCount, tcpCount atomic.Int64
@@ -110,7 +117,19 @@ func New(cfg Config) *Aggregator {
 	if cfg.MaxLabelBytes <= 0 {
 		cfg.MaxLabelBytes = DefaultMaxLabelBytes
 	}
-	a := &Aggregator{cfg: cfg, seed: maphash.MakeSeed(), shards: make([]lockedShard, numShards+1)}
+	p, err := cfg.plan()
+	if err != nil { // not validated: no overrides
+		p, _ = (&Config{}).plan()
+	}
+	a := &Aggregator{
+		cfg: cfg, plan: p, reqBuckets: cfg.requestSizeBuckets(), respBuckets: cfg.responseSizeBuckets(),
+		seed: maphash.MakeSeed(), shards: make([]lockedShard, numShards+1),
+	}
+	for f := range 2 {
+		for r := range 4 {
+			a.skip[f][r] = p.skip[f][side(accesslog.Reporter(r))]
+		}
+	}
 	for i := range a.shards {
 		a.shards[i].http = make(map[labels]*httpSeries)
 		a.shards[i].tcp = make(map[labels]*tcpSeries)
@@ -130,12 +149,12 @@ func overflowLabels(r accesslog.Reporter) labels {
 	}
 	return labels{
 		reporter: r, src: w, dst: w, svc: accesslog.Service{Host: overflow, Name: overflow, Namespace: overflow},
-		grpc: -1,
+		grpc: -1, over: true,
 	}
 }
 
 func (a *Aggregator) shardFor(l *labels) *lockedShard {
-	h := maphash.String(a.seed, l.src.Name) ^ maphash.String(a.seed, l.dst.Name)<<1 ^ uint64(l.code)
+	h := maphash.String(a.seed, l.src.Name) ^ maphash.String(a.seed, l.dst.Name)<<1 ^ maphash.String(a.seed, l.svc.Host)<<2 ^ uint64(l.code)
 	return &a.shards[h%numShards]
 }
 
@@ -173,7 +192,7 @@ func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *rec
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == accesslog.KindTCP {
-			if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 {
+			if !r.TCPOpened && !r.TCPClosed && r.TCPSentBytes == 0 && r.TCPReceivedBytes == 0 || a.skip[1][r.Reporter&3] {
 				continue
 			}
 			c := a.lockRecent(recent, r, true)
@@ -181,7 +200,7 @@ func (a *Aggregator) consume(recs []accesslog.Record, now time.Time, recent *rec
 			c.sh.mu.Unlock()
 			continue
 		}
-		if !r.Final && r.RequestMessages == 0 && r.ResponseMessages == 0 {
+		if !r.Final && r.RequestMessages == 0 && r.ResponseMessages == 0 || a.skip[0][r.Reporter&3] {
 			continue
 		}
 		c := a.lockRecent(recent, r, false)
@@ -384,6 +403,8 @@ func sameRecordLabels(x *labels, r *accesslog.Record, tcp bool) bool {
 // the overflow series when the family's budgets are spent: then over is
 // the bytes l would have taken (labelBytes), else -1.
 func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over int64) {
+	mask := a.plan.removed[0][side(l.reporter)]
+	mask.apply(&l)
 	sh := a.shardFor(&l)
 	sh.mu.Lock()
 	s := sh.http[l]
@@ -393,15 +414,16 @@ func (a *Aggregator) lockHTTP(l labels) (_ *lockedShard, _ *httpSeries, over int
 	if lb := labelBytes(&l); !a.reserve(&a.httpCount, &a.httpBytes, lb) {
 		sh.mu.Unlock()
 		l = a.overflowOf(l)
+		mask.apply(&l)
 		sh = &a.shards[numShards]
 		sh.mu.Lock()
 		if s = sh.http[l]; s == nil {
-			s = a.newHTTP()
+			s = a.newHTTP(l.reporter)
 			sh.http[l] = s
 		}
 		return sh, s, lb
 	}
-	s = a.newHTTP()
+	s = a.newHTTP(l.reporter)
 	sh.http[l] = s
 	return sh, s, -1
 }
@@ -414,15 +436,20 @@ func (a *Aggregator) updateHTTP(s *httpSeries, r *accesslog.Record, now int64) {
 	}
 	if r.Final {
 		s.requests++
-		if r.DurationNanos >= 0 {
+		// A disabled histogram has no counts (newHTTP).
+		if r.DurationNanos >= 0 && s.duration.counts != nil {
 			ms := float64(r.DurationNanos) / 1e6
 			b := s.duration.observe(a.cfg.DurationBuckets, ms)
 			if s.exemplars != nil && r.Trace.Valid() {
 				s.exemplars[b] = exemplar{traceID: r.Trace.TraceID, spanID: r.Trace.SpanID, value: ms, unixMs: now / 1e6}
 			}
 		}
-		s.reqBytes.observe(a.cfg.SizeBuckets, float64(r.RequestBytes))
-		s.respBytes.observe(a.cfg.SizeBuckets, float64(r.ResponseBytes))
+		if s.reqBytes.counts != nil {
+			s.reqBytes.observe(a.reqBuckets, float64(r.RequestBytes))
+		}
+		if s.respBytes.counts != nil {
+			s.respBytes.observe(a.respBuckets, float64(r.ResponseBytes))
+		}
 	}
 	s.lastSeen = now
 }
@@ -431,6 +458,8 @@ func (a *Aggregator) updateHTTP(s *httpSeries, r *accesslog.Record, now int64) {
 // or the overflow series when the family's budgets are spent (over as
 // lockHTTP's).
 func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over int64) {
+	mask := a.plan.removed[1][side(l.reporter)]
+	mask.apply(&l)
 	sh := a.shardFor(&l)
 	sh.mu.Lock()
 	if s := sh.tcp[l]; s != nil {
@@ -440,6 +469,7 @@ func (a *Aggregator) lockTCP(l labels) (_ *lockedShard, _ *tcpSeries, over int64
 		// Over budget: the record goes to the shared overflow shard.
 		sh.mu.Unlock()
 		l = a.overflowOf(l)
+		mask.apply(&l)
 		sh = &a.shards[numShards]
 		sh.mu.Lock()
 		s := sh.tcp[l]
@@ -467,17 +497,33 @@ func (s *tcpSeries) update(r *accesslog.Record, now int64) {
 	s.lastSeen = now
 }
 
-// newHTTP allocates a series with the configured buckets.
-func (a *Aggregator) newHTTP() *httpSeries {
-	nb, ns := len(a.cfg.DurationBuckets)+1, len(a.cfg.SizeBuckets)+1
-	counts := make([]uint64, nb+2*ns)
-	s := &httpSeries{
-		duration:  hist{counts: counts[:nb:nb]},
-		reqBytes:  hist{counts: counts[nb : nb+ns : nb+ns]},
-		respBytes: hist{counts: counts[nb+ns:]},
+// newHTTP allocates a series of reporter r with the configured buckets of
+// the histograms enabled for r's side; a disabled one has no counts.
+func (a *Aggregator) newHTTP(r accesslog.Reporter) *httpSeries {
+	off := func(m metric) bool { return a.plan.off[m][side(r)] }
+	nb, nq, np := len(a.cfg.DurationBuckets)+1, len(a.reqBuckets)+1, len(a.respBuckets)+1
+	if off(mRequestDuration) {
+		nb = 0
 	}
-	if a.cfg.Exemplars {
-		s.exemplars = make([]exemplar, nb)
+	if off(mRequestSize) {
+		nq = 0
+	}
+	if off(mResponseSize) {
+		np = 0
+	}
+	counts := make([]uint64, nb+nq+np)
+	s := &httpSeries{}
+	if nb > 0 {
+		s.duration.counts = counts[:nb:nb]
+		if a.cfg.Exemplars {
+			s.exemplars = make([]exemplar, nb)
+		}
+	}
+	if nq > 0 {
+		s.reqBytes.counts = counts[nb : nb+nq : nb+nq]
+	}
+	if np > 0 {
+		s.respBytes.counts = counts[nb+nq:]
 	}
 	return s
 }

@@ -15,7 +15,9 @@ import (
 //
 //	LinesPerLabelSet × (B + S × FixedLineBytes) + HeaderBytes
 //
-// bytes (ExpositionBound), in either format.
+// bytes (ExpositionBound), in either format. Overrides only lower it: a
+// disabled metric writes no lines, a removed label neither its bytes (not
+// counted in B) nor its name.
 
 // LinesPerLabelSet is the most exposition lines one series of the family
 // (tcp or HTTP) writes: the HTTP family's counter, three histograms
@@ -25,7 +27,7 @@ func (c *Config) LinesPerLabelSet(tcp bool) int {
 	if tcp {
 		return 4
 	}
-	return 1 + (len(c.DurationBuckets) + 3) + 2*(len(c.SizeBuckets)+3) + 2
+	return 1 + (len(c.DurationBuckets) + 3) + (len(c.requestSizeBuckets()) + 3) + (len(c.responseSizeBuckets()) + 3) + 2
 }
 
 // FixedLineBytes is the most bytes one line of the family writes besides
@@ -46,7 +48,7 @@ func (c *Config) FixedLineBytes(tcp bool) int {
 	if !tcp {
 		n += len("_bucket")
 		le := 0
-		for _, b := range [][][]byte{leLabels(c.DurationBuckets), leLabels(c.SizeBuckets)} {
+		for _, b := range [][][]byte{leLabels(c.DurationBuckets), leLabels(c.requestSizeBuckets()), leLabels(c.responseSizeBuckets())} {
 			for _, l := range b {
 				le = max(le, len(l))
 			}

@@ -3,6 +3,7 @@ package istiometrics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -26,8 +27,18 @@ type Config struct {
 	MaxLabelBytes int64 `mapstructure:"max_label_bytes"`
 	// DurationBuckets are the bounds of istio_request_duration_milliseconds.
 	DurationBuckets []float64 `mapstructure:"duration_buckets"`
-	// SizeBuckets are the bounds of istio_request_bytes / istio_response_bytes.
+	// SizeBuckets are the bounds of istio_request_bytes / istio_response_bytes
+	// unless RequestSizeBuckets / ResponseSizeBuckets set them.
 	SizeBuckets []float64 `mapstructure:"size_buckets"`
+	// RequestSizeBuckets are the bounds of istio_request_bytes (REQUEST_SIZE);
+	// empty: SizeBuckets.
+	RequestSizeBuckets []float64 `mapstructure:"request_size_buckets"`
+	// ResponseSizeBuckets are the bounds of istio_response_bytes
+	// (RESPONSE_SIZE); empty: SizeBuckets.
+	ResponseSizeBuckets []float64 `mapstructure:"response_size_buckets"`
+	// Overrides disable metrics and remove labels, shaped as the metrics
+	// overrides of Istio's Telemetry API and applied in order (overrides.go).
+	Overrides []Override `mapstructure:"overrides"`
 	// Exemplars attaches the trace id of a recent request to each duration
 	// bucket (OpenMetrics exposition only).
 	Exemplars bool `mapstructure:"exemplars"`
@@ -63,17 +74,51 @@ func (c *Config) Validate() error {
 	if c.MaxLabelBytes <= 0 {
 		errs = errors.Join(errs, fmt.Errorf("max_label_bytes must be positive, got %d", c.MaxLabelBytes))
 	}
-	for name, b := range map[string][]float64{"duration_buckets": c.DurationBuckets, "size_buckets": c.SizeBuckets} {
-		if len(b) == 0 {
-			errs = errors.Join(errs, fmt.Errorf("%s must not be empty", name))
+	for _, kb := range []struct {
+		name     string
+		b        []float64
+		optional bool
+	}{
+		{"duration_buckets", c.DurationBuckets, false},
+		{"size_buckets", c.SizeBuckets, false},
+		{"request_size_buckets", c.RequestSizeBuckets, true},
+		{"response_size_buckets", c.ResponseSizeBuckets, true},
+	} {
+		if len(kb.b) == 0 {
+			if !kb.optional {
+				errs = errors.Join(errs, fmt.Errorf("%s must not be empty", kb.name))
+			}
 			continue
 		}
-		for i := 1; i < len(b); i++ {
-			if !(b[i] > b[i-1]) {
-				errs = errors.Join(errs, fmt.Errorf("%s must be strictly increasing, got %v", name, b))
+		for i, v := range kb.b {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				errs = errors.Join(errs, fmt.Errorf("%s must be finite, got %v", kb.name, kb.b))
+				break
+			}
+			if i > 0 && !(v > kb.b[i-1]) {
+				errs = errors.Join(errs, fmt.Errorf("%s must be strictly increasing, got %v", kb.name, kb.b))
 				break
 			}
 		}
 	}
+	if _, err := c.plan(); err != nil {
+		errs = errors.Join(errs, err)
+	}
 	return errs
+}
+
+// requestSizeBuckets are the bounds of istio_request_bytes.
+func (c *Config) requestSizeBuckets() []float64 {
+	if len(c.RequestSizeBuckets) > 0 {
+		return c.RequestSizeBuckets
+	}
+	return c.SizeBuckets
+}
+
+// responseSizeBuckets are the bounds of istio_response_bytes.
+func (c *Config) responseSizeBuckets() []float64 {
+	if len(c.ResponseSizeBuckets) > 0 {
+		return c.ResponseSizeBuckets
+	}
+	return c.SizeBuckets
 }

@@ -23,16 +23,21 @@ const (
 
 // labelBlock renders `{name="value",...` (no closing brace) once per
 // series, so that a scrape copies bytes instead of escaping label values.
-func labelBlock(l *labels, tcp bool) []byte {
+// The labels the overrides removed (l.removed) are left out.
+func (a *Aggregator) labelBlock(l *labels, tcp bool) []byte {
 	names := HTTPLabels
 	if tcp {
 		names = TCPLabels
 	}
-	vals := l.values(make([]string, 0, len(names)), tcp)
+	var buf [numLabels]string
+	vals := l.values(buf[:0], tcp)
 	b := make([]byte, 0, 512)
 	b = append(b, '{')
 	for i, n := range names {
-		if i > 0 {
+		if !l.has(i, tcp) {
+			continue
+		}
+		if len(b) > 1 {
 			b = append(b, ',')
 		}
 		b = append(b, n...)
@@ -96,45 +101,49 @@ const ChunkBytes = 64 << 10
 func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 	tw := textWriter{w: w, f: f, pending: make([]byte, 0, ChunkBytes+ChunkBytes/2)}
 	durLe := leLabels(a.cfg.DurationBuckets)
-	sizeLe := leLabels(a.cfg.SizeBuckets)
+	reqLe, respLe := leLabels(a.reqBuckets), leLabels(a.respBuckets)
 
 	httpFams := []struct {
-		name, typ string
-		emit      func(s *httpSeries)
-		grpcOnly  bool
+		m        metric
+		typ      string
+		emit     func(s *httpSeries)
+		grpcOnly bool
 	}{
-		{RequestsTotal, "counter", func(s *httpSeries) {
+		{mRequestCount, "counter", func(s *httpSeries) {
 			tw.sample(RequestsTotal, "", s.block, nil, float64(s.requests), nil)
 		}, false},
-		{RequestDuration, "histogram", func(s *httpSeries) {
+		{mRequestDuration, "histogram", func(s *httpSeries) {
 			tw.hist(RequestDuration, s.block, &s.duration, durLe, s.exemplars)
 		}, false},
-		{RequestBytes, "histogram", func(s *httpSeries) {
-			tw.hist(RequestBytes, s.block, &s.reqBytes, sizeLe, nil)
+		{mRequestSize, "histogram", func(s *httpSeries) {
+			tw.hist(RequestBytes, s.block, &s.reqBytes, reqLe, nil)
 		}, false},
-		{ResponseBytes, "histogram", func(s *httpSeries) {
-			tw.hist(ResponseBytes, s.block, &s.respBytes, sizeLe, nil)
+		{mResponseSize, "histogram", func(s *httpSeries) {
+			tw.hist(ResponseBytes, s.block, &s.respBytes, respLe, nil)
 		}, false},
-		{RequestMessages, "counter", func(s *httpSeries) {
+		{mGRPCRequestMessages, "counter", func(s *httpSeries) {
 			tw.sample(RequestMessages, "", s.block, nil, float64(s.reqMsgs), nil)
 		}, true},
-		{ResponseMessages, "counter", func(s *httpSeries) {
+		{mGRPCResponseMessages, "counter", func(s *httpSeries) {
 			tw.sample(ResponseMessages, "", s.block, nil, float64(s.respMsgs), nil)
 		}, true},
 	}
 	var list []*httpSeries // one shard's series, reused
 	for _, fam := range httpFams {
-		tw.header(fam.name, fam.typ)
+		if a.plan.off[fam.m] == [2]bool{true, true} {
+			continue
+		}
+		tw.header(metricNames[fam.m], fam.typ)
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
 			list = list[:0]
 			for k, s := range sh.http {
-				if fam.grpcOnly && k.protocol != accesslog.ProtocolGRPC {
+				if !a.enabled(fam.m, &k) || fam.grpcOnly && !grpcSeries(&k, s) {
 					continue
 				}
 				if s.block == nil {
-					s.block = labelBlock(&k, false)
+					s.block = a.labelBlock(&k, false)
 				}
 				list = append(list, s)
 			}
@@ -143,7 +152,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				sh.mu.Lock()
 				for ; j < len(list) && len(tw.pending) < ChunkBytes; j++ {
 					s := list[j]
-					if s.dead || (fam.name == RequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
+					if s.dead || (fam.m == mRequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
 						continue
 					}
 					fam.emit(s)
@@ -158,24 +167,31 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 	clear(list[:cap(list)]) // let expired series go
 
 	tcpFams := []struct {
-		name string
-		get  func(s *tcpSeries) uint64
+		m   metric
+		get func(s *tcpSeries) uint64
 	}{
-		{TCPConnectionsOpened, func(s *tcpSeries) uint64 { return s.opened }},
-		{TCPConnectionsClosed, func(s *tcpSeries) uint64 { return s.closed }},
-		{TCPSentBytes, func(s *tcpSeries) uint64 { return s.sent }},
-		{TCPReceivedBytes, func(s *tcpSeries) uint64 { return s.received }},
+		{mTCPOpened, func(s *tcpSeries) uint64 { return s.opened }},
+		{mTCPClosed, func(s *tcpSeries) uint64 { return s.closed }},
+		{mTCPSent, func(s *tcpSeries) uint64 { return s.sent }},
+		{mTCPReceived, func(s *tcpSeries) uint64 { return s.received }},
 	}
 	var tcpList []*tcpSeries
 	for _, fam := range tcpFams {
-		tw.header(fam.name, "counter")
+		if a.plan.off[fam.m] == [2]bool{true, true} {
+			continue
+		}
+		name := metricNames[fam.m]
+		tw.header(name, "counter")
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
 			tcpList = tcpList[:0]
 			for k, s := range sh.tcp {
+				if !a.enabled(fam.m, &k) {
+					continue
+				}
 				if s.block == nil {
-					s.block = labelBlock(&k, true)
+					s.block = a.labelBlock(&k, true)
 				}
 				tcpList = append(tcpList, s)
 			}
@@ -184,7 +200,7 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				sh.mu.Lock()
 				for ; j < len(tcpList) && len(tw.pending) < ChunkBytes; j++ {
 					if s := tcpList[j]; !s.dead {
-						tw.sample(fam.name, "", s.block, nil, float64(fam.get(s)), nil)
+						tw.sample(name, "", s.block, nil, float64(fam.get(s)), nil)
 					}
 				}
 				sh.mu.Unlock()
@@ -195,6 +211,13 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 		}
 	}
 	return tw.flush()
+}
+
+// grpcSeries reports whether the HTTP series k has gRPC message counters:
+// its protocol is gRPC, or request_protocol was removed and it counted
+// messages (only gRPC records count them).
+func grpcSeries(k *labels, s *httpSeries) bool {
+	return k.protocol == accesslog.ProtocolGRPC || k.protocol == 0 && s.reqMsgs|s.respMsgs != 0
 }
 
 // textWriter renders exposition lines into pending and writes them to w a
@@ -329,29 +352,43 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		for k, s := range sh.http {
-			if s.requests == 0 && k.protocol != 2 {
+			grpc := grpcSeries(&k, s)
+			if s.requests == 0 && !grpc {
 				continue
 			}
-			vals = k.values(vals[:0], false)
+			vals = collectValues(vals[:0], &k, false)
+			on := func(m metric) bool { return a.enabled(m, &k) }
 			if s.requests > 0 {
-				send(prometheus.MustNewConstMetric(descs[RequestsTotal], prometheus.CounterValue, float64(s.requests), vals...))
-				if s.duration.count > 0 {
+				if on(mRequestCount) {
+					send(prometheus.MustNewConstMetric(descs[RequestsTotal], prometheus.CounterValue, float64(s.requests), vals...))
+				}
+				if on(mRequestDuration) && s.duration.count > 0 {
 					send(constHist(descs[RequestDuration], &s.duration, a.cfg.DurationBuckets, vals, s.exemplars))
 				}
-				send(constHist(descs[RequestBytes], &s.reqBytes, a.cfg.SizeBuckets, vals, nil))
-				send(constHist(descs[ResponseBytes], &s.respBytes, a.cfg.SizeBuckets, vals, nil))
+				if on(mRequestSize) {
+					send(constHist(descs[RequestBytes], &s.reqBytes, a.reqBuckets, vals, nil))
+				}
+				if on(mResponseSize) {
+					send(constHist(descs[ResponseBytes], &s.respBytes, a.respBuckets, vals, nil))
+				}
 			}
-			if k.protocol == 2 {
+			if grpc && on(mGRPCRequestMessages) {
 				send(prometheus.MustNewConstMetric(descs[RequestMessages], prometheus.CounterValue, float64(s.reqMsgs), vals...))
+			}
+			if grpc && on(mGRPCResponseMessages) {
 				send(prometheus.MustNewConstMetric(descs[ResponseMessages], prometheus.CounterValue, float64(s.respMsgs), vals...))
 			}
 		}
 		for k, s := range sh.tcp {
-			vals = k.values(vals[:0], true)
-			send(prometheus.MustNewConstMetric(descs[TCPConnectionsOpened], prometheus.CounterValue, float64(s.opened), vals...))
-			send(prometheus.MustNewConstMetric(descs[TCPConnectionsClosed], prometheus.CounterValue, float64(s.closed), vals...))
-			send(prometheus.MustNewConstMetric(descs[TCPSentBytes], prometheus.CounterValue, float64(s.sent), vals...))
-			send(prometheus.MustNewConstMetric(descs[TCPReceivedBytes], prometheus.CounterValue, float64(s.received), vals...))
+			vals = collectValues(vals[:0], &k, true)
+			for _, m := range [...]struct {
+				m metric
+				v uint64
+			}{{mTCPOpened, s.opened}, {mTCPClosed, s.closed}, {mTCPSent, s.sent}, {mTCPReceived, s.received}} {
+				if a.enabled(m.m, &k) {
+					send(prometheus.MustNewConstMetric(descs[metricNames[m.m]], prometheus.CounterValue, float64(m.v), vals...))
+				}
+			}
 		}
 		sh.mu.Unlock()
 		for _, m := range ms {
@@ -359,6 +396,21 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ms = ms[:0]
 	}
+}
+
+// collectValues appends l's label values in the order of the Collector's
+// descriptors (all of the family's labels, as client_golang requires one
+// label set per metric name), a removed label as "": absent, to
+// Prometheus, as in WriteText.
+func collectValues(dst []string, l *labels, tcp bool) []string {
+	n := len(dst)
+	dst = l.values(dst, tcp)
+	for j := range dst[n:] {
+		if !l.has(j, tcp) {
+			dst[n+j] = ""
+		}
+	}
+	return dst
 }
 
 func constHist(d *prometheus.Desc, h *hist, bounds []float64, vals []string, ex []exemplar) prometheus.Metric {

@@ -58,8 +58,24 @@ func (l *labels) values(dst []string, tcp bool) []string {
 		dst = append(dst, r.ResponseCodeLabel(), r.GRPCStatusLabel())
 	}
 	flags := l.flags.String()
-	if l.src.Name == overflow && l.reporter != 0 && l.src.Namespace == overflow {
+	if l.over {
 		flags = overflow
 	}
 	return append(dst, flags, l.security.String())
+}
+
+// has reports whether the series of l carries the label of index j in
+// HTTPLabels (tcp=false) or TCPLabels (tcp=true): every reader of the
+// series (WriteText, Collector, OTelReader through the label block) leaves
+// out the labels the overrides removed.
+func (l *labels) has(j int, tcp bool) bool {
+	if tcp {
+		j = tcpLabelIndex(j)
+	}
+	return !l.removed.has(j)
+}
+
+// enabled reports whether metric m is exposed for l's series.
+func (a *Aggregator) enabled(m metric, l *labels) bool {
+	return !a.plan.off[m][side(l.reporter)]
 }

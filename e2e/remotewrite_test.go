@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshlens/meshlens/internal/captures"
+	"github.com/meshlens/meshlens/loadgen"
+)
+
+// remoteWriteConfig is meshlens's default config plus the meshlens_metrics
+// receiver pushing every second to promURL with Prometheus remote write,
+// configured as docs/push.md says so that the pushed series are named and
+// labelled as the scraped ones.
+const remoteWriteConfig = `extensions:
+  meshlens:
+    endpoint: ${env:MESHLENS_HTTP_ENDPOINT}
+receivers:
+  envoyals:
+    endpoint: ${env:MESHLENS_GRPC_ENDPOINT}
+    hub: meshlens
+  meshlens_metrics:
+    hub: meshlens
+    collection_interval: 1s
+exporters:
+  nop:
+  prometheus_remote_write:
+    http:
+      endpoint: %s/api/v1/write
+      tls:
+        insecure: true
+    translation_strategy: UnderscoreEscapingWithoutSuffixes
+    disable_scope_info: true
+    target_info:
+      enabled: false
+service:
+  extensions: [meshlens]
+  pipelines:
+    traces:
+      receivers: [envoyals]
+      exporters: [nop]
+    metrics:
+      receivers: [meshlens_metrics]
+      exporters: [prometheus_remote_write]
+  telemetry:
+    metrics:
+      level: none
+`
+
+// TestE2ERemoteWrite: the real Prometheus, with its remote-write receiver
+// on, receives meshlens's push (meshlens_metrics → prometheusremotewrite)
+// and scrapes the same meshlens's /metrics; PromQL over the pushed series
+// (job="meshlens", from service.name) gives exactly what it gives over the
+// scraped ones (job="scrape") and what the generated traffic's ledger says:
+// Istio requests, duration histograms (count, sum, p99 from the buckets),
+// TCP counters, envoy_* from real Metrics Service captures, span metrics.
+func TestE2ERemoteWrite(t *testing.T) {
+	need(t, "prometheus")
+	captures.Dir(t) // without the real captures, skip before starting anything
+	promAddr := freePort(t)
+	cfgPath := filepath.Join(t.TempDir(), "meshlens.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, remoteWriteConfig, "http://"+promAddr), 0o644))
+	mesh := startMeshlens(t, "--config", cfgPath)
+	prom := startPrometheusWith(t, promAddr, "scrape", []string{"--web.enable-remote-write-receiver"}, mesh.HTTP)
+
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 18, Requests: 3000, TCPPeriodic: true})
+	_, err := loadgen.Send(context.Background(), dial(t, mesh.GRPC), tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+	waitProcessed(t, mesh, float64(tr.EntryCount()))
+	sendMetricsCaptures(t, mesh.GRPC, "identify.v3.json", "metrics.json")
+	require.Eventually(t, func() bool {
+		_, body, err := httpGet("http://"+mesh.HTTP+"/metrics", "")
+		return err == nil && strings.Contains(body, "\nenvoy_server_live{")
+	}, 30*time.Second, 50*time.Millisecond,
+		"envoy_* from the Metrics Service capture in /metrics")
+
+	var total float64
+	for _, v := range tr.Ledger.Requests {
+		total += float64(v.Count)
+	}
+	// Both the push and the scrape have caught up once each job's total is
+	// the ledger's and envoy_* arrived by both ways.
+	require.Eventually(t, func() bool {
+		for _, job := range []string{"meshlens", "scrape"} {
+			r := prom.query(t, fmt.Sprintf(`sum(istio_requests_total{job=%q})`, job), time.Time{})
+			e := prom.query(t, fmt.Sprintf(`envoy_server_live{job=%q}`, job), time.Time{})
+			if len(r) != 1 || r[0].Value != total || len(e) != 1 {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 250*time.Millisecond, "Prometheus holds the pushed and the scraped series, %v requests each", total)
+	res := prom.query(t, `count(istio_requests_total{job="meshlens"}) by (instance)`, time.Time{})
+	require.Len(t, res, 1)
+	host, _ := os.Hostname()
+	assert.Equal(t, host, res[0].Metric["instance"], "pushed series: instance is service.instance.id, the host name")
+
+	// byLabels runs q for a job and keys the result by its labels.
+	byLabels := func(t *testing.T, q, job string) map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range prom.query(t, strings.ReplaceAll(q, "JOB", fmt.Sprintf("job=%q", job)), time.Time{}) {
+			out[fmt.Sprint(s.Metric)] = s.Value
+		}
+		return out
+	}
+	for _, q := range []string{
+		`sum by (reporter, response_code, source_workload, destination_workload) (istio_requests_total{JOB})`,
+		`sum by (reporter, source_workload, destination_workload) (istio_request_duration_milliseconds_count{JOB})`,
+		`sum by (reporter, source_workload, destination_workload) (istio_request_duration_milliseconds_sum{JOB})`,
+		`histogram_quantile(0.99, sum by (le, destination_workload) (istio_request_duration_milliseconds_bucket{JOB,reporter="destination"}))`,
+		`sum by (reporter) (istio_request_bytes_count{JOB})`,
+		`sum by (reporter) (istio_response_bytes_sum{JOB})`,
+		`sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{JOB})`,
+		`sum by (reporter, source_workload, destination_workload) (istio_tcp_connections_opened_total{JOB})`,
+		`sum by (reporter) (istio_request_messages_total{JOB})`,
+		`sum by (__name__) ({__name__=~"envoy_.+",JOB})`,
+		`count by (__name__) ({__name__=~"envoy_.+",JOB})`,
+		`sum by (service_name, span_kind, status_code) (traces_span_metrics_calls_total{JOB})`,
+		`sum by (service_name) (traces_span_metrics_duration_milliseconds_count{JOB})`,
+		`count by (__name__) ({__name__=~"istio_.+|traces_span_metrics_.+",JOB})`,
+	} {
+		t.Run(q, func(t *testing.T) {
+			pushed, scraped := byLabels(t, q, "meshlens"), byLabels(t, q, "scrape")
+			require.NotEmpty(t, scraped)
+			assert.Equal(t, scraped, pushed)
+		})
+	}
+
+	t.Run("requests equal the ledger", func(t *testing.T) {
+		got := map[loadgen.RequestKey]float64{}
+		for _, s := range prom.query(t, `sum by (reporter, source_workload, destination_workload, response_code) (istio_requests_total{job="meshlens"})`, time.Time{}) {
+			got[loadgen.RequestKey{
+				Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
+				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
+			}] = s.Value
+		}
+		require.Len(t, got, len(tr.Ledger.Requests))
+		for k, want := range tr.Ledger.Requests {
+			assert.InDelta(t, float64(want.Count), got[k], 0, "%v: exactly", k)
+		}
+	})
+	t.Run("TCP bytes equal the ledger", func(t *testing.T) {
+		got := map[loadgen.PairKey]float64{}
+		for _, s := range prom.query(t, `sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{job="meshlens"})`, time.Time{}) {
+			got[loadgen.PairKey{Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"], Destination: s.Metric["destination_workload"]}] = s.Value
+		}
+		require.Len(t, got, len(tr.Ledger.TCP))
+		for k, v := range tr.Ledger.TCP {
+			assert.InDelta(t, float64(v.SentBytes), got[k], 0, "%v: exactly", k)
+		}
+	})
+}

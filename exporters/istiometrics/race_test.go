@@ -1,0 +1,5 @@
+//go:build race
+
+package istiometrics
+
+const raceEnabled = true
