@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +132,55 @@ func TestPlausibilityBounds(t *testing.T) {
 	assert.Equal(t, uint64(MaxBytes), recs[4].TCPSentBytes)
 	assert.Equal(t, uint64(MaxMessages), recs[5].RequestMessages)
 	assert.Equal(t, [NumClampFields]int{ClampDuration: 2, ClampBytes: 2, ClampMessages: 1}, st.Clamped)
+}
+
+// countingConns counts the TCP connection updates a stream makes.
+type countingConns struct{ n int }
+
+func (c *countingConns) Track(ConnKey, uint64, uint64, bool, time.Time) (uint64, uint64, bool) {
+	c.n++
+	return 0, 0, true
+}
+
+// TestAcceptProxyRefusesBeforeNormalizing: an identity AcceptProxy refuses
+// rejects the message before any entry is normalised — its TCP entries
+// update no connection of the shared table — and leaves the stream
+// without a proxy; an accepted one is normalised as usual.
+func TestAcceptProxyRefusesBeforeNormalizing(t *testing.T) {
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 3, Requests: 2000, TCPPeriodic: true})
+	var first []byte
+	for _, s := range tr.Streams {
+		if s.Kind == loadgen.StreamTCP && len(s.Messages) > 0 {
+			first = s.Messages[0]
+			break
+		}
+	}
+	require.NotNil(t, first)
+	now := time.Unix(1_700_000_000, 0)
+	for _, refuse := range []bool{true, false} {
+		conns := &countingConns{}
+		st := NewStream(Config{}, conns)
+		var asked *Proxy
+		st.AcceptProxy = func(p *Proxy) error {
+			asked = p
+			if refuse {
+				return errors.New("not yours")
+			}
+			return nil
+		}
+		recs, out, err := st.Decode(first, nil, now)
+		require.NotNil(t, asked, "asked about the identifier's proxy")
+		assert.Positive(t, out.Entries)
+		if refuse {
+			require.ErrorIs(t, err, ErrProxyRefused)
+			assert.Empty(t, recs)
+			assert.Zero(t, conns.n, "no connection tracked for a refused identity")
+			assert.Nil(t, st.Proxy())
+		} else {
+			require.NoError(t, err)
+			assert.Len(t, recs, out.Entries)
+			assert.Positive(t, conns.n)
+			assert.Same(t, asked, st.Proxy())
+		}
+	}
 }

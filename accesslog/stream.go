@@ -21,6 +21,10 @@ var (
 	ErrNoIdentifier = errors.New("stream sent entries before its identifier")
 	// ErrBadIdentifier means the Identifier could not be decoded.
 	ErrBadIdentifier = errors.New("invalid stream identifier")
+	// ErrProxyRefused means Stream.AcceptProxy refused the stream's
+	// identity: the message's entries are not normalised and the stream
+	// keeps no proxy.
+	ErrProxyRefused = errors.New("stream identity refused")
 )
 
 // RejectReason says why an entry was rejected.
@@ -201,6 +205,13 @@ func (c Config) withDefaults() Config {
 // identity and per-stream caches. It does no I/O, starts no goroutines and is not safe
 // for concurrent use: the receiver owns one Stream per gRPC stream.
 type Stream struct {
+	// AcceptProxy, when set, is asked about the identity of the stream's
+	// first Identifier before any entry is normalised; an error refuses the
+	// message (ErrProxyRefused) and leaves the stream without a proxy, so
+	// that entries of a refused identity change no shared state (the TCP
+	// connection table).
+	AcceptProxy func(*Proxy) error
+
 	cfg   Config
 	conns ConnTracker
 	proxy *Proxy
@@ -309,6 +320,11 @@ func (s *Stream) records(m *wire.Message, dst []Record, now time.Time) ([]Record
 			out := Outcome{Entries: len(m.Entries)}
 			out.Rejected[RejectBadIdentifier] = len(m.Entries)
 			return dst, out, fmt.Errorf("%w: %w", ErrBadIdentifier, err)
+		}
+		if s.AcceptProxy != nil {
+			if err := s.AcceptProxy(p); err != nil {
+				return dst, Outcome{Entries: len(m.Entries)}, fmt.Errorf("%w: %w", ErrProxyRefused, err)
+			}
 		}
 		s.SetProxy(p)
 	}

@@ -446,7 +446,10 @@ func TestE2EJaeger(t *testing.T) {
 			"service": {"productpage"}, "spanKind": {"server"},
 			"endTs":    {fmt.Sprint(t1.Add(time.Second).UnixMilli())},
 			"lookback": {fmt.Sprint((t1.Sub(t0) + 30*time.Second).Milliseconds())},
-			"step":     {"1000"}, "ratePer": {fmt.Sprint(t1.Sub(t0).Milliseconds())},
+			"step":     {"1000"},
+			// Whole seconds: Jaeger writes ratePer into the PromQL range as a
+			// Go duration ("1.995s"), which Prometheus refuses.
+			"ratePer": {fmt.Sprint((t1.Sub(t0).Truncate(time.Second) + time.Second).Milliseconds())},
 		}
 		for _, path := range []string{"/api/metrics/calls", "/api/metrics/latencies?quantile=0.95&", "/api/metrics/errors"} {
 			sep := "?"

@@ -73,6 +73,9 @@ var _ component.Config = (*Config)(nil)
 // receive_budget_mib nor memory_limit_mib is set.
 const DefaultReceiveBudgetMiB = 64
 
+// maxReceiveBudgetMiB (1 TiB) keeps the budget in bytes far from overflow.
+const maxReceiveBudgetMiB = 1 << 20
+
 // receiveBudget returns the receive budget in bytes (see ReceiveBudgetMiB).
 func (c *Config) receiveBudget() int64 {
 	mib := c.ReceiveBudgetMiB
@@ -109,8 +112,8 @@ func (c *Config) Validate() error {
 	if err := c.Traces.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("traces: %w", err))
 	}
-	if c.ReceiveBudgetMiB < 0 {
-		errs = errors.Join(errs, fmt.Errorf("receive_budget_mib must not be negative, got %d", c.ReceiveBudgetMiB))
+	if c.ReceiveBudgetMiB < 0 || c.ReceiveBudgetMiB > maxReceiveBudgetMiB {
+		errs = errors.Join(errs, fmt.Errorf("receive_budget_mib must be between 0 and %d, got %d", maxReceiveBudgetMiB, c.ReceiveBudgetMiB))
 	} else if c.ReceiveBudgetMiB > 0 && c.ReceiveBudgetMiB < c.GRPC.MaxRecvMsgSizeMiB {
 		errs = errors.Join(errs, fmt.Errorf("receive_budget_mib (%d) must be at least max_recv_msg_size_mib (%d), or no message that large could be received",
 			c.ReceiveBudgetMiB, c.GRPC.MaxRecvMsgSizeMiB))

@@ -38,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{id: component.NewIDWithName(Type, "bad_guard"), wantErr: "receive_budget_mib (2) must be at least max_recv_msg_size_mib (4), or no message that large could be received\n" +
 			"message_timeout must be positive, got 0s\nstream_idle_timeout must be positive, got -1s"},
+		{id: component.NewIDWithName(Type, "huge_budget"), wantErr: "receive_budget_mib must be between 0 and 1048576, got 9007199254740991"},
 		{id: component.NewIDWithName(Type, "bad_spiffe"), wantErr: "bind_spiffe_identity needs mutual TLS: set tls::client_ca_file"},
 		{id: component.NewIDWithName(Type, "custom"), check: func(t *testing.T, c *Config) {
 			assert.Equal(t, "0.0.0.0:4317", c.GRPC.NetAddr.Endpoint)

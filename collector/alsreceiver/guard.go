@@ -80,6 +80,7 @@ type streamTrack struct {
 	msgStart atomic.Int64 // unix ns of the first byte of the unfinished message; 0: none
 	charged  atomic.Int64 // bytes of the unfinished message counted in guard.inflight
 	reason   atomic.Int32 // endReason once the guard ended it
+	closed   atomic.Bool  // untracked: its charge has left the budget for good
 
 	// Reader goroutine only.
 	pfx     int    // bytes of the 5-byte gRPC prefix seen
@@ -176,6 +177,7 @@ func (g *guard) untrack(s *streamTrack) {
 	g.mu.Lock()
 	delete(g.tracks, s)
 	g.mu.Unlock()
+	s.closed.Store(true) // before the swap: receive gives back what it adds after it
 	g.inflight.Add(-s.charged.Swap(0))
 }
 
@@ -192,8 +194,8 @@ func (g *guard) end(s *streamTrack, why endReason) bool {
 
 // receive accounts for data bytes of one DATA frame of stream s.
 func (g *guard) receive(s *streamTrack, d []byte, now int64) {
-	if s.reason.Load() != int32(endNone) {
-		return // being ended: gRPC drops what still arrives
+	if s.reason.Load() != int32(endNone) || s.closed.Load() {
+		return // being ended or gone: gRPC drops what still arrives
 	}
 	s.lastData.Store(now)
 	delta := int64(0)
@@ -237,7 +239,15 @@ func (g *guard) receive(s *streamTrack, d []byte, now int64) {
 		return
 	}
 	s.charged.Add(delta)
-	if g.inflight.Add(delta) > g.budget && delta > 0 {
+	total := g.inflight.Add(delta)
+	if s.closed.Load() || s.reason.Load() != int32(endNone) {
+		// Ended or untracked meanwhile (on another goroutine): what it
+		// gave back may not include this; give back the rest now. The
+		// swaps make each byte leave the budget exactly once.
+		g.inflight.Add(-s.charged.Swap(0))
+		return
+	}
+	if total > g.budget && delta > 0 {
 		g.shed()
 	}
 }
@@ -246,21 +256,29 @@ func (g *guard) receive(s *streamTrack, d []byte, now int64) {
 // being received are under three quarters of the budget.
 func (g *guard) shed() {
 	g.mu.Lock()
-	var open []*streamTrack
+	var open []stamped
 	for s := range g.tracks {
-		if s.msgStart.Load() != 0 && s.reason.Load() == int32(endNone) {
-			open = append(open, s)
+		if start := s.msgStart.Load(); start != 0 && s.reason.Load() == int32(endNone) {
+			open = append(open, stamped{s, start})
 		}
 	}
 	g.mu.Unlock()
-	slices.SortFunc(open, func(a, b *streamTrack) int { return cmp.Compare(a.msgStart.Load(), b.msgStart.Load()) })
+	// Sorted by the times read once: the atomics change meanwhile.
+	slices.SortFunc(open, func(a, b stamped) int { return cmp.Compare(a.at, b.at) })
 	low := g.budget - g.budget/4
-	for _, s := range open {
+	for _, o := range open {
+		s := o.s
 		if g.inflight.Load() <= low {
 			return
 		}
 		g.end(s, endReceiveBudget)
 	}
+}
+
+// stamped is a stream with a time read once from one of its atomics.
+type stamped struct {
+	s  *streamTrack
+	at int64
 }
 
 // sweep ends streams past message_timeout or stream_idle_timeout and lists
@@ -269,7 +287,7 @@ func (g *guard) sweep() {
 	now := g.now().UnixNano()
 	var expired []*streamTrack
 	var why []endReason
-	var idle []*streamTrack
+	var idle []stamped
 	g.mu.Lock()
 	for s := range g.tracks {
 		if s.reason.Load() != int32(endNone) {
@@ -281,16 +299,20 @@ func (g *guard) sweep() {
 			}
 			continue
 		}
-		quiet := time.Duration(now - s.lastData.Load())
+		last := s.lastData.Load()
+		quiet := time.Duration(now - last)
 		switch {
 		case quiet > g.idleTimeout:
 			expired, why = append(expired, s), append(why, endIdleTimeout)
 		case quiet >= g.evictAfter:
-			idle = append(idle, s)
+			idle = append(idle, stamped{s, last})
 		}
 	}
-	slices.SortFunc(idle, func(a, b *streamTrack) int { return cmp.Compare(a.lastData.Load(), b.lastData.Load()) })
-	g.candidates = idle
+	slices.SortFunc(idle, func(a, b stamped) int { return cmp.Compare(a.at, b.at) })
+	g.candidates = g.candidates[:0]
+	for _, o := range idle {
+		g.candidates = append(g.candidates, o.s)
+	}
 	g.mu.Unlock()
 	for i, s := range expired {
 		g.end(s, why[i])

@@ -433,3 +433,47 @@ func FuzzTrackedConn(f *testing.F) {
 		}
 	})
 }
+
+// TestNoChargeAfterTheStreamEnds: the rest of a DATA frame that arrives
+// after its stream ended (the handler refused it, the client reset it) is
+// not charged to the budget for good: every byte charged comes back
+// exactly once, however the end and the frame's bytes interleave.
+func TestNoChargeAfterTheStreamEnds(t *testing.T) {
+	msg := grpcFrame(bytes.Repeat([]byte{'x'}, 1000), 4<<20) // announces 4 MiB, sends 1,000 bytes
+	in := append([]byte(http2.ClientPreface), h2frame(frameHeaders, flagEndHeaders, 1, []byte{0x82})...)
+	in = append(in, h2frame(frameData, 0, 1, msg)...)
+	for _, ended := range []string{"cancelled", "ended by the guard"} {
+		t.Run(ended, func(t *testing.T) {
+			g := newGuard(time.Now, 1<<30, time.Hour, time.Hour, time.Hour)
+			c := newTrackedConn(&chunkConn{r: bytes.NewReader(in), chunk: 64}, g)
+			var track *streamTrack
+			buf := make([]byte, 64)
+			read, done := 0, false
+			for {
+				n, err := c.Read(buf)
+				read += n
+				if c.lastOpened != 0 && track == nil {
+					track = trackOf(g.open(context.Background(), c))
+				}
+				if track != nil && !done && track.charged.Load() > 0 && read < len(in)-200 {
+					done = true
+					// The stream ends with most of the frame still to come.
+					if ended == "cancelled" {
+						track.cancel(nil)
+						require.Eventually(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.tracks) == 0 }, time.Second, time.Millisecond)
+					} else {
+						g.end(track, endReceiveBudget)
+					}
+				}
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+			}
+			require.NotNil(t, track)
+			track.cancel(nil)
+			require.Eventually(t, func() bool { return g.inflight.Load() == 0 }, time.Second, time.Millisecond,
+				"bytes still charged: %d", g.inflight.Load())
+		})
+	}
+}

@@ -384,18 +384,37 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 		}
 		if st == nil {
 			st = accesslog.NewStream(r.cfg.Normalizer, r.conns)
+			if bind != nil {
+				// Checked before any entry is normalised: a refused
+				// identity changes no shared state.
+				st.AcceptProxy = bind.accept
+			}
 		}
-		if err := r.processALS(ctx, local, st, bind, &f); err != nil {
+		if err := r.processALS(ctx, local, st, &f); err != nil {
 			return err
 		}
 	}
 }
 
-// identityBinding checks, once per stream, that the stream's node identity
-// is the workload its client certificate names (bind_spiffe_identity).
+// identityBinding checks that the stream's node identity is the workload
+// its client certificate names (bind_spiffe_identity), when the stream's
+// identifier arrives (accesslog.Stream.AcceptProxy).
 type identityBinding struct {
-	want    spiffeWorkload
-	checked bool
+	want spiffeWorkload
+}
+
+func (b *identityBinding) accept(p *accesslog.Proxy) error {
+	if !b.want.matches(p) {
+		return identityMismatch(p)
+	}
+	return nil
+}
+
+// identityMismatch says which identity a stream claimed that its client
+// certificate does not name.
+func identityMismatch(p *accesslog.Proxy) error {
+	return fmt.Errorf("node identity (namespace %q, service account %q) is not the workload of the client certificate's SPIFFE id",
+		p.Workload.Namespace, p.ServiceAccount)
 }
 
 // recsPool holds record batches, so that an idle stream holds none.
@@ -403,7 +422,7 @@ var recsPool = sync.Pool{New: func() any { return new([]accesslog.Record) }}
 
 // processALS decodes, normalises and hands on one received message, then
 // returns its buffers to their pools.
-func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLocal, st *accesslog.Stream, bind *identityBinding, f *frame) error {
+func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLocal, st *accesslog.Stream, f *frame) error {
 	m := r.metrics
 	defer f.release()
 	rp := recsPool.Get().(*[]accesslog.Record)
@@ -430,16 +449,13 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 			m.rejectedBy[i].Add(float64(n))
 		}
 	}
+	if errors.Is(err, accesslog.ErrProxyRefused) {
+		// Decoded but not taken: its entries count as rejected.
+		m.rejectedIdentity.Add(float64(out.Entries))
+		return r.rejectIdentity(serviceALS, err)
+	}
 	if err != nil {
 		return r.rejectStream(serviceALS, err)
-	}
-	if bind != nil && !bind.checked && st.Proxy() != nil {
-		if !bind.want.matches(st.Proxy()) {
-			// Decoded but not taken: its entries count as rejected.
-			m.rejectedIdentity.Add(float64(len(recs)))
-			return r.rejectIdentity(serviceALS, st.Proxy())
-		}
-		bind.checked = true
 	}
 	if len(recs) == 0 {
 		return nil
@@ -511,11 +527,10 @@ func (r *alsReceiver) rejectStream(service string, err error) error {
 
 // rejectIdentity ends a stream whose node identity is not the workload of
 // its client certificate.
-func (r *alsReceiver) rejectIdentity(service string, p *accesslog.Proxy) error {
+func (r *alsReceiver) rejectIdentity(service string, why error) error {
 	r.metrics.messagesRejected.WithLabelValues(service, reasonIdentityMismatch).Inc()
 	r.metrics.streamsEnded.WithLabelValues(service, endRejected).Inc()
-	return status.Errorf(codes.PermissionDenied,
-		"node identity (namespace %q, service account %q) is not the workload of the client certificate's SPIFFE id", p.Workload.Namespace, p.ServiceAccount)
+	return status.Error(codes.PermissionDenied, why.Error())
 }
 
 // endStream classifies the error that ended a stream's receive loop.
@@ -583,7 +598,7 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 			}
 			proxy = accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
 			if r.cfg.BindSPIFFEIdentity && !peerWorkload(ss.Context()).matches(proxy) {
-				return r.rejectIdentity(serviceMetrics, proxy)
+				return r.rejectIdentity(serviceMetrics, identityMismatch(proxy))
 			}
 			// The node's labels go on every envoy_* series: bounded by
 			// bytes as the access log's are.

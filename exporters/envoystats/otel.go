@@ -76,16 +76,25 @@ func (r *OTelReader) Read(now time.Time, batch int, emit func(pmetric.MetricSlic
 		for i := range r.rows {
 			r.emit(&r.rows[i], ts, b)
 			if err := b.Added(1); err != nil {
+				r.end(ts)
 				return err
 			}
 		}
 	}
-	clear(r.list[:cap(r.list)])
-	if err := b.Flush(); err != nil {
-		return err
+	err := b.Flush()
+	r.end(ts)
+	return err
+}
+
+// end ends a read, emitted whole or not: every series listed keeps its
+// start time, the others' are forgotten (a long outage of the consumer
+// holds no expired series).
+func (r *OTelReader) end(ts pcommon.Timestamp) {
+	for _, ser := range r.list {
+		r.start.Of(ser)
 	}
+	clear(r.list[:cap(r.list)])
 	r.start.End(ts)
-	return nil
 }
 
 // copyRow copies what the exposition shows of ser; it runs under the lock.

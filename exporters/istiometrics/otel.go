@@ -93,19 +93,39 @@ func (r *OTelReader) Read(now time.Time, batch int, emit func(pmetric.MetricSlic
 	ts := pcommon.NewTimestampFromTime(now)
 	b := &otelconv.Batch{Emit: emit, Max: batch}
 	for i := range r.a.shards {
-		if err := r.readHTTP(&r.a.shards[i], ts, b); err != nil {
+		err := r.readHTTP(&r.a.shards[i], ts, b)
+		if err == nil {
+			err = r.readTCP(&r.a.shards[i], ts, b)
+		}
+		if err != nil {
+			// The series not emitted still exist: keep their start times,
+			// and forget those of the series gone, as a read that succeeds
+			// does, so that a long outage of the consumer holds no
+			// expired series.
+			r.seenFrom(i)
+			r.httpStart.End(ts)
+			r.tcpStart.End(ts)
 			return err
 		}
-		if err := r.readTCP(&r.a.shards[i], ts, b); err != nil {
-			return err
-		}
-	}
-	if err := b.Flush(); err != nil {
-		return err
 	}
 	r.httpStart.End(ts)
 	r.tcpStart.End(ts)
-	return nil
+	return b.Flush()
+}
+
+// seenFrom marks every live series of shards from on as seen by this read.
+func (r *OTelReader) seenFrom(from int) {
+	for i := from; i < len(r.a.shards); i++ {
+		sh := &r.a.shards[i]
+		sh.mu.Lock()
+		for _, s := range sh.http {
+			r.httpStart.Of(s)
+		}
+		for _, s := range sh.tcp {
+			r.tcpStart.Of(s)
+		}
+		sh.mu.Unlock()
+	}
 }
 
 func (r *OTelReader) readHTTP(sh *lockedShard, ts pcommon.Timestamp, b *otelconv.Batch) error {

@@ -2,6 +2,7 @@ package istiometrics
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -99,4 +100,26 @@ func TestOTelReaderRestartsExpiredSeries(t *testing.T) {
 	forEachPoint(*got, func(s, _ pcommon.Timestamp) {
 		assert.Equal(t, pcommon.NewTimestampFromTime(now.Add(time.Hour)), s)
 	})
+}
+
+// TestOTelReaderFailingConsumerHoldsNoExpiredSeries: while every read
+// fails (the consumer is down), series that expire are still forgotten and
+// the series not emitted keep their start times.
+func TestOTelReaderFailingConsumerHoldsNoExpiredSeries(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SeriesTTL = time.Minute
+	a := New(cfg)
+	r := a.NewOTelReader(now)
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 5, Requests: 200})
+	replay(t, a, tr)
+	failing := func(pmetric.MetricSlice) error { return errors.New("consumer down") }
+	require.Error(t, r.Read(now.Add(time.Second), 1, failing))
+	held := r.httpStart.Len() + r.tcpStart.Len()
+	assert.Equal(t, a.Stats().HTTPSeries+a.Stats().TCPSeries, int64(held), "every live series keeps its start, emitted or not")
+	require.Positive(t, a.Expire(now.Add(time.Hour)))
+	replay(t, a, loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 6, Requests: 20})) // a few new series
+	require.Error(t, r.Read(now.Add(time.Hour), 1, failing))
+	live := a.Stats().HTTPSeries + a.Stats().TCPSeries
+	require.Less(t, live, int64(held))
+	assert.Equal(t, live, int64(r.httpStart.Len()+r.tcpStart.Len()), "expired series forgotten although the read failed")
 }

@@ -31,26 +31,28 @@ func (s *Locked) NewOTelReader(start time.Time) *OTelReader {
 	return &OTelReader{l: s, start: otelconv.NewStarts[*Series](start)}
 }
 
+// otelRow is one series copied under the lock.
+type otelRow struct {
+	s      *Series
+	labels [4]string
+	calls  uint64
+	sum    float64
+	counts []uint64
+}
+
 // Read emits every span-metrics series as of now to emit, in batches of at
 // most batch data points. It returns emit's first error, at once.
 func (r *OTelReader) Read(now time.Time, batch int, emit func(pmetric.MetricSlice) error) error {
-	type row struct {
-		s      *Series
-		labels [4]string
-		calls  uint64
-		sum    float64
-		counts []uint64
-	}
 	s := r.l
 	s.mu.Lock()
 	s.m.Expire(s.now()) // as Collect: idle series are not exported
 	bounds := s.m.Buckets()
-	rows := make([]row, 0, s.m.Len())
+	rows := make([]otelRow, 0, s.m.Len())
 	counts := make([]uint64, 0, s.m.Len()*(len(bounds)+1))
 	s.m.Range(func(sr *Series) {
 		at := len(counts)
 		counts = append(counts, sr.Counts...)
-		rows = append(rows, row{
+		rows = append(rows, otelRow{
 			s: sr, labels: [4]string{sr.Service, sr.Name, sr.Kind, sr.Status},
 			calls: sr.Calls, sum: sr.SumMillis, counts: counts[at:len(counts):len(counts)],
 		})
@@ -69,12 +71,20 @@ func (r *OTelReader) Read(now time.Time, batch int, emit func(pmetric.MetricSlic
 		otelconv.Counter(b.Metric(spmCallsName, spmCallsHelp, otelconv.KindCounter), &r.attrs, start, ts, float64(rw.calls))
 		otelconv.Histogram(b.Metric(spmDurationName, spmDurationHelp, otelconv.KindHistogram), &r.attrs, start, ts, bounds, rw.counts, rw.calls, rw.sum)
 		if err := b.Added(2); err != nil {
+			r.end(rows, ts) // the series not emitted keep their start times
 			return err
 		}
 	}
-	if err := b.Flush(); err != nil {
-		return err
+	err := b.Flush()
+	r.end(rows, ts)
+	return err
+}
+
+// end ends a read, emitted whole or not: every series listed keeps its
+// start time, the others' are forgotten.
+func (r *OTelReader) end(rows []otelRow, ts pcommon.Timestamp) {
+	for i := range rows {
+		r.start.Of(rows[i].s)
 	}
 	r.start.End(ts)
-	return nil
 }
