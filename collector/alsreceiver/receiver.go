@@ -393,6 +393,13 @@ func (r *alsReceiver) handleALS(_ any, ss grpc.ServerStream) error {
 		if err := r.processALS(ctx, local, st, &f); err != nil {
 			return err
 		}
+		if st.Proxy() == nil {
+			// An empty first message without identifier (with entries it
+			// is refused in processALS): Envoy's first message always
+			// names its node, and a stream that never does would hold a
+			// slot and its label tables without ever counting anything.
+			return r.rejectStream(serviceALS, accesslog.ErrNoIdentifier)
+		}
 	}
 }
 

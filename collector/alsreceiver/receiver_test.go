@@ -297,6 +297,16 @@ func TestBadInputGetsStatusAndCounter(t *testing.T) {
 			[]string{"reason", "no_identifier"},
 		},
 		{
+			// An empty message without identifier (Envoy's first message
+			// always names its node): the stream ends at once instead of
+			// holding a slot and label tables while never identified.
+			"empty message without identifier", method,
+			[][]byte{{}, {}},
+			codes.InvalidArgument,
+			"meshlens_receiver_messages_rejected_total",
+			[]string{"reason", "no_identifier"},
+		},
+		{
 			"oversized message", method,
 			[][]byte{make([]byte, 2<<20)},
 			codes.ResourceExhausted,
