@@ -30,6 +30,7 @@ import (
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/collector/internal/hubref"
 	"github.com/meshlens/meshlens/exporters/spans"
 )
 
@@ -144,16 +145,12 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	if r.shut {
 		return errors.New("receiver was shut down")
 	}
-	ext, ok := host.GetExtensions()[r.cfg.Hub]
-	if !ok {
-		return fmt.Errorf("hub extension %q is not configured: add it under extensions and service.extensions", r.cfg.Hub)
-	}
-	sink, ok := ext.(Sink)
-	if !ok {
-		return fmt.Errorf("extension %q cannot consume access log records", r.cfg.Hub)
+	sink, err := hubref.Find[Sink](host, r.cfg.Hub, "consume access log records")
+	if err != nil {
+		return err
 	}
 	r.sink = sink
-	r.stats, _ = ext.(EnvoyStatsSink)
+	r.stats, _ = sink.(EnvoyStatsSink)
 	r.guard = newGuard(r.now, r.cfg.receiveBudget(), r.cfg.StreamIdleTimeout, r.cfg.MessageTimeout, r.evictIdleAfter,
 		"/"+alsV3Service+"/StreamAccessLogs", "/"+metricsV3Service+"/StreamMetrics")
 	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.overflow, r.guard.receiving)
@@ -187,7 +184,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.server = srv
 	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()),
 		zap.Int64("receive_budget_bytes", r.guard.budget), zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
-	if rs, ok := ext.(readinessSetter); ok {
+	if rs, ok := sink.(readinessSetter); ok {
 		rs.SetReady(r.set.ID.String(), true)
 	}
 	if r.cfg.MemoryLimitMiB > 0 {

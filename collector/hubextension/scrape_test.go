@@ -27,31 +27,8 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/internal/benchrecs"
 )
-
-// scrapeSetRecords returns one record per HTTP label set: sets label sets
-// of the shape of a mesh's (97 source workloads, a destination workload and
-// service per set), with traffic in every histogram and a trace.
-func scrapeSetRecords(sets int) []accesslog.Record {
-	recs := make([]accesslog.Record, 0, sets)
-	for i := range sets {
-		w := accesslog.Workload{
-			Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1",
-			App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "spiffe://cluster.local/ns/ns/sa/src",
-		}
-		d := w
-		d.Name = fmt.Sprintf("dst-%d", i)
-		r := accesslog.Record{
-			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
-			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name + ".ns.svc.cluster.local", Name: d.Name, Namespace: "ns"},
-			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(i%1000) * int64(time.Millisecond),
-			RequestBytes: 300, ResponseBytes: 2000,
-		}
-		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
-		recs = append(recs, r)
-	}
-	return recs
-}
 
 // scrapeHub returns a hub (not started) whose Istio aggregation holds sets
 // HTTP label sets, and their records.
@@ -61,7 +38,7 @@ func scrapeHub(tb testing.TB, sets int) (*Hub, []accesslog.Record) {
 	cfg.Metrics.MaxSeries = sets + 1
 	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
 	require.NoError(tb, err)
-	recs := scrapeSetRecords(sets)
+	recs := benchrecs.LabelSets(sets)
 	for b := range slicesChunk(recs, 1000) {
 		h.agg.ConsumeRecords(b, nil, time.Now())
 	}

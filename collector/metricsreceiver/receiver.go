@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/collector/hubextension"
+	"github.com/meshlens/meshlens/collector/internal/hubref"
 )
 
 // ScopeName is the instrumentation scope of the metrics the receiver sends.
@@ -69,13 +70,9 @@ func (r *metricsReceiver) Start(ctx context.Context, host component.Host) error 
 	if r.shut {
 		return errors.New("receiver was shut down")
 	}
-	ext, ok := host.GetExtensions()[r.cfg.Hub]
-	if !ok {
-		return fmt.Errorf("hub extension %q is not configured: add it under extensions and service.extensions", r.cfg.Hub)
-	}
-	h, ok := ext.(hub)
-	if !ok {
-		return fmt.Errorf("extension %q has no aggregations to read", r.cfg.Hub)
+	h, err := hubref.Find[hub](host, r.cfg.Hub, "give its aggregations to read")
+	if err != nil {
+		return err
 	}
 	aggs := h.Aggregations()
 	start := r.now()

@@ -61,7 +61,7 @@ func TestStartNeedsTheHub(t *testing.T) {
 		want string
 	}{
 		{map[component.ID]component.Component{}, `hub extension "meshlens" is not configured: add it under extensions and service.extensions`},
-		{map[component.ID]component.Component{DefaultHub: nopComponent{}}, `extension "meshlens" has no aggregations to read`},
+		{map[component.ID]component.Component{DefaultHub: nopComponent{}}, `extension "meshlens" cannot give its aggregations to read`},
 	} {
 		r := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(Type), consumertest.NewNop(), time.Now)
 		require.EqualError(t, r.Start(t.Context(), host{ext: tt.ext}), tt.want)

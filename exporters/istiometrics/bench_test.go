@@ -1,11 +1,9 @@
 package istiometrics
 
 import (
-	"fmt"
 	"io"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -58,25 +56,12 @@ func syntheticAggregator(sets int) *Aggregator {
 	cfg := DefaultConfig()
 	cfg.MaxSeries = sets + 1
 	a := New(cfg)
-	recs := make([]accesslog.Record, 0, 1000)
-	for i := 0; i < sets; i++ {
-		w := accesslog.Workload{Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1", App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "spiffe://cluster.local/ns/ns/sa/src"}
-		d := w
-		d.Name = fmt.Sprintf("dst-%d", i)
-		r := accesslog.Record{
-			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
-			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name + ".ns.svc.cluster.local", Name: d.Name, Namespace: "ns"},
-			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(i%1000) * int64(time.Millisecond),
-			RequestBytes: 300, ResponseBytes: 2000,
-		}
-		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
-		recs = append(recs, r)
-		if len(recs) == cap(recs) {
-			a.ConsumeRecords(recs, nil, now)
-			recs = recs[:0]
-		}
+	recs := benchrecs.LabelSets(sets)
+	for len(recs) > 0 {
+		n := min(len(recs), 1000)
+		a.ConsumeRecords(recs[:n], nil, now)
+		recs = recs[n:]
 	}
-	a.ConsumeRecords(recs, nil, now)
 	return a
 }
 

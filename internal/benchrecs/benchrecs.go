@@ -4,6 +4,7 @@
 package benchrecs
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,4 +62,29 @@ func Interleave(streams [][][]accesslog.Record, f func(stream int, recs []access
 			return
 		}
 	}
+}
+
+// LabelSets returns one record per HTTP label set: sets label sets of the
+// shape of a mesh's (97 source workloads, a destination workload and
+// service per set), each with traffic in every Istio histogram and a
+// trace. The scrape and push benchmarks fill an aggregation with them.
+func LabelSets(sets int) []accesslog.Record {
+	recs := make([]accesslog.Record, 0, sets)
+	for i := range sets {
+		w := accesslog.Workload{
+			Name: fmt.Sprintf("src-%d", i%97), Namespace: "ns", CanonicalService: "src", CanonicalRevision: "v1",
+			App: "src", Version: "v1", Cluster: "Kubernetes", Principal: "spiffe://cluster.local/ns/ns/sa/src",
+		}
+		d := w
+		d.Name = fmt.Sprintf("dst-%d", i)
+		r := accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterSource, Protocol: accesslog.ProtocolHTTP,
+			Source: w, Destination: d, Service: accesslog.Service{Host: d.Name + ".ns.svc.cluster.local", Name: d.Name, Namespace: "ns"},
+			ResponseCode: 200, GRPCStatus: -1, Final: true, DurationNanos: int64(i%1000) * int64(time.Millisecond),
+			RequestBytes: 300, ResponseBytes: 2000,
+		}
+		r.Trace.TraceID[0], r.Trace.SpanID[0] = 1, 1
+		recs = append(recs, r)
+	}
+	return recs
 }

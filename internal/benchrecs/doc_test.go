@@ -30,3 +30,14 @@ func TestInterleave(t *testing.T) {
 		t.Fatalf("saw %d batches and %d records, want %d and %d", n, seen, batches, total)
 	}
 }
+
+func TestLabelSets(t *testing.T) {
+	recs := benchrecs.LabelSets(300)
+	dst := map[string]bool{}
+	for i := range recs {
+		dst[recs[i].Destination.Name] = true
+	}
+	if len(recs) != 300 || len(dst) != 300 {
+		t.Fatalf("%d records, %d distinct destinations", len(recs), len(dst))
+	}
+}
