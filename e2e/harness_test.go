@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshlens/meshlens/loadgen"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -362,6 +364,21 @@ func (p *prometheus) query(t *testing.T, q string, at time.Time) []sample {
 		out = append(out, sample{Metric: r.Metric, Value: v, Time: time.UnixMilli(int64(ts * 1000))})
 	}
 	return out
+}
+
+// requests runs a query summing istio_requests_total by reporter, source
+// and destination workload and response code, and returns its samples by
+// the load generator's ledger key.
+func (p *prometheus) requests(t *testing.T, q string, at time.Time) map[loadgen.RequestKey]float64 {
+	t.Helper()
+	got := map[loadgen.RequestKey]float64{}
+	for _, s := range p.query(t, q, at) {
+		got[loadgen.RequestKey{
+			Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
+			Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
+		}] = s.Value
+	}
+	return got
 }
 
 // waitScrapes waits until Prometheus has scraped the target (host:port)

@@ -194,13 +194,7 @@ func TestE2EPrometheus(t *testing.T) {
 	inst := fmt.Sprintf(`instance=%q`, mesh.HTTP)
 
 	t.Run("requests per reporter, source, destination and code", func(t *testing.T) {
-		got := map[loadgen.RequestKey]float64{}
-		for _, s := range prom.query(t, `sum(increase(istio_requests_total{`+inst+`}[`+window+`])) by (reporter, source_workload, destination_workload, response_code)`, t1) {
-			got[loadgen.RequestKey{
-				Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
-				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
-			}] = s.Value
-		}
+		got := prom.requests(t, `sum(increase(istio_requests_total{`+inst+`}[`+window+`])) by (reporter, source_workload, destination_workload, response_code)`, t1)
 		require.Len(t, got, len(tr.Ledger.Requests))
 		for k, want := range tr.Ledger.Requests {
 			assert.InDelta(t, float64(want.Count), got[k], 1e-9, "%v", k)

@@ -135,13 +135,7 @@ func TestE2ERemoteWrite(t *testing.T) {
 	}
 
 	t.Run("requests equal the ledger", func(t *testing.T) {
-		got := map[loadgen.RequestKey]float64{}
-		for _, s := range prom.query(t, `sum by (reporter, source_workload, destination_workload, response_code) (istio_requests_total{job="meshlens"})`, time.Time{}) {
-			got[loadgen.RequestKey{
-				Reporter: loadgen.Reporter(s.Metric["reporter"]), Source: s.Metric["source_workload"],
-				Destination: s.Metric["destination_workload"], ResponseCode: s.Metric["response_code"],
-			}] = s.Value
-		}
+		got := prom.requests(t, `sum by (reporter, source_workload, destination_workload, response_code) (istio_requests_total{job="meshlens"})`, time.Time{})
 		require.Len(t, got, len(tr.Ledger.Requests))
 		for k, want := range tr.Ledger.Requests {
 			assert.InDelta(t, float64(want.Count), got[k], 0, "%v: exactly", k)
