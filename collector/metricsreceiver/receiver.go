@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
@@ -26,6 +27,8 @@ const ScopeName = "github.com/meshlens/meshlens/collector/metricsreceiver"
 // hub is what the receiver needs of the hub extension.
 type hub interface {
 	Aggregations() hubextension.Aggregations
+	// Registerer is where the receiver registers its own metrics.
+	Registerer() prometheus.Registerer
 }
 
 var _ hub = (*hubextension.Hub)(nil)
@@ -52,6 +55,7 @@ type metricsReceiver struct {
 	wg      sync.WaitGroup
 	shut    bool
 	failing bool // the last collection failed (status reported)
+	failed  prometheus.Counter
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, now func() time.Time) *metricsReceiver {
@@ -76,6 +80,18 @@ func (r *metricsReceiver) Start(ctx context.Context, host component.Host) error 
 	}
 	aggs := h.Aggregations()
 	start := r.now()
+	failed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meshlens_push_failed_total",
+		Help: "Collections of the meshlens_metrics receiver that the metrics pipeline refused (the exporter's error); the next collection sends the cumulative values again.",
+	})
+	if err := h.Registerer().Register(failed); err != nil {
+		are := prometheus.AlreadyRegisteredError{}
+		if !errors.As(err, &are) {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		failed = are.ExistingCollector.(prometheus.Counter) // another meshlens_metrics receiver of the hub
+	}
+	r.failed = failed
 	r.readers = r.readers[:0]
 	for _, s := range r.cfg.Sources {
 		switch s {
@@ -136,6 +152,9 @@ func (r *metricsReceiver) collect(ctx context.Context) error {
 			errs = errors.Join(errs, fmt.Errorf("send metrics: %w", err))
 		}
 	}
+	if errs != nil {
+		r.failed.Inc()
+	}
 	return errs
 }
 
@@ -143,10 +162,14 @@ func (r *metricsReceiver) collect(ctx context.Context) error {
 func (r *metricsReceiver) report(err error) {
 	switch {
 	case err != nil:
+		if !r.failing {
+			r.set.Logger.Warn("sending metrics fails; counted in meshlens_push_failed_total until it works again", zap.Error(err))
+		}
 		r.failing = true
 		componentstatus.ReportStatus(r.host, componentstatus.NewRecoverableErrorEvent(err))
 	case r.failing:
 		r.failing = false
+		r.set.Logger.Info("sending metrics works again")
 		componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -123,8 +124,10 @@ func TestConsumerErrorsAreReported(t *testing.T) {
 	defer func() { require.NoError(t, r.Shutdown(t.Context())) }()
 	err = r.collect(t.Context())
 	require.ErrorContains(t, err, "send metrics: remote write down")
+	assert.InDelta(t, 1, testutil.ToFloat64(r.failed), 0, "the failed collection is counted")
 	fail.Store(false)
 	require.NoError(t, r.collect(t.Context()))
+	assert.InDelta(t, 1, testutil.ToFloat64(r.failed), 0)
 	assert.Equal(t, []string{"istio", "envoy", "span_metrics"}, r.sources())
 }
 
