@@ -78,6 +78,13 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(Type, "bad_override_mixed"), wantErr: "metrics: overrides: REQUEST_COUNT and REQUEST_DURATION remove different labels for CLIENT ([response_code] vs [])"},
 		{id: component.NewIDWithName(Type, "bad_override_key"), unmarshalErr: "unknown key(s) metrics::overrides[0]::disable (valid here: disabled, match, tag_overrides)"},
 		{id: component.NewIDWithName(Type, "bad_size_buckets"), wantErr: "metrics: response_size_buckets must be strictly increasing, got [10 5]"},
+		{id: component.NewIDWithName(Type, "native"), endpoint: DefaultEndpoint, path: "/metrics", metrics: func() *istiometrics.Config {
+			c := istiometrics.DefaultConfig()
+			c.NativeHistograms.Enabled, c.NativeHistograms.Schema = true, 2 // max_buckets: the default
+			return &c
+		}()},
+		{id: component.NewIDWithName(Type, "bad_native_schema"), wantErr: "metrics: native_histograms::schema must be between -4 and 8, got 10"},
+		{id: component.NewIDWithName(Type, "bad_native_key"), unmarshalErr: "unknown key(s) metrics::native_histograms::enable (valid here: enabled, max_buckets, schema)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -19,8 +19,9 @@ import (
 )
 
 var (
-	formatText = expfmt.NewFormat(expfmt.TypeTextPlain)
-	formatOM   = expfmt.NewFormat(expfmt.TypeOpenMetrics)
+	formatText  = expfmt.NewFormat(expfmt.TypeTextPlain)
+	formatOM    = expfmt.NewFormat(expfmt.TypeOpenMetrics)
+	formatProto = expfmt.NewFormat(expfmt.TypeProtoDelim)
 )
 
 // metricsBufferBytes is the buffer between the exposition's encoders and
@@ -45,13 +46,19 @@ var gzipWriters = sync.Pool{New: func() any {
 // aggregator as it renders them. Nothing holds the whole body: the
 // response is written through a bounded buffer, gzip-compressed when the
 // scraper accepts it (Prometheus always does), in the format the scraper
-// asked for (OpenMetrics carries exemplars, else text 0.0.4). A write that
+// asked for (OpenMetrics carries exemplars, else text 0.0.4; with native
+// histograms on, the protobuf exposition too, which carries them). A write that
 // fails (the scraper went away or timed out) ends the scrape; it is
 // counted once in meshlens_metrics_scrapes_failed_total.
 func (h *Hub) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	format := expfmt.NegotiateAccept(r.Header, formatOM, formatText)
-	om := format.FormatType() == expfmt.TypeOpenMetrics
-	if !om {
+	offered := []expfmt.Format{formatOM, formatText}
+	if h.cfg.Metrics.NativeHistograms.Enabled {
+		offered = append(offered, formatProto)
+	}
+	format := expfmt.NegotiateAccept(r.Header, offered...)
+	switch format.FormatType() {
+	case expfmt.TypeOpenMetrics, expfmt.TypeProtoDelim:
+	default:
 		format = formatText
 	}
 	// The first registry is gathered before answering, so that a failure
@@ -107,6 +114,9 @@ func (h *Hub) writeMetrics(w io.Writer, format expfmt.Format, fams []*dto.Metric
 			}
 		}
 		fams = nil
+	}
+	if format.FormatType() == expfmt.TypeProtoDelim {
+		return h.agg.WriteProtobuf(w)
 	}
 	om := format.FormatType() == expfmt.TypeOpenMetrics
 	f := istiometrics.FormatText

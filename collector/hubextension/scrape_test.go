@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,12 +20,14 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/internal/benchrecs"
@@ -333,25 +336,70 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); re
 func BenchmarkScrapeMetrics(b *testing.B) {
 	for _, sets := range []int{1000, 10_000, 30_000} {
 		h, _ := scrapeHub(b, sets)
-		plain := &countingWriter{header: http.Header{}}
-		h.serveMetrics(plain, httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/metrics", http.NoBody))
-		for _, encoding := range []string{"identity", "gzip"} {
-			b.Run(fmt.Sprintf("sets=%d/%s", sets, encoding), func(b *testing.B) {
-				req := httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/metrics", http.NoBody)
-				req.Header.Set("Accept-Encoding", encoding)
-				var n int64
-				b.ReportAllocs()
-				for b.Loop() {
-					w := &countingWriter{header: http.Header{}}
-					h.serveMetrics(w, req)
-					n = w.n
-				}
-				b.ReportMetric(float64(n), "wire-B")
-				b.ReportMetric(float64(plain.n), "body-B")
-				b.ReportMetric(float64(plain.n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "body-MB/s")
-			})
-		}
+		benchScrape(b, h, fmt.Sprintf("sets=%d", sets), "", "identity", "gzip")
+		h = nativeScrapeHub(b, sets)
+		benchScrape(b, h, fmt.Sprintf("sets=%d/native/protobuf", sets), promProtoAccept, "identity", "gzip")
 	}
+}
+
+// promProtoAccept is the Accept header of a Prometheus with native
+// histograms on.
+const promProtoAccept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+// benchScrape benchmarks scrapes of h with the Accept header accept, once
+// per Accept-Encoding.
+func benchScrape(b *testing.B, h *Hub, name, accept string, encodings ...string) {
+	newReq := func(encoding string) *http.Request {
+		req := httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/metrics", http.NoBody)
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Accept-Encoding", encoding)
+		return req
+	}
+	plain := &countingWriter{header: http.Header{}}
+	h.serveMetrics(plain, newReq("identity"))
+	for _, encoding := range encodings {
+		b.Run(name+"/"+encoding, func(b *testing.B) {
+			req := newReq(encoding)
+			var n int64
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &countingWriter{header: http.Header{}}
+				h.serveMetrics(w, req)
+				n = w.n
+			}
+			b.ReportMetric(float64(n), "wire-B")
+			b.ReportMetric(float64(plain.n), "body-B")
+			b.ReportMetric(float64(plain.n)*float64(b.N)/b.Elapsed().Seconds()/1e6, "body-MB/s")
+		})
+	}
+}
+
+// nativeScrapeHub is scrapeHub with native histograms on, each label set
+// having seen 32 requests of durations from 0.5 ms to 5 s and sizes from
+// 100 B to 1 MB, so that each native histogram has tens of buckets.
+func nativeScrapeHub(tb testing.TB, sets int) *Hub {
+	tb.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Metrics.MaxSeries = sets + 1
+	cfg.Metrics.NativeHistograms.Enabled = true
+	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+	require.NoError(tb, err)
+	recs := benchrecs.LabelSets(sets)
+	const spread = 32
+	batch := make([]accesslog.Record, 0, 1000*spread)
+	for c := range slicesChunk(recs, 1000) {
+		batch = batch[:0]
+		for _, r := range c {
+			for j := range spread {
+				f := math.Pow(10, float64(j)/(spread-1)) // 1 .. 10
+				r.DurationNanos = int64(0.5e6 * math.Pow(f, 4))
+				r.RequestBytes, r.ResponseBytes = uint64(100*f*f*f*f), uint64(100*f*f*f*f)
+				batch = append(batch, r)
+			}
+		}
+		h.agg.ConsumeRecords(batch, nil, time.Now())
+	}
+	return h
 }
 
 // TestScrapeRSS measures the process's resident memory while Prometheus-
@@ -418,4 +466,66 @@ func procStatusKB(t *testing.T, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
+}
+
+// TestMetricsProtobuf: with native histograms on, a scraper that prefers
+// the protobuf exposition (Prometheus with native histograms on) gets it,
+// gzip-encoded if asked: every registry's families and the Istio series,
+// whose histograms carry native buckets. With them off, the same Accept
+// header gets its next choice, OpenMetrics: protobuf is only offered for
+// native histograms.
+func TestMetricsProtobuf(t *testing.T) {
+	for _, native := range []bool{true, false} {
+		t.Run(fmt.Sprintf("native=%v", native), func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Metrics.NativeHistograms.Enabled = native
+			cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
+			h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
+			require.NoError(t, err)
+			require.NoError(t, h.ConsumeRecords(t.Context(), new(accesslog.StreamLocal), hopReports()))
+			require.NoError(t, h.Start(context.Background(), componenttest.NewNopHost()))
+			defer func() { require.NoError(t, h.Shutdown(context.Background())) }()
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			url := "http://" + h.cfg.HTTP.NetAddr.Endpoint + "/metrics"
+
+			resp, raw := scrape(t, client, url, promProtoAccept, "gzip")
+			require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			require.NoError(t, err)
+			body, err := io.ReadAll(zr)
+			require.NoError(t, err)
+			if !native {
+				assert.Equal(t, "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores", resp.Header.Get("Content-Type"))
+				assert.Contains(t, string(body), "istio_request_duration_milliseconds_bucket{")
+				return
+			}
+			assert.Equal(t, "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores", resp.Header.Get("Content-Type"))
+			fams := map[string]*dto.MetricFamily{}
+			r := bufio.NewReader(bytes.NewReader(body))
+			for {
+				mf := &dto.MetricFamily{}
+				if err := protodelim.UnmarshalFrom(r, mf); err != nil {
+					require.ErrorIs(t, err, io.EOF)
+					break
+				}
+				if f := fams[mf.GetName()]; f != nil {
+					f.Metric = append(f.Metric, mf.Metric...)
+					continue
+				}
+				fams[mf.GetName()] = mf
+			}
+			require.Contains(t, fams, "meshlens_hub_records_total", "the hub's own registry")
+			require.Contains(t, fams, "istio_requests_total")
+			dur := fams["istio_request_duration_milliseconds"]
+			require.NotNil(t, dur)
+			require.NotEmpty(t, dur.GetMetric())
+			for _, m := range dur.GetMetric() {
+				h := m.GetHistogram()
+				assert.Equal(t, int32(3), h.GetSchema())
+				assert.NotZero(t, h.GetZeroThreshold(), "native")
+				assert.NotEmpty(t, h.GetBucket(), "and classic")
+			}
+		})
+	}
 }

@@ -32,7 +32,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			"metrics",
 			map[string]any{"metrics": map[string]any{"series_tll": "5m"}},
-			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_label_bytes, max_series, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets)",
+			"unknown key(s) metrics::series_tll (valid here: duration_buckets, exemplars, max_label_bytes, max_series, native_histograms, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets)",
 		},
 		{
 			"envoy_stats",
@@ -67,7 +67,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			"two sections",
 			map[string]any{"topology": map[string]any{"max_edgs": 5}, "metrics": map[string]any{"ttl": "5s"}},
-			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_label_bytes, max_series, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
+			"unknown key(s) metrics::ttl (valid here: duration_buckets, exemplars, max_label_bytes, max_series, native_histograms, overrides, request_size_buckets, response_size_buckets, series_ttl, size_buckets); unknown key(s) topology::max_edgs",
 		},
 	}
 	for _, tt := range tests {

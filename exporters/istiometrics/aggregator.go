@@ -42,8 +42,10 @@ type httpSeries struct {
 	reqBytes, respBytes hist
 	reqMsgs, respMsgs   uint64
 	exemplars           []exemplar // one per duration bucket (+Inf last), nil when off
+	native              *nativeSet // nil when native histograms are off
 	lastSeen            int64
 	block               []byte // rendered labels, made at the first scrape
+	pblock              []byte // the labels in protobuf, made at the first protobuf scrape
 	dead                bool   // removed by Expire (guarded by the shard lock)
 }
 
@@ -51,8 +53,8 @@ type httpSeries struct {
 type tcpSeries struct {
 	opened, closed, sent, received uint64
 	lastSeen                       int64
-	block                          []byte
-	dead                           bool // removed by Expire (guarded by the shard lock)
+	block, pblock                  []byte // as httpSeries'
+	dead                           bool   // removed by Expire (guarded by the shard lock)
 }
 
 // hist is a cumulative histogram: counts per bucket (the last is +Inf).
@@ -101,6 +103,9 @@ type Aggregator struct {
 	expired             atomic.Uint64
 	records             atomic.Uint64
 	overflowLabels      [4]labels // per reporter
+	// nativeMax is NativeHistograms.MaxBuckets when native histograms are
+	// on, else 0.
+	nativeMax int
 }
 
 type lockedShard struct {
@@ -124,6 +129,12 @@ func New(cfg Config) *Aggregator {
 	a := &Aggregator{
 		cfg: cfg, plan: p, reqBuckets: cfg.requestSizeBuckets(), respBuckets: cfg.responseSizeBuckets(),
 		seed: maphash.MakeSeed(), shards: make([]lockedShard, numShards+1),
+	}
+	if n := cfg.NativeHistograms; n.Enabled {
+		a.nativeMax = n.MaxBuckets
+		if n.Validate() != nil { // not validated: the defaults
+			a.cfg.NativeHistograms.Schema, a.nativeMax = DefaultNativeSchema, DefaultNativeMaxBuckets
+		}
 	}
 	for f := range 2 {
 		for r := range 4 {
@@ -443,12 +454,21 @@ func (a *Aggregator) updateHTTP(s *httpSeries, r *accesslog.Record, now int64) {
 			if s.exemplars != nil && r.Trace.Valid() {
 				s.exemplars[b] = exemplar{traceID: r.Trace.TraceID, spanID: r.Trace.SpanID, value: ms, unixMs: now / 1e6}
 			}
+			if s.native != nil {
+				s.native.duration.observe(ms, a.nativeMax)
+			}
 		}
 		if s.reqBytes.counts != nil {
 			s.reqBytes.observe(a.reqBuckets, float64(r.RequestBytes))
+			if s.native != nil {
+				s.native.reqBytes.observe(float64(r.RequestBytes), a.nativeMax)
+			}
 		}
 		if s.respBytes.counts != nil {
 			s.respBytes.observe(a.respBuckets, float64(r.ResponseBytes))
+			if s.native != nil {
+				s.native.respBytes.observe(float64(r.ResponseBytes), a.nativeMax)
+			}
 		}
 	}
 	s.lastSeen = now
@@ -524,6 +544,9 @@ func (a *Aggregator) newHTTP(r accesslog.Reporter) *httpSeries {
 	}
 	if np > 0 {
 		s.respBytes.counts = counts[nb+nq:]
+	}
+	if a.nativeMax > 0 && nb+nq+np > 0 {
+		s.native = newNativeSet(a.cfg.NativeHistograms.Schema)
 	}
 	return s
 }

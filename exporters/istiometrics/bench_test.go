@@ -2,6 +2,7 @@ package istiometrics
 
 import (
 	"io"
+	"math"
 	"runtime"
 	"testing"
 
@@ -28,10 +29,18 @@ func benchRecords(b *testing.B, requests int) []accesslog.Record {
 }
 
 // BenchmarkConsumeRecords measures aggregation of realistic records into
-// existing series, in batches of 100.
+// existing series, in batches of 100, with native histograms off (the
+// default) and on.
 func BenchmarkConsumeRecords(b *testing.B) {
 	recs := benchRecords(b, 20000)
-	a := New(DefaultConfig())
+	b.Run("classic", func(b *testing.B) { benchConsume(b, recs, DefaultConfig()) })
+	cfg := DefaultConfig()
+	cfg.NativeHistograms.Enabled = true
+	b.Run("native", func(b *testing.B) { benchConsume(b, recs, cfg) })
+}
+
+func benchConsume(b *testing.B, recs []accesslog.Record, cfg Config) {
+	a := New(cfg)
 	a.ConsumeRecords(recs, nil, now)
 	b.ReportAllocs()
 	n, i := 0, 0
@@ -113,20 +122,49 @@ func BenchmarkScrape(b *testing.B) {
 // TestMemoryPerSeries reports the heap held per HTTP label set and per
 // exposed series after a scrape (labels rendered).
 func TestMemoryPerSeries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures memory")
+	if testing.Short() || raceEnabled {
+		t.Skip("measures memory (not under the race detector, which changes it)")
 	}
 	const sets = 20000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	a := syntheticAggregator(sets)
-	if err := a.WriteText(io.Discard, FormatText); err != nil {
-		t.Fatal(err)
+	for _, native := range []bool{false, true} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		cfg := DefaultConfig()
+		cfg.MaxSeries = sets + 1
+		cfg.NativeHistograms.Enabled = native
+		a := New(cfg)
+		recs := benchrecs.LabelSets(sets)
+		// Each label set sees 32 requests of 0.5 ms to 5 s and 100 B to
+		// 1 MB: each native histogram spans ~107 buckets of schema 3.
+		const spread = 32
+		batch := make([]accesslog.Record, 0, 1000*spread)
+		for len(recs) > 0 {
+			n := min(len(recs), 1000)
+			batch = batch[:0]
+			for _, r := range recs[:n] {
+				for j := range spread {
+					f := math.Pow(10, float64(j)/(spread-1))
+					r.DurationNanos = int64(0.5e6 * math.Pow(f, 4))
+					r.RequestBytes, r.ResponseBytes = uint64(100*math.Pow(f, 4)), uint64(100*math.Pow(f, 4))
+					batch = append(batch, r)
+				}
+			}
+			a.ConsumeRecords(batch, nil, now)
+			recs = recs[n:]
+		}
+		if err := a.WriteText(io.Discard, FormatText); err != nil {
+			t.Fatal(err)
+		}
+		if native {
+			if err := a.WriteProtobuf(io.Discard); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSet := float64(after.HeapAlloc-before.HeapAlloc) / sets
+		t.Logf("native histograms %v: heap per HTTP label set: %.0f bytes; per exposed series (%d per set): %.0f bytes", native, perSet, linesPerSet, perSet/linesPerSet)
+		runtime.KeepAlive(a)
 	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	perSet := float64(after.HeapAlloc-before.HeapAlloc) / sets
-	t.Logf("heap per HTTP label set: %.0f bytes; per exposed series (%d per set): %.0f bytes", perSet, linesPerSet, perSet/linesPerSet)
-	runtime.KeepAlive(a)
 }

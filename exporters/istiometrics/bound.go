@@ -121,3 +121,30 @@ func (c *Config) ExpositionBound(tcp bool, series int, labelBytes int64) int64 {
 func (c *Config) MaxExpositionBytes(tcp bool) int64 {
 	return c.ExpositionBound(tcp, c.MaxSeries+MaxOverflowSeries, c.MaxLabelBytes)
 }
+
+// NativeBytesPerHistogram is the most bytes the native part of one
+// histogram takes in the protobuf exposition: schema, zero threshold and
+// zero count (≤ 25 bytes), a span (≤ 14 bytes) and a delta (≤ 10 bytes) per
+// bucket of at most MaxBuckets, the deltas' tag and length (≤ 6 bytes), and
+// the histogram's length prefix growing by up to 4 bytes. 0 when native
+// histograms are off.
+func (c *Config) NativeBytesPerHistogram() int {
+	if !c.NativeHistograms.Enabled {
+		return 0
+	}
+	return 25 + c.NativeHistograms.MaxBuckets*(14+10) + 6 + 4
+}
+
+// ProtobufExpositionBound is the most bytes WriteProtobuf writes for a
+// family (tcp or HTTP) of series series whose label-set bytes are
+// labelBytes: no more than WriteText for the same series (a series' labels
+// come once a metric rather than once a line, a line's value and bucket
+// bound in fewer bytes than their text), plus the native histograms, plus
+// the name, help and type a MetricFamily message repeats for each chunk.
+func (c *Config) ProtobufExpositionBound(tcp bool, series int, labelBytes int64) int64 {
+	b := c.ExpositionBound(tcp, series, labelBytes)
+	if !tcp {
+		b += int64(series) * 3 * int64(c.NativeBytesPerHistogram())
+	}
+	return b + (b/ChunkBytes+10)*int64(c.HeaderBytes(tcp)+16)
+}

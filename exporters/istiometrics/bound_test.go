@@ -127,6 +127,9 @@ func TestLabelBytesBudget(t *testing.T) {
 // longest codes and flags, the largest values, exemplars, both formats.
 func TestExpositionBound(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.NativeHistograms.Enabled = true
+	// The durations below span 51 powers of two: 204 buckets of schema 2.
+	cfg.NativeHistograms.MaxBuckets = 210
 	a := New(cfg)
 	long := strings.Repeat(`\"`, accesslog.DefaultMaxLabelLength/2)
 	w := accesslog.Workload{Name: long, Namespace: long, CanonicalService: long, CanonicalRevision: long, App: long, Version: long, Cluster: long, Principal: long}
@@ -144,9 +147,30 @@ func TestExpositionBound(t *testing.T) {
 			r.Kind, r.Protocol, r.TCPOpened, r.TCPClosed, r.TCPSentBytes, r.TCPReceivedBytes = accesslog.KindTCP, accesslog.ProtocolTCP, true, true, accesslog.MaxBytes, accesslog.MaxBytes
 		}
 		recs = append(recs, r)
+		if !tcp {
+			// Durations and sizes over the whole range: native histograms
+			// of max_buckets buckets each.
+			for d := 1.0; d < float64(accesslog.MaxDuration); d *= 1.01 {
+				r.DurationNanos, r.RequestBytes, r.ResponseBytes = int64(d), uint64(d), uint64(d)
+				recs = append(recs, r)
+			}
+		}
 	}
 	a.ConsumeRecords(recs, nil, now)
 	st := a.Stats()
+	var pb bytes.Buffer
+	require.NoError(t, a.WriteProtobuf(&pb))
+	_, fams := readProtobuf(t, pb.Bytes())
+	spans := 0
+	for _, m := range fams[RequestDuration].GetMetric() {
+		spans += len(m.GetHistogram().GetPositiveDelta())
+	}
+	assert.GreaterOrEqual(t, spans, 2*cfg.NativeHistograms.MaxBuckets*9/10, "the native histograms are nearly full")
+	tcpAt := bytes.Index(pb.Bytes(), []byte(TCPConnectionsOpened)) - 2 // the message's length prefix and tag
+	assert.LessOrEqual(t, int64(tcpAt), cfg.ProtobufExpositionBound(false, int(st.HTTPSeries), st.HTTPBytes))
+	assert.LessOrEqual(t, int64(pb.Len()-tcpAt), cfg.ProtobufExpositionBound(true, int(st.TCPSeries), st.TCPBytes))
+	t.Logf("protobuf: HTTP %d bytes (bound %d), TCP %d (bound %d)", tcpAt, cfg.ProtobufExpositionBound(false, int(st.HTTPSeries), st.HTTPBytes),
+		pb.Len()-tcpAt, cfg.ProtobufExpositionBound(true, int(st.TCPSeries), st.TCPBytes))
 	for _, f := range []Format{FormatText, FormatOpenMetrics} {
 		var body bytes.Buffer
 		require.NoError(t, a.WriteText(&body, f))

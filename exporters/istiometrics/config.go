@@ -40,8 +40,11 @@ type Config struct {
 	// overrides of Istio's Telemetry API and applied in order (overrides.go).
 	Overrides []Override `mapstructure:"overrides"`
 	// Exemplars attaches the trace id of a recent request to each duration
-	// bucket (OpenMetrics exposition only).
+	// bucket (OpenMetrics and protobuf expositions).
 	Exemplars bool `mapstructure:"exemplars"`
+	// NativeHistograms keeps native histograms beside the classic buckets
+	// and serves them in the protobuf exposition (native.go).
+	NativeHistograms NativeHistograms `mapstructure:"native_histograms"`
 }
 
 // DefaultMaxLabelBytes is MaxLabelBytes's default: 64 MiB, 671 bytes a
@@ -59,6 +62,10 @@ func DefaultConfig() Config {
 		DurationBuckets: slices.Clone(DefaultBuckets),
 		SizeBuckets:     slices.Clone(DefaultBuckets),
 		Exemplars:       true,
+		NativeHistograms: NativeHistograms{
+			Schema:     DefaultNativeSchema,
+			MaxBuckets: DefaultNativeMaxBuckets,
+		},
 	}
 }
 
@@ -102,6 +109,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := c.plan(); err != nil {
+		errs = errors.Join(errs, err)
+	}
+	if !c.NativeHistograms.Enabled {
+		return errs
+	}
+	if err := c.NativeHistograms.Validate(); err != nil {
 		errs = errors.Join(errs, err)
 	}
 	return errs

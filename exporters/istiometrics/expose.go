@@ -99,41 +99,61 @@ const ChunkBytes = 64 << 10
 // therefore never blocks ingest, and costs one chunk of memory. A series
 // expired meanwhile is skipped; one created meanwhile is in the next scrape.
 func (a *Aggregator) WriteText(w io.Writer, f Format) error {
-	tw := textWriter{w: w, f: f, pending: make([]byte, 0, ChunkBytes+ChunkBytes/2)}
-	durLe := leLabels(a.cfg.DurationBuckets)
-	reqLe, respLe := leLabels(a.reqBuckets), leLabels(a.respBuckets)
+	return a.write(&textWriter{
+		w: w, f: f, pending: make([]byte, 0, ChunkBytes+ChunkBytes/2),
+		le: [3][][]byte{leLabels(a.cfg.DurationBuckets), leLabels(a.reqBuckets), leLabels(a.respBuckets)},
+	})
+}
 
+// seriesEncoder renders the series write lists: the text formats
+// (textWriter) or protobuf (protoWriter).
+type seriesEncoder interface {
+	// family starts the series of metric m, of type typ.
+	family(m metric, typ string) error
+	// protobuf reports whether the encoder needs the series' labels in
+	// protobuf (pblock) rather than text (block): write renders them once
+	// a series, under its shard's lock (with the key's address, which an
+	// interface call would move to the heap, once a series and family).
+	protobuf() bool
+	// http and tcp render one series of the current family.
+	http(m metric, s *httpSeries)
+	tcp(s *tcpSeries, v uint64)
+	// pendingBytes is what is rendered and not written yet.
+	pendingBytes() int
+	// flush writes what is rendered.
+	flush() error
+}
+
+// write renders every series through enc and writes them a chunk at a time
+// (WriteText's locks).
+func (a *Aggregator) write(enc seriesEncoder) error {
+	pb := enc.protobuf()
+	flushFull := func() error {
+		if enc.pendingBytes() < ChunkBytes {
+			return nil
+		}
+		return enc.flush()
+	}
 	httpFams := []struct {
 		m        metric
 		typ      string
-		emit     func(s *httpSeries)
 		grpcOnly bool
 	}{
-		{mRequestCount, "counter", func(s *httpSeries) {
-			tw.sample(RequestsTotal, "", s.block, nil, float64(s.requests), nil)
-		}, false},
-		{mRequestDuration, "histogram", func(s *httpSeries) {
-			tw.hist(RequestDuration, s.block, &s.duration, durLe, s.exemplars)
-		}, false},
-		{mRequestSize, "histogram", func(s *httpSeries) {
-			tw.hist(RequestBytes, s.block, &s.reqBytes, reqLe, nil)
-		}, false},
-		{mResponseSize, "histogram", func(s *httpSeries) {
-			tw.hist(ResponseBytes, s.block, &s.respBytes, respLe, nil)
-		}, false},
-		{mGRPCRequestMessages, "counter", func(s *httpSeries) {
-			tw.sample(RequestMessages, "", s.block, nil, float64(s.reqMsgs), nil)
-		}, true},
-		{mGRPCResponseMessages, "counter", func(s *httpSeries) {
-			tw.sample(ResponseMessages, "", s.block, nil, float64(s.respMsgs), nil)
-		}, true},
+		{mRequestCount, "counter", false},
+		{mRequestDuration, "histogram", false},
+		{mRequestSize, "histogram", false},
+		{mResponseSize, "histogram", false},
+		{mGRPCRequestMessages, "counter", true},
+		{mGRPCResponseMessages, "counter", true},
 	}
 	var list []*httpSeries // one shard's series, reused
 	for _, fam := range httpFams {
 		if a.plan.off[fam.m] == [2]bool{true, true} {
 			continue
 		}
-		tw.header(metricNames[fam.m], fam.typ)
+		if err := enc.family(fam.m, fam.typ); err != nil {
+			return err
+		}
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
@@ -142,7 +162,9 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				if !a.enabled(fam.m, &k) || fam.grpcOnly && !grpcSeries(&k, s) {
 					continue
 				}
-				if s.block == nil {
+				if pb && s.pblock == nil {
+					s.pblock = protoLabels(&k, false)
+				} else if !pb && s.block == nil {
 					s.block = a.labelBlock(&k, false)
 				}
 				list = append(list, s)
@@ -150,15 +172,15 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 			sh.mu.Unlock()
 			for j := 0; j < len(list); {
 				sh.mu.Lock()
-				for ; j < len(list) && len(tw.pending) < ChunkBytes; j++ {
+				for ; j < len(list) && enc.pendingBytes() < ChunkBytes; j++ {
 					s := list[j]
 					if s.dead || (fam.m == mRequestDuration && s.duration.count == 0) || (!fam.grpcOnly && s.requests == 0) {
 						continue
 					}
-					fam.emit(s)
+					enc.http(fam.m, s)
 				}
 				sh.mu.Unlock()
-				if err := tw.flushFull(); err != nil {
+				if err := flushFull(); err != nil {
 					return err
 				}
 			}
@@ -180,8 +202,9 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 		if a.plan.off[fam.m] == [2]bool{true, true} {
 			continue
 		}
-		name := metricNames[fam.m]
-		tw.header(name, "counter")
+		if err := enc.family(fam.m, "counter"); err != nil {
+			return err
+		}
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
@@ -190,7 +213,9 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 				if !a.enabled(fam.m, &k) {
 					continue
 				}
-				if s.block == nil {
+				if pb && s.pblock == nil {
+					s.pblock = protoLabels(&k, true)
+				} else if !pb && s.block == nil {
 					s.block = a.labelBlock(&k, true)
 				}
 				tcpList = append(tcpList, s)
@@ -198,19 +223,19 @@ func (a *Aggregator) WriteText(w io.Writer, f Format) error {
 			sh.mu.Unlock()
 			for j := 0; j < len(tcpList); {
 				sh.mu.Lock()
-				for ; j < len(tcpList) && len(tw.pending) < ChunkBytes; j++ {
+				for ; j < len(tcpList) && enc.pendingBytes() < ChunkBytes; j++ {
 					if s := tcpList[j]; !s.dead {
-						tw.sample(name, "", s.block, nil, float64(fam.get(s)), nil)
+						enc.tcp(s, fam.get(s))
 					}
 				}
 				sh.mu.Unlock()
-				if err := tw.flushFull(); err != nil {
+				if err := flushFull(); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	return tw.flush()
+	return enc.flush()
 }
 
 // grpcSeries reports whether the HTTP series k has gRPC message counters:
@@ -226,14 +251,39 @@ type textWriter struct {
 	w       io.Writer
 	f       Format
 	pending []byte
+	le      [3][][]byte // the le labels of the three histograms
+	name    string      // the current family's metric name
 }
 
-// flushFull writes pending out once it holds a chunk.
-func (tw *textWriter) flushFull() error {
-	if len(tw.pending) < ChunkBytes {
-		return nil
+func (tw *textWriter) pendingBytes() int { return len(tw.pending) }
+
+func (tw *textWriter) family(m metric, typ string) error {
+	tw.name = metricNames[m]
+	tw.header(tw.name, typ)
+	return nil
+}
+
+func (tw *textWriter) protobuf() bool { return false }
+
+func (tw *textWriter) http(m metric, s *httpSeries) {
+	switch m {
+	case mRequestCount:
+		tw.sample(tw.name, "", s.block, nil, float64(s.requests), nil)
+	case mRequestDuration:
+		tw.hist(tw.name, s.block, &s.duration, tw.le[0], s.exemplars)
+	case mRequestSize:
+		tw.hist(tw.name, s.block, &s.reqBytes, tw.le[1], nil)
+	case mResponseSize:
+		tw.hist(tw.name, s.block, &s.respBytes, tw.le[2], nil)
+	case mGRPCRequestMessages:
+		tw.sample(tw.name, "", s.block, nil, float64(s.reqMsgs), nil)
+	case mGRPCResponseMessages:
+		tw.sample(tw.name, "", s.block, nil, float64(s.respMsgs), nil)
 	}
-	return tw.flush()
+}
+
+func (tw *textWriter) tcp(s *tcpSeries, v uint64) {
+	tw.sample(tw.name, "", s.block, nil, float64(v), nil)
 }
 
 func (tw *textWriter) flush() error {
