@@ -48,15 +48,28 @@ import (
 
 // ForeignConfig configures Foreign. Zero values take the defaults.
 type ForeignConfig struct {
-	// Proxies is the number of sidecars, each with one stream (default 8).
+	// Proxies is the number of sidecars (default 8).
 	Proxies int
-	// Entries is the number of entries of a Send, over all proxies
-	// (default 1,000,000); each proxy sends an equal share in whole
-	// messages, so a Send may send up to Proxies*BatchSize more.
+	// StreamsPerProxy is the number of streams of each proxy (Envoy's
+	// worker threads; default 1).
+	StreamsPerProxy int
+	// Entries is the number of entries of a Send, over all streams
+	// (default 1,000,000); each stream sends an equal share in whole
+	// messages, so a Send may send up to a message more per stream.
 	Entries int
-	// BatchSize is the number of entries per message (default 100).
+	// BatchSize is the number of entries per message (default 100), the
+	// most when MinBatch is set.
 	BatchSize int
-	// Seed seeds the templates and the unique values.
+	// MinBatch, if in (0, BatchSize), makes the number of entries of each
+	// message uniform in [MinBatch, BatchSize].
+	MinBatch int
+	// Every, if positive, makes each stream send one message per Every,
+	// the first at a random offset within Every (Envoy flushing a
+	// buffer_flush_interval after its timer started); else the streams send
+	// flat out.
+	Every time.Duration
+	// Seed seeds the templates, the message sizes, the offsets and the
+	// unique values.
 	Seed uint64
 	// Marshal makes Send build every entry as go-control-plane structs
 	// (formatting its unique values) and encode each message with
@@ -69,27 +82,44 @@ func (c ForeignConfig) withDefaults() ForeignConfig {
 	if c.Proxies <= 0 {
 		c.Proxies = 8
 	}
+	if c.StreamsPerProxy <= 0 {
+		c.StreamsPerProxy = 1
+	}
 	if c.Entries <= 0 {
 		c.Entries = 1_000_000
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
+	if c.MinBatch <= 0 || c.MinBatch > c.BatchSize {
+		c.MinBatch = c.BatchSize
+	}
 	return c
 }
 
 // ForeignTraffic is what Foreign returns: per proxy its identifier and
-// templates; Send produces the messages.
+// templates, per stream the sizes of its messages; Send produces the
+// messages.
 type ForeignTraffic struct {
-	cfg      ForeignConfig
-	proxies  []foreignProxy
-	messages int // per proxy
+	cfg     ForeignConfig
+	proxies []foreignProxy
+	streams []foreignStream
 }
 
 type foreignProxy struct {
 	nodeID    string
 	ident     []byte // encoded StreamAccessLogsMessage.Identifier
 	templates []foreignTemplate
+}
+
+// foreignStream is one stream of a proxy: the number of entries of each
+// message and the run-wide sequence number of each message's first entry,
+// from which its unique values derive.
+type foreignStream struct {
+	proxy   int
+	offset  time.Duration // of its first message, with Every
+	entries []int
+	first   []uint64
 }
 
 // foreignTemplate is an encoded HTTPAccessLogEntry with placeholders at the
@@ -110,6 +140,7 @@ var (
 
 const (
 	foreignTemplates  = 64 // per proxy
+	foreignPeers      = 7  // services each proxy calls, at most
 	foreignPathDigits = 12
 	foreignPort       = 8080
 	foreignNamespace  = "shop"
@@ -119,8 +150,7 @@ const (
 // The same config always gives the same bytes.
 func Foreign(cfg ForeignConfig) *ForeignTraffic {
 	cfg = cfg.withDefaults()
-	perProxy := (cfg.Entries + cfg.Proxies - 1) / cfg.Proxies
-	f := &ForeignTraffic{cfg: cfg, messages: (perProxy + cfg.BatchSize - 1) / cfg.BatchSize}
+	f := &ForeignTraffic{cfg: cfg}
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
 	start := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 	for p := range cfg.Proxies {
@@ -136,19 +166,51 @@ func Foreign(cfg ForeignConfig) *ForeignTraffic {
 		}
 		f.proxies = append(f.proxies, fp)
 	}
+	streams := cfg.Proxies * cfg.StreamsPerProxy
+	share := (cfg.Entries + streams - 1) / streams
+	var seq uint64
+	for i := range streams {
+		st := foreignStream{proxy: i % cfg.Proxies}
+		if cfg.Every > 0 {
+			st.offset = time.Duration(r.Int64N(int64(cfg.Every)))
+		}
+		for n := 0; n < share; {
+			size := cfg.MinBatch + r.IntN(cfg.BatchSize-cfg.MinBatch+1)
+			st.entries = append(st.entries, size)
+			st.first = append(st.first, seq)
+			seq += uint64(size)
+			n += size
+		}
+		f.streams = append(f.streams, st)
+	}
 	return f
 }
 
 // EntryCount returns the number of entries one Send sends.
 func (f *ForeignTraffic) EntryCount() int {
-	return len(f.proxies) * f.messages * f.cfg.BatchSize
+	n := 0
+	for i := range f.streams {
+		for _, e := range f.streams[i].entries {
+			n += e
+		}
+	}
+	return n
 }
 
 // MessageCount returns the number of messages one Send sends.
-func (f *ForeignTraffic) MessageCount() int { return len(f.proxies) * f.messages }
+func (f *ForeignTraffic) MessageCount() int {
+	n := 0
+	for i := range f.streams {
+		n += len(f.streams[i].entries)
+	}
+	return n
+}
 
-// Streams returns the number of streams of a Send (one per proxy).
-func (f *ForeignTraffic) Streams() int { return len(f.proxies) }
+// Streams returns the number of streams of a Send.
+func (f *ForeignTraffic) Streams() int { return len(f.streams) }
+
+// Messages returns the number of messages of stream s.
+func (f *ForeignTraffic) Messages(s int) int { return len(f.streams[s].entries) }
 
 func foreignService(p int) string { return fmt.Sprintf("svc-%d", p) }
 
@@ -190,7 +252,7 @@ func foreignIdentifier(p int, nodeID string) *alsv3.StreamAccessLogsMessage_Iden
 // (p calls one of the other services) and a server entry (one of the other
 // services calls p), with the outcome, sizes and durations drawn from r.
 func foreignEntry(r *rand.Rand, p, k, proxies int, start time.Time) foreignTemplate {
-	peer := (p + 1 + r.IntN(max(proxies-1, 1))) % proxies
+	peer := (p + 1 + r.IntN(max(min(proxies-1, foreignPeers), 1))) % proxies
 	outbound := k%2 == 0
 	code := uint32(200)
 	switch x := r.IntN(100); {
@@ -284,89 +346,93 @@ func foreignEntry(r *rand.Rand, p, k, proxies int, start time.Time) foreignTempl
 	return t
 }
 
-// appendEntries writes n entries of proxy p, the unique values numbered
-// from first, as the repeated entries field of HTTPAccessLogEntries.
-func (f *ForeignTraffic) appendEntries(dst []byte, p int, first uint64, n int) []byte {
-	fp := &f.proxies[p]
-	proxies := uint64(len(f.proxies))
-	for i := range n {
-		seq := first + uint64(i)
-		t := &fp.templates[seq%uint64(len(fp.templates))]
+// appendEntries writes the entries of message m of stream s as the
+// repeated entries field of HTTPAccessLogEntries.
+func (f *ForeignTraffic) appendEntries(dst []byte, s, m int) []byte {
+	st := &f.streams[s]
+	fp := &f.proxies[st.proxy]
+	for i := range st.entries[m] {
+		u := st.first[m] + uint64(i)
+		t := &fp.templates[u%uint64(len(fp.templates))]
 		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
 		dst = protowire.AppendVarint(dst, uint64(len(t.b)))
 		at := len(dst)
 		dst = append(dst, t.b...)
 		e := dst[at:]
-		// Unique over the run: the sequence number of the entry over all
-		// proxies, mixed into 192 random-looking bits.
-		u := seq*proxies + uint64(p)
-		hi, lo, sp := mix64(f.cfg.Seed^u), mix64(f.cfg.Seed^u^0x9e3779b97f4a7c15), mix64(^u^f.cfg.Seed)
+		// Unique over the run: the entry's sequence number, mixed into
+		// 192 random-looking bits.
+		hi, lo, sp := f.unique(u)
 		putUUID(e[t.reqID:], hi, lo)
 		putHex(e[t.trace:t.trace+16], hi)
 		putHex(e[t.trace+16:t.trace+32], lo)
-		putHex(e[t.span:t.span+16], sp|1)
+		putHex(e[t.span:t.span+16], sp)
 		putDec(e[t.path:t.path+foreignPathDigits], u)
 	}
 	return dst
 }
 
-// entriesSize returns the encoded size of the n entries of proxy p
-// numbered from first, as HTTPAccessLogEntries' repeated field.
-func (f *ForeignTraffic) entriesSize(p int, first uint64, n int) int {
-	fp := &f.proxies[p]
+// unique returns the random-looking bits of entry u's request id and trace
+// id (hi, lo) and span id (sp, never 0).
+func (f *ForeignTraffic) unique(u uint64) (hi, lo, sp uint64) {
+	return mix64(f.cfg.Seed ^ u), mix64(f.cfg.Seed ^ u ^ 0x9e3779b97f4a7c15), mix64(^u^f.cfg.Seed) | 1
+}
+
+// entriesSize returns the encoded size of message m of stream s's entries,
+// as HTTPAccessLogEntries' repeated field.
+func (f *ForeignTraffic) entriesSize(s, m int) int {
+	st := &f.streams[s]
+	fp := &f.proxies[st.proxy]
 	inner := 0
-	for i := range n {
-		t := &fp.templates[(first+uint64(i))%uint64(len(fp.templates))]
+	for i := range st.entries[m] {
+		t := &fp.templates[(st.first[m]+uint64(i))%uint64(len(fp.templates))]
 		inner += protowire.SizeTag(1) + protowire.SizeBytes(len(t.b))
 	}
 	return inner
 }
 
-// messageSize returns the encoded size of message m of proxy p.
-func (f *ForeignTraffic) messageSize(p, m int) int {
-	n := f.cfg.BatchSize
-	size := protowire.SizeTag(2) + protowire.SizeBytes(f.entriesSize(p, uint64(m*n), n))
+// messageSize returns the encoded size of message m of stream s.
+func (f *ForeignTraffic) messageSize(s, m int) int {
+	size := protowire.SizeTag(2) + protowire.SizeBytes(f.entriesSize(s, m))
 	if m == 0 {
-		size += protowire.SizeTag(1) + protowire.SizeBytes(len(f.proxies[p].ident))
+		size += protowire.SizeTag(1) + protowire.SizeBytes(len(f.proxies[f.streams[s].proxy].ident))
 	}
 	return size
 }
 
-// Message returns message m (0-based) of proxy p's stream, encoded; the
-// first carries the identifier.
-func (f *ForeignTraffic) Message(p, m int) []byte {
-	return f.appendMessage(nil, p, m)
+// Message returns message m (0-based) of stream s, encoded; the first
+// carries the identifier.
+func (f *ForeignTraffic) Message(s, m int) []byte {
+	return f.appendMessage(nil, s, m)
 }
 
-func (f *ForeignTraffic) appendMessage(dst []byte, p, m int) []byte {
-	n := f.cfg.BatchSize
-	first := uint64(m * n)
-	if size := f.messageSize(p, m); cap(dst)-len(dst) < size {
+func (f *ForeignTraffic) appendMessage(dst []byte, s, m int) []byte {
+	if size := f.messageSize(s, m); cap(dst)-len(dst) < size {
 		dst = append(make([]byte, 0, len(dst)+size), dst...)
 	}
 	if m == 0 {
 		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, f.proxies[p].ident)
+		dst = protowire.AppendBytes(dst, f.proxies[f.streams[s].proxy].ident)
 	}
 	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(f.entriesSize(p, first, n)))
-	return f.appendEntries(dst, p, first, n)
+	dst = protowire.AppendVarint(dst, uint64(f.entriesSize(s, m)))
+	return f.appendEntries(dst, s, m)
 }
 
-// Send sends every proxy's messages, one stream per proxy, flat out or
-// paced to opt.Rate entries/s (shared equally by the proxies); Repeat,
-// Duration and Concurrency are ignored. Each message is written into a
-// buffer of gRPC's pool that gRPC frees once it has sent it.
+// Send sends every stream's messages: flat out, paced to opt.Rate
+// entries/s (shared equally by the streams), or one message per
+// ForeignConfig.Every; Repeat, Duration and Concurrency are ignored. Each
+// message is written into a buffer of gRPC's pool that gRPC frees once it
+// has sent it.
 func (f *ForeignTraffic) Send(ctx context.Context, conn grpc.ClientConnInterface, opt SendOptions) (Stats, error) {
 	begin := time.Now()
 	callOpts := append([]grpc.CallOption{grpc.ForceCodecV2(RawCodec{})}, opt.CallOptions...)
 	pool := mem.DefaultBufferPool()
 	var c sendCounters
 	var wg sync.WaitGroup
-	for p := range f.proxies {
+	for s := range f.streams {
 		wg.Go(func() {
-			lim := newLimiter(opt.Rate / float64(len(f.proxies)))
-			if err := f.sendProxy(ctx, conn, p, pool, lim, callOpts, &c); err != nil {
+			lim := newLimiter(opt.Rate / float64(len(f.streams)))
+			if err := f.sendStream(ctx, conn, s, begin, pool, lim, callOpts, &c); err != nil {
 				c.fail(err)
 			}
 		})
@@ -385,29 +451,36 @@ func (f *ForeignTraffic) Send(ctx context.Context, conn grpc.ClientConnInterface
 	return st, nil
 }
 
-func (f *ForeignTraffic) sendProxy(ctx context.Context, conn grpc.ClientConnInterface, p int, pool mem.BufferPool,
+func (f *ForeignTraffic) sendStream(ctx context.Context, conn grpc.ClientConnInterface, s int, begin time.Time, pool mem.BufferPool,
 	lim *limiter, callOpts []grpc.CallOption, c *sendCounters,
 ) error {
+	st := &f.streams[s]
+	if f.cfg.Every > 0 && !sleepUntil(ctx, begin.Add(st.offset)) {
+		return nil // cancelled: Send reports ctx.Err()
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	node := f.proxies[p].nodeID
+	node := f.proxies[st.proxy].nodeID
 	cs, err := conn.NewStream(sctx, &alsStreamDesc, AccessLogMethod, callOpts...)
 	if err != nil {
 		return fmt.Errorf("open stream for %s: %w", node, err)
 	}
 	c.streams.Add(1)
-	n := f.cfg.BatchSize
-	for m := range f.messages {
-		if err := lim.wait(ctx, n); err != nil {
-			return nil // cancelled: Send reports ctx.Err()
+	for m, n := range st.entries {
+		if f.cfg.Every > 0 {
+			if !sleepUntil(ctx, begin.Add(st.offset+time.Duration(m)*f.cfg.Every)) {
+				return nil
+			}
+		} else if err := lim.wait(ctx, n); err != nil {
+			return nil
 		}
-		size := f.messageSize(p, m)
+		size := f.messageSize(s, m)
 		var msg any
 		if f.cfg.Marshal {
-			msg = f.marshalMessage(p, m)
+			msg = f.marshalMessage(s, m)
 		} else {
 			buf := pool.Get(size)
-			*buf = f.appendMessage((*buf)[:0], p, m)
+			*buf = f.appendMessage((*buf)[:0], s, m)
 			msg = &pooledMessage{buf: mem.NewBuffer(buf, pool)}
 		}
 		if err := cs.SendMsg(msg); err != nil {
@@ -426,30 +499,44 @@ func (f *ForeignTraffic) sendProxy(ctx context.Context, conn grpc.ClientConnInte
 	return closeStream(cs, alsRPC, node)
 }
 
-// marshalMessage builds message m of proxy p as go-control-plane structs,
+// sleepUntil sleeps until t, or returns false when ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// marshalMessage builds message m of stream s as go-control-plane structs,
 // each entry a copy of its template with its unique values formatted in,
 // for gRPC's proto codec to encode (ForeignConfig.Marshal). The values and
 // sizes are those appendMessage writes.
-func (f *ForeignTraffic) marshalMessage(p, m int) *alsv3.StreamAccessLogsMessage {
-	fp := &f.proxies[p]
-	n := f.cfg.BatchSize
-	proxies := uint64(len(f.proxies))
+func (f *ForeignTraffic) marshalMessage(s, m int) *alsv3.StreamAccessLogsMessage {
+	st := &f.streams[s]
+	fp := &f.proxies[st.proxy]
 	msg := &alsv3.StreamAccessLogsMessage{}
 	if m == 0 {
-		msg.Identifier = foreignIdentifier(p, fp.nodeID)
+		msg.Identifier = foreignIdentifier(st.proxy, fp.nodeID)
 	}
-	logs := &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: make([]*accesslogv3.HTTPAccessLogEntry, 0, n)}
-	for i := range n {
-		seq := uint64(m*n + i)
-		t := &fp.templates[seq%uint64(len(fp.templates))]
+	logs := &alsv3.StreamAccessLogsMessage_HTTPAccessLogEntries{LogEntry: make([]*accesslogv3.HTTPAccessLogEntry, 0, st.entries[m])}
+	for i := range st.entries[m] {
+		u := st.first[m] + uint64(i)
+		t := &fp.templates[u%uint64(len(fp.templates))]
 		en := proto.Clone(t.en).(*accesslogv3.HTTPAccessLogEntry)
-		u := seq*proxies + uint64(p)
-		hi, lo, sp := mix64(f.cfg.Seed^u), mix64(f.cfg.Seed^u^0x9e3779b97f4a7c15), mix64(^u^f.cfg.Seed)
+		hi, lo, sp := f.unique(u)
 		var id [36]byte
 		putUUID(id[:], hi, lo)
 		en.Request.RequestId = string(id[:])
 		en.Request.Path = fmt.Sprintf("/api/v1/orders/%0*d", foreignPathDigits, u)
-		en.Request.RequestHeaders = map[string]string{"traceparent": fmt.Sprintf("00-%016x%016x-%016x-01", hi, lo, sp|1)}
+		en.Request.RequestHeaders = map[string]string{"traceparent": fmt.Sprintf("00-%016x%016x-%016x-01", hi, lo, sp)}
 		logs.LogEntry = append(logs.LogEntry, en)
 	}
 	msg.LogEntries = &alsv3.StreamAccessLogsMessage_HttpLogs{HttpLogs: logs}

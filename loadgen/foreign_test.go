@@ -18,20 +18,30 @@ import (
 // path of every entry unique over the run.
 func TestForeignMessages(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cfg  ForeignConfig
+		name               string
+		cfg                ForeignConfig
+		minBatch, maxBatch int
+		streams            int
 	}{
-		{"defaults, fewer entries", ForeignConfig{Entries: 4000, Seed: 1}},
-		{"3 proxies, 17 per message", ForeignConfig{Proxies: 3, Entries: 1000, BatchSize: 17, Seed: 2}},
+		{"defaults, fewer entries", ForeignConfig{Entries: 4000, Seed: 1}, 100, 100, 8},
+		{"3 proxies, 17 per message", ForeignConfig{Proxies: 3, Entries: 1000, BatchSize: 17, Seed: 2}, 17, 17, 3},
+		{"realistic: 40 proxies, 4 streams each, 5-50 per message", ForeignConfig{
+			Proxies: 40, StreamsPerProxy: 4, Entries: 20_000, MinBatch: 5, BatchSize: 50, Seed: 3,
+		}, 5, 50, 160},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := Foreign(tc.cfg)
 			ids, traces, paths := map[string]int{}, map[string]int{}, map[string]int{}
 			entries := 0
-			for p := range f.Streams() {
-				for m := range f.messages {
+			sizes := map[int]bool{}
+			for s := range f.Streams() {
+				for m := range f.Messages(s) {
 					var msg alsv3.StreamAccessLogsMessage
-					require.NoError(t, proto.Unmarshal(f.Message(p, m), &msg))
+					require.NoError(t, proto.Unmarshal(f.Message(s, m), &msg))
+					n := len(msg.GetHttpLogs().GetLogEntry())
+					sizes[n] = true
+					assert.GreaterOrEqual(t, n, tc.minBatch)
+					assert.LessOrEqual(t, n, tc.maxBatch)
 					require.NoError(t, msg.ValidateAll())
 					assert.Equal(t, m == 0, msg.GetIdentifier() != nil, "identifier on message %d", m)
 					require.Nil(t, msg.GetTcpLogs())
@@ -45,6 +55,10 @@ func TestForeignMessages(t *testing.T) {
 					}
 				}
 			}
+			assert.Equal(t, tc.streams, f.Streams())
+			if tc.minBatch < tc.maxBatch {
+				assert.Greater(t, len(sizes), (tc.maxBatch-tc.minBatch)/2, "message sizes vary")
+			}
 			assert.Equal(t, f.EntryCount(), entries)
 			assert.GreaterOrEqual(t, entries, tc.cfg.Entries)
 			assert.Len(t, ids, entries, "unique request ids")
@@ -57,9 +71,9 @@ func TestForeignMessages(t *testing.T) {
 // TestForeignDeterministic: the same config gives the same bytes; another
 // seed other unique values.
 func TestForeignDeterministic(t *testing.T) {
-	a := Foreign(ForeignConfig{Entries: 800, Seed: 7})
-	b := Foreign(ForeignConfig{Entries: 800, Seed: 7})
-	c := Foreign(ForeignConfig{Entries: 800, Seed: 8})
+	a := Foreign(ForeignConfig{Entries: 2000, Seed: 7})
+	b := Foreign(ForeignConfig{Entries: 2000, Seed: 7})
+	c := Foreign(ForeignConfig{Entries: 2000, Seed: 8})
 	assert.Equal(t, a.Message(3, 0), b.Message(3, 0))
 	for _, m := range []int{0, 1} {
 		enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(a.marshalMessage(3, m))
