@@ -49,8 +49,8 @@ e2e: ## Run only the end-to-end tests (names containing E2E)
 bench: ## Run all benchmarks once, with allocation stats
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
-loadtest: ## End-to-end throughput, the gRPC transport's floor and latency (meshlens binary + loadgen), each with its bar, see BENCHMARKS.md
-	MESHLENS_LOADTEST=1 $(GO) test -count=1 -v -run 'TestE2EThroughput|TestE2ETransportFloor|TestE2ELatency' ./e2e/
+loadtest: ## End-to-end throughput (own and foreign traffic), the realistic regime, the gRPC transport's floor and latency (meshlens binary + loadgen), each with its bar, see BENCHMARKS.md
+	MESHLENS_LOADTEST=1 $(GO) test -count=1 -v -run 'TestE2EThroughput|TestE2ETransportFloor|TestE2ELatency|TestE2EForeign|TestE2ERealistic' ./e2e/
 
 loadtest-pinned: ## Throughput and latency with meshlens on CPU 0 and the generator on CPU 1 (taskset), see BENCHMARKS.md
 	$(GO) test -c -o bin/e2e.test ./e2e/

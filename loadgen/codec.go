@@ -26,8 +26,11 @@ func (RawCodec) Name() string { return "proto" }
 
 // Marshal returns r.Bytes for a *RawMessage, else the proto encoding of v.
 func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(*RawMessage); ok {
+	switch r := v.(type) {
+	case *RawMessage:
 		return mem.BufferSlice{mem.SliceBuffer(r.Bytes)}, nil
+	case *pooledMessage:
+		return mem.BufferSlice{r.buf}, nil
 	}
 	return protoCodec().Marshal(v)
 }

@@ -28,4 +28,10 @@
 // is the engine of "meshlens loadgen". Demo streams freshly generated
 // traffic at a modest rate for "meshlens --demo", with long-lived,
 // reconnecting streams per proxy and a Metrics Service stream per proxy.
+//
+// Foreign shapes traffic as a load generator outside meshlens does (HTTP
+// only, a few proxies, a request id, trace context and path of its own in
+// every entry, no Istio peer metadata), written into pooled buffers at
+// send time; with ForeignConfig.Every each stream sends one message per
+// interval, the regime of a real mesh's many small flushes.
 package loadgen
