@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -106,6 +108,14 @@ func NewCommand() *cobra.Command {
 			return err
 		}
 		defer stopDemo()
+		// The embedded config serves HTTP on MESHLENS_HTTP_ENDPOINT when
+		// set; say where the page is, in a line of its own among the logs.
+		announced := make(chan struct{})
+		go func() {
+			defer close(announced)
+			announcePage(ctx, c.ErrOrStderr(), cmp.Or(os.Getenv("MESHLENS_HTTP_ENDPOINT"), "localhost:9102"), 100*time.Millisecond)
+		}()
+		defer func() { cancel(); <-announced }()
 		return run(c, args)
 	}
 	cmd.AddCommand(newLoadgenCommand())
@@ -141,6 +151,51 @@ func startDemo(ctx context.Context, endpoint string, rate float64) (func(), erro
 		<-done
 		_ = conn.Close()
 	}, nil
+}
+
+// announcePage waits until meshlens answers on endpoint (its /readyz) and
+// writes one plain line saying where the graph page and the metrics are:
+// the first thing a newcomer running make run needs, which the collector's
+// JSON logs do not say. It gives up silently when ctx ends first.
+func announcePage(ctx context.Context, w io.Writer, endpoint string, every time.Duration) {
+	base := "http://" + browsable(endpoint)
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", http.NoBody)
+		if err != nil {
+			return
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			_, _ = fmt.Fprintf(w, "\nmeshlens is running with a simulated Bookinfo mesh: open %s/ for the live graph (metrics: %s/metrics)\n\n", base, base)
+			return
+		}
+	}
+}
+
+// browsable turns a listen address into one a browser on this machine
+// opens: an unspecified host (":9102", "0.0.0.0:9102", "[::]:9102") is
+// localhost.
+func browsable(endpoint string) string {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // startRecording starts writing a profile or trace to path (nothing when

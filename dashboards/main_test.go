@@ -52,8 +52,8 @@ func TestWriteAllIsDeterministic(t *testing.T) {
 		}
 	}
 	ta, tb := readTree(t, a), readTree(t, b)
-	if len(ta) != 8 {
-		t.Errorf("%d files written, want 6 dashboards and 2 provisioning files: %v", len(ta), keys(ta))
+	if len(ta) != 9 {
+		t.Errorf("%d files written, want 7 dashboards and 2 provisioning files: %v", len(ta), keys(ta))
 	}
 	if len(ta) != len(tb) {
 		t.Errorf("different file sets: %v and %v", keys(ta), keys(tb))

@@ -39,11 +39,16 @@ import (
 //     exports after the traffic below (its /metrics; job and instance are the
 //     labels Prometheus adds when it scrapes). Renaming a metric or a label in
 //     meshlens breaks this test until the dashboards follow.
-//   - Data: against a real Prometheus scraping that meshlens, every query
-//     returns data for chosen variable values (Bookinfo's default namespace,
-//     the reviews service, the productpage-v1 workload, …) with each
-//     reporter, latency queries return exemplars with a trace_id, and each
-//     variable's query lists the value chosen for it.
+//   - Data: against a real Prometheus scraping that meshlens (run with its
+//     default configuration, as a user's is), every query returns data
+//     with the values Grafana gives the variables when it opens the
+//     dashboard (grafanaDefaults: the custom variables' current value, All
+//     for multi-value variables with All, else the first value the
+//     variable's own query lists, in its order), and again with the other
+//     reporter selected; latency queries return exemplars with a
+//     trace_id; every link to Jaeger's search names a service whose spans
+//     meshlens describes (traces_span_metrics_calls_total), so Jaeger
+//     finds them.
 //
 // Parsing uses Prometheus's own parser, which lives in the Prometheus server
 // module; the root module does not depend on it (its requirements would move
@@ -62,28 +67,10 @@ var pendingMetrics = map[string]string{}
 // noDataExpected lists the queries that cannot return data with the traffic
 // this test can generate, by "<dashboard uid>/<panel title>/<refId>@<reporter>"
 // (reporter "" for dashboards without the variable), with the reason.
-// Queries on pendingMetrics are exempt while pending.
-var noDataExpected = map[string]string{
-	"meshlens-overview/Proxy-generated vs application errors/A@destination": serverFlagless,
-	"meshlens-overview/Proxy-generated errors by flag/A@destination":        serverFlagless,
-	"meshlens-service/Proxy-generated vs application errors/A@destination":  serverFlagless,
-	"meshlens-workload/Outbound proxy-generated errors/A@destination":       serverFlagless,
-}
-
-const serverFlagless = "the generated mesh's proxy-generated errors are upstream connection failures (UF,URX), " +
-	"which only the client-side proxy reports: the request never reaches a server-side proxy"
-
-// dashScenarios are the variable values the data test selects, per
-// dashboard uid (job, instance and $__rate_interval are added). Dashboards
-// with a reporter variable are checked with both reporters.
-var dashScenarios = map[string]map[string]string{
-	"meshlens-overview": {"namespace": "default"},
-	"meshlens-service":  {"namespace": "default", "service": "reviews.default.svc.cluster.local"},
-	"meshlens-workload": {"namespace": "default", "workload": "productpage-v1"},
-	"meshlens-tcp":      {"namespace": "default", "service": "mongodb"},
-	"meshlens-edge":     {"namespace": "default", "service": "reviews.default.svc.cluster.local", "caller": "productpage-v1"},
-	"meshlens-self":     {},
-}
+// Queries on pendingMetrics are exempt while pending. Where zero is the
+// truth (no failures of a kind), a query says 0 (… or on() vector(0)), not
+// nothing, and needs no entry here.
+var noDataExpected = map[string]string{}
 
 // The dashboards as JSON, decoded as far as the tests need.
 type dashFile struct {
@@ -96,16 +83,34 @@ type dashFile struct {
 }
 
 type dashVariable struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Query any    `json:"query"`
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Query      any    `json:"query"`
+	Regex      string `json:"regex"`
+	Sort       int    `json:"sort"`
+	Multi      bool   `json:"multi"`
+	IncludeAll bool   `json:"includeAll"`
+	AllValue   string `json:"allValue"`
+	Current    struct {
+		Value any `json:"value"`
+	} `json:"current"`
+	Options []struct {
+		Value any `json:"value"`
+	} `json:"options"`
 }
 
 type dashPanel struct {
-	Type    string       `json:"type"`
-	Title   string       `json:"title"`
-	Targets []dashTarget `json:"targets"`
-	Panels  []dashPanel  `json:"panels"`
+	Type        string       `json:"type"`
+	Title       string       `json:"title"`
+	Targets     []dashTarget `json:"targets"`
+	Panels      []dashPanel  `json:"panels"`
+	FieldConfig struct {
+		Defaults struct {
+			Links []struct {
+				URL string `json:"url"`
+			} `json:"links"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 }
 
 type dashTarget struct {
@@ -138,8 +143,8 @@ type dashQuery struct {
 	refID    string
 	expr     string
 	exemplar bool
-	// variable is set for a variable's label_values(selector, label)
-	// query: expr is the selector.
+	// variable is set for a variable's query: label_values(selector,
+	// label), whose selector is expr, or query_result(expr).
 	variable, label string
 }
 
@@ -170,10 +175,30 @@ func (d *dashFile) queries(t *testing.T) []dashQuery {
 			continue
 		}
 		q, _ := v.Query.(string)
+		if m := queryResultRE.FindStringSubmatch(q); m != nil {
+			out = append(out, dashQuery{board: d, variable: v.Name, expr: m[1]})
+			continue
+		}
 		m := labelValuesRE.FindStringSubmatch(q)
-		require.NotNil(t, m, "%s: variable %s: not label_values(selector, label): %q", d.File, v.Name, q)
+		require.NotNil(t, m, "%s: variable %s: neither label_values(selector, label) nor query_result(expr): %q", d.File, v.Name, q)
 		out = append(out, dashQuery{board: d, variable: v.Name, expr: m[1], label: m[2]})
 	}
+	return out
+}
+
+var queryResultRE = regexp.MustCompile(`^query_result\((.*)\)$`)
+
+// panels returns the dashboard's panels, those inside collapsed rows too.
+func (d *dashFile) panels() []dashPanel {
+	var out []dashPanel
+	var walk func([]dashPanel)
+	walk = func(ps []dashPanel) {
+		for _, p := range ps {
+			out = append(out, p)
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
 	return out
 }
 
@@ -183,14 +208,16 @@ func (d *dashFile) hasVariable(name string) bool {
 
 var grafanaVarRE = regexp.MustCompile(`\$([A-Za-z0-9_]+)|\$\{([A-Za-z0-9_]+)(?::[^}]*)?\}|\[\[([A-Za-z0-9_]+)\]\]`)
 
-// expandVars replaces Grafana's $var, ${var}, ${var:fmt} and [[var]]; a
-// variable without a value is an error, so a new variable needs a value
-// here.
+// expandVars replaces Grafana's $var, ${var}, ${var:fmt} and [[var]]
+// (formats are not applied); a variable without a value is an error.
 func expandVars(expr string, vals map[string]string) (string, error) {
 	var missing []string
 	out := grafanaVarRE.ReplaceAllStringFunc(expr, func(s string) string {
 		m := grafanaVarRE.FindStringSubmatch(s)
 		name := m[1] + m[2] + m[3]
+		if strings.Trim(name, "0123456789") == "" {
+			return s // $1: a regular expression's group (label_replace), not a variable
+		}
 		v, ok := vals[name]
 		if !ok {
 			missing = append(missing, name)
@@ -346,9 +373,9 @@ func TestE2EDashboards(t *testing.T) {
 	tool := promqlNamesTool(t)
 	require.NotEmpty(t, tool)
 
-	// Span reconstruction is off by default; on, its metrics are exported
-	// too and the span panels have data.
-	m := startMeshlens(t, "--set", "receivers::envoyals::traces::enabled=true")
+	// The default configuration, as a user's: span reconstruction is off,
+	// and the span-export panels must still show their zeros.
+	m := startMeshlens(t)
 	var prom *prometheus
 	if _, err := exec.LookPath("prometheus"); err == nil {
 		prom = startPrometheus(t, m.HTTP)
@@ -371,7 +398,7 @@ func TestE2EDashboards(t *testing.T) {
 	t.Run("data: every query returns data", func(t *testing.T) {
 		need(t, "prometheus")
 		require.NotNil(t, prom)
-		testDashboardData(t, boards, prom, m, exported, t0, t1)
+		testDashboardData(t, boards, prom, exported, t0, t1)
 	})
 }
 
@@ -380,13 +407,12 @@ func testDashboardContract(t *testing.T, boards []dashFile, exported map[string]
 	var exprs []string
 	for i := range boards {
 		b := &boards[i]
-		// Any value does for names; the scenario's keeps the queries
-		// realistic.
-		vals := scenarioVars(b, "destination", "meshlens", "meshlens:9102", "5m")
+		// Any value does for names.
+		vals := placeholderVars(b)
 		for _, q := range b.queries(t) {
 			x, err := expandVars(q.expr, vals)
 			if err != nil {
-				t.Errorf("%s: %v (give it a value in dashScenarios)", q, err)
+				t.Errorf("%s: %v", q, err)
 				continue
 			}
 			qs = append(qs, q)
@@ -401,7 +427,7 @@ func testDashboardContract(t *testing.T, boards []dashFile, exported map[string]
 			t.Errorf("%s does not parse: %s", q, errs[i])
 			continue
 		}
-		if q.variable != "" {
+		if q.label != "" {
 			// label_values(selector, label): the label must be on the
 			// selector's metrics.
 			for j := range uses[i] {
@@ -447,46 +473,207 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// scenarioVars returns the variable values of a dashboard for one reporter.
-func scenarioVars(b *dashFile, reporter, job, instance, rateInterval string) map[string]string {
-	vals := map[string]string{
-		"job": job, "instance": instance, "__rate_interval": rateInterval, "reporter": reporter,
-	}
-	for k, v := range dashScenarios[b.UID] {
-		vals[k] = v
+// placeholderVars gives every variable of a dashboard a value that keeps
+// its queries valid PromQL.
+func placeholderVars(b *dashFile) map[string]string {
+	vals := map[string]string{"__rate_interval": "5m", "__range": "3600s"}
+	for _, v := range b.Templating.List {
+		vals[v.Name] = "x"
 	}
 	return vals
 }
 
-func testDashboardData(t *testing.T, boards []dashFile, prom *prometheus, m *meshlens, exported map[string]map[string]bool, t0, t1 time.Time) {
+// dashRange is the time range the dashboards open on (now-1h).
+const dashRange = time.Hour
+
+// grafanaDefaults resolves a dashboard's variables as Grafana does when it
+// opens the dashboard with none in its URL, in their order (each may use
+// the ones before it), with the dashboard's time range ending at now:
+//   - custom and text box variables: their current value (set overrides
+//     it: what a viewer selects);
+//   - query variables: their query's values, label_values(selector, label)
+//     over the time range, query_result(expr) at now with the variable's
+//     regex applied to each "{labels} value timestamp" line (first
+//     capture group), de-duplicated, sorted as the variable says (0: the
+//     query's order, 1: alphabetical); then All (its allValue) when the
+//     variable has All, else the first value.
+//
+// A variable without any value is an error: its panels would be empty.
+func grafanaDefaults(b *dashFile, prom *prometheus, now time.Time, rateInterval string, set map[string]string) (map[string]string, error) {
+	vals := map[string]string{"__rate_interval": rateInterval, "__range": fmt.Sprintf("%ds", int(dashRange.Seconds()))}
+	for _, v := range b.Templating.List {
+		switch v.Type {
+		case "datasource":
+			continue
+		case "custom", "textbox", "constant":
+			cur, _ := v.Current.Value.(string)
+			if s, ok := set[v.Name]; ok {
+				cur = s
+			}
+			vals[v.Name] = cur
+			continue
+		case "query":
+		default:
+			return nil, fmt.Errorf("variable %s: type %s not handled by this test", v.Name, v.Type)
+		}
+		q, _ := v.Query.(string)
+		q, err := expandVars(q, vals)
+		if err != nil {
+			return nil, fmt.Errorf("variable %s: %w", v.Name, err)
+		}
+		var values []string
+		if m := queryResultRE.FindStringSubmatch(q); m != nil {
+			res, err := promQuery(prom.URL, m[1], now)
+			if err != nil {
+				return nil, fmt.Errorf("variable %s: %w\n  query: %s", v.Name, err, m[1])
+			}
+			for _, s := range res {
+				values = append(values, queryResultLine(s))
+			}
+		} else if m := labelValuesRE.FindStringSubmatch(q); m != nil {
+			values, err = promLabelValues(prom.URL, m[2], m[1], now.Add(-dashRange), now)
+			if err != nil {
+				return nil, fmt.Errorf("variable %s: %w", v.Name, err)
+			}
+		} else {
+			return nil, fmt.Errorf("variable %s: query %q not handled by this test", v.Name, q)
+		}
+		values, err = grafanaRegex(v.Regex, values)
+		if err != nil {
+			return nil, fmt.Errorf("variable %s: %w", v.Name, err)
+		}
+		switch v.Sort {
+		case 0:
+		case 1:
+			sort.Strings(values)
+		default:
+			return nil, fmt.Errorf("variable %s: sort %d not handled by this test", v.Name, v.Sort)
+		}
+		switch {
+		case v.IncludeAll && v.AllValue != "":
+			vals[v.Name] = v.AllValue
+		case v.IncludeAll:
+			vals[v.Name] = "(" + strings.Join(values, "|") + ")"
+		case len(values) == 0:
+			return nil, fmt.Errorf("variable %s has no value: its query lists nothing\n  query: %s", v.Name, q)
+		default:
+			vals[v.Name] = values[0]
+		}
+	}
+	return vals, nil
+}
+
+// queryResultLine is the text Grafana's query_result gives a series:
+// name{label="value",…} value timestamp(ms).
+func queryResultLine(s sample) string {
+	var b strings.Builder
+	b.WriteString(s.Metric["__name__"])
+	keys := make([]string, 0, len(s.Metric))
+	for k := range s.Metric {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, s.Metric[k])
+	}
+	fmt.Fprintf(&b, "} %g 0", s.Value)
+	return b.String()
+}
+
+// grafanaRegex applies a variable's regex (/re/ or /re/flags) as Grafana
+// does: values it does not match are dropped, a match gives its first
+// capture group (or the whole match); duplicates are dropped.
+func grafanaRegex(rx string, values []string) ([]string, error) {
+	seen := map[string]bool{}
+	var re *regexp.Regexp
+	if rx != "" {
+		body, ok := strings.CutPrefix(rx, "/")
+		i := strings.LastIndex(body, "/")
+		if !ok || i < 0 {
+			return nil, fmt.Errorf("regex %q is not /…/", rx)
+		}
+		var err error
+		if re, err = regexp.Compile(body[:i]); err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	for _, v := range values {
+		if re != nil {
+			m := re.FindStringSubmatch(v)
+			if m == nil {
+				continue
+			}
+			v = m[0]
+			if len(m) > 1 {
+				v = m[1]
+			}
+		}
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// promLabelValues is the request Grafana's label_values(selector, label)
+// makes: the label's values on the selector's series in [start, end].
+func promLabelValues(base, label, selector string, start, end time.Time) ([]string, error) {
+	u := fmt.Sprintf("%s/api/v1/label/%s/values?match[]=%s&start=%d&end=%d", base, label, url.QueryEscape(selector), start.Unix(), end.Unix())
+	code, body, err := httpGet(u, "")
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Status, Error string
+		Data          []string
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		return nil, fmt.Errorf("HTTP %d: %w", code, err)
+	}
+	if resp.Status != "success" {
+		return nil, fmt.Errorf("HTTP %d: %s", code, resp.Error)
+	}
+	return resp.Data, nil
+}
+
+func testDashboardData(t *testing.T, boards []dashFile, prom *prometheus, exported map[string]map[string]bool, t0, t1 time.Time) {
 	// The window covers the second pass (and the scrape before t0).
 	window := fmt.Sprintf("%dms", t1.Sub(t0).Milliseconds()+1000)
 	usedExemption := map[string]bool{}
 	checked := 0
 	for i := range boards {
 		b := &boards[i]
-		_, ok := dashScenarios[b.UID]
-		if !ok {
-			t.Errorf("%s: no variable values for dashboard %s in dashScenarios", b.File, b.UID)
-			continue
-		}
-		reporters := []string{""}
+		// As opened, then with the other reporter selected.
+		passes := []map[string]string{nil}
 		if b.hasVariable("reporter") {
-			reporters = []string{"destination", "source"}
+			passes = append(passes, map[string]string{"reporter": "source"})
 		}
-		for _, rep := range reporters {
-			vals := scenarioVars(b, rep, "meshlens", m.HTTP, window)
+		for _, set := range passes {
+			vals, err := grafanaDefaults(b, prom, t1, window, set)
+			if err != nil {
+				t.Errorf("%s (selected %v): %v", b.File, set, err)
+				continue
+			}
+			t.Logf("%s (selected %v) opens on %v", b.File, set, shownVars(b, vals))
+			rep := vals["reporter"]
 			for _, q := range b.queries(t) {
+				if q.variable != "" {
+					continue // resolved above
+				}
 				x, err := expandVars(q.expr, vals)
 				if err != nil {
 					t.Errorf("%s: %v", q, err)
 					continue
 				}
 				checked++
-				if q.variable != "" {
-					checkVariable(t, prom, q, x, vals, t1)
-					continue
-				}
 				key := fmt.Sprintf("%s/%s/%s@%s", b.UID, q.panel, q.refID, rep)
 				if _, ok := noDataExpected[key]; ok {
 					usedExemption[key] = true
@@ -511,6 +698,7 @@ func testDashboardData(t *testing.T, boards []dashFile, prom *prometheus, m *mes
 					}
 				}
 			}
+			checkJaegerLinks(t, b, prom, vals, t1)
 		}
 	}
 	for key := range noDataExpected {
@@ -519,6 +707,49 @@ func testDashboardData(t *testing.T, boards []dashFile, prom *prometheus, m *mes
 		}
 	}
 	t.Logf("%d queries checked for data over a %s window", checked, window)
+}
+
+// shownVars are the values of a dashboard's own variables (not the
+// built-ins, data source and links).
+func shownVars(b *dashFile, vals map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, v := range b.Templating.List {
+		if val, ok := vals[v.Name]; ok && !strings.HasSuffix(v.Name, "_url") {
+			out[v.Name] = val
+		}
+	}
+	return out
+}
+
+// checkJaegerLinks checks that every link of the dashboard to Jaeger's
+// search names a service, and one whose spans meshlens describes: the
+// service_name of its span metrics, which is the service.name of the spans
+// it rebuilds (what Jaeger lists).
+func checkJaegerLinks(t *testing.T, b *dashFile, prom *prometheus, vals map[string]string, at time.Time) {
+	t.Helper()
+	for _, p := range b.panels() {
+		for _, l := range p.FieldConfig.Defaults.Links {
+			if !strings.HasPrefix(l.URL, "${jaeger_url}/") {
+				continue
+			}
+			x, err := expandVars(l.URL, vals)
+			if err != nil {
+				t.Errorf("%s panel %q: link %s: %v", b.File, p.Title, l.URL, err)
+				continue
+			}
+			u, err := url.Parse(x)
+			require.NoError(t, err)
+			svc := u.Query().Get("service")
+			if u.Path != "/search" || svc == "" {
+				t.Errorf("%s panel %q: the link to Jaeger %s names no service", b.File, p.Title, x)
+				continue
+			}
+			res, err := promQuery(prom.URL, fmt.Sprintf("count(traces_span_metrics_calls_total{service_name=%q})", svc), at)
+			if err != nil || !hasFinite(res) {
+				t.Errorf("%s panel %q: the link to Jaeger names service %q, which has no spans (%v)", b.File, p.Title, svc, err)
+			}
+		}
+	}
 }
 
 // readsPending says whether expr reads a pending metric meshlens does not
@@ -530,29 +761,6 @@ func readsPending(expr string, exported map[string]map[string]bool) bool {
 		}
 	}
 	return false
-}
-
-// checkVariable checks that a variable's query lists the value the test
-// selects for it.
-func checkVariable(t *testing.T, prom *prometheus, q dashQuery, selector string, vals map[string]string, at time.Time) {
-	t.Helper()
-	want, ok := vals[q.variable]
-	if !ok {
-		t.Errorf("%s: no value chosen", q)
-		return
-	}
-	res, err := promQuery(prom.URL, "group by ("+q.label+") ("+selector+")", at)
-	if err != nil {
-		t.Errorf("%s: %v", q, err)
-		return
-	}
-	var got []string
-	for _, s := range res {
-		got = append(got, s.Metric[q.label])
-	}
-	if !slices.Contains(got, want) {
-		t.Errorf("%s lists %v, not the chosen %q\n  selector: %s", q, got, want, selector)
-	}
 }
 
 func hasFinite(res []sample) bool {

@@ -537,3 +537,45 @@ func TestE2ESpansUnreachableBackend(t *testing.T) {
 	require.NoError(t, m.stop(t, 20*time.Second), "shutdown does not wait for the dead backend")
 	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
 }
+
+// TestE2EJaegerDemo runs what make demo-stack runs, meshlens --demo sending
+// its rebuilt spans to a real Jaeger, and checks what a newcomer looks for
+// in Jaeger: whole Bookinfo requests, one trace holding the spans of every
+// hop (the ingress gateway, productpage, details, reviews), not a trace per
+// hop.
+func TestE2EJaegerDemo(t *testing.T) {
+	bin := jaegerBinary(t)
+	otlp := freePort(t)
+	j := startJaeger(t, bin, otlp, "")
+	startMeshlens(t, "--demo", "--demo-rate", "100", "--traces-endpoint", otlp,
+		"--set", "receivers::envoyals::traces::sampling_rate=1")
+
+	want := []string{"istio-ingressgateway", "productpage", "details", "reviews"}
+	var best []string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var got struct{ Data []jaegerTrace }
+		if j.get(t, "/api/traces?service=istio-ingressgateway&limit=50&lookback=1h", &got) == http.StatusOK {
+			for _, tr := range got.Data {
+				services := map[string]bool{}
+				for _, s := range tr.Spans {
+					services[tr.Processes[s.ProcessID].ServiceName] = true
+				}
+				var have []string
+				for _, w := range want {
+					if services[w] {
+						have = append(have, w)
+					}
+				}
+				if len(have) > len(best) {
+					best = have
+				}
+			}
+			if len(best) == len(want) {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("no trace of the ingress gateway holds the spans of every hop %v: at best %v", want, best)
+}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,6 +246,35 @@ func TestE2EGraphPage(t *testing.T) {
 	t.Logf("graph drawn %s after the traffic started: %d nodes, %d edges; %s: %q",
 		time.Since(t0).Round(time.Millisecond), len(st.Nodes), len(st.Edges), edge, st.Labels[edge])
 
+	// Readable at the default zoom (the graph fitted to the window): the
+	// edge labels and node names at least 11 px on screen, and the edges
+	// leaving productpage apart from each other, not drawn on top of each
+	// other where they leave it.
+	textPx, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`(() => {
+		const px = (sel) => Math.min(...[...document.querySelectorAll(sel)]
+			.map((t) => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a));
+		return { labels: px('#labels text'), names: px('#nodes .name') };
+	})()`))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, textPx["labels"], 10.95, "edge label size on screen, px")
+	assert.GreaterOrEqual(t, textPx["names"], 10.95, "node name size on screen, px")
+	apart, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => {
+		// Where each edge leaving productpage is 15 px (on screen) along
+		// its path: the closest two, in px.
+		const pts = [...document.querySelectorAll('#edges [data-source="`+productpage+`"] path.line')].map((p) => {
+			const m = p.getScreenCTM();
+			const at = p.getPointAtLength(15 / m.a);
+			return [m.a * at.x + m.e, m.d * at.y + m.f];
+		});
+		let min = Infinity;
+		for (let i = 0; i < pts.length; i++)
+			for (let j = i + 1; j < pts.length; j++) min = Math.min(min, Math.hypot(pts[i][0] - pts[j][0], pts[i][1] - pts[j][1]));
+		return pts.length > 1 ? min : -1;
+	})()`))
+	require.NoError(t, err)
+	t.Logf("on screen: edge labels %.1f px, node names %.1f px; edges leaving productpage %.1f px apart", textPx["labels"], textPx["names"], apart)
+	assert.GreaterOrEqual(t, apart, 3.0, "px between the closest two edges leaving productpage, 15 px from it")
+
 	// Click the productpage → reviews-v2 edge (its label: a real mouse click).
 	click(ctx, t, chromedp.CSS(`#labels [data-edge-id="`+edge+`"] rect`), "edge details",
 		func(s pageState) bool { return s.Kind == "edge" && s.ID == edge })
@@ -310,6 +343,26 @@ func TestE2EGraphPage(t *testing.T) {
 		assert.Contains(t, details, want)
 	}
 
+	// The same mesh in a second cluster: its nodes differ from the first's
+	// only by cluster, so each names its cluster; a node that is the same
+	// in both (a host outside the mesh) does not.
+	east := loadgen.Bookinfo()
+	east.ClusterID = "east"
+	_, err = loadgen.Send(context.Background(), conn, east.Generate(loadgen.GenConfig{Seed: 3, Requests: 400, Start: time.Now()}), loadgen.SendOptions{})
+	require.NoError(t, err)
+	const ratingsEast = "wl_east_default_ratings-v1"
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('#nodes [data-node-id="`+ratingsEast+`"]')`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "the east cluster's ratings-v1 drawn")
+	subs, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('#nodes [data-node-id]')]
+		.map((e) => [e.dataset.nodeId, e.querySelector('.sub').textContent]))`))
+	require.NoError(t, err)
+	assert.Contains(t, subs[ratingsEast], "cluster east")
+	assert.Contains(t, subs[ratings], "cluster Kubernetes")
+	passthrough := "svc_unknown_unknown_PassthroughCluster"
+	require.Contains(t, subs, passthrough)
+	assert.NotRegexp(t, `cluster (east|Kubernetes)`, subs[passthrough], "a node without a twin in another cluster")
+
 	// Other graph type and window: the page reconnects with ?graphType=app.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
 		const s = document.getElementById('graphType');
@@ -344,4 +397,49 @@ func TestE2EGraphPage(t *testing.T) {
 	})
 	t.Logf("reconnected and redrawn %s after the restart", time.Since(t1).Round(time.Millisecond))
 	t.Logf("page test: %s in all", time.Since(start).Round(time.Millisecond))
+}
+
+// TestE2EGraphPageStreamCut opens the page through a reverse proxy that
+// cuts the push stream every 2 seconds, as proxies and load balancers cut
+// long responses on schedule: the page reconnects by itself and stays
+// "live" throughout, never flashing "reconnecting…".
+func TestE2EGraphPageStreamCut(t *testing.T) {
+	chromium := need(t, "chromium")
+	m := startMeshlens(t)
+	target, err := url.Parse("http://" + m.HTTP)
+	require.NoError(t, err)
+	var streams atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1 // server-sent events go through at once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/graph/stream" {
+			streams.Add(1)
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	ctx, _ := browser(t, chromium)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")))
+	waitPage(ctx, t, "live", 20*time.Second, func(s pageState) bool { return s.Conn == "live" })
+	// Every status the page shows from now on.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
+		window.connSeen = [];
+		const st = document.getElementById('status');
+		new MutationObserver(() => window.connSeen.push(st.dataset.conn + ': ' + document.getElementById('statusText').textContent))
+			.observe(st, { attributes: true, attributeFilter: ['data-conn'], subtree: true, childList: true, characterData: true });
+	})()`)))
+	first := streams.Load()
+	require.Eventually(t, func() bool { return streams.Load() >= first+3 }, 40*time.Second, 100*time.Millisecond,
+		"the page did not reconnect after the cuts")
+	st := waitPage(ctx, t, "live after the last cut", 10*time.Second, func(s pageState) bool { return s.Conn == "live" })
+	require.Equal(t, "live", st.Conn)
+	seen, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.connSeen`))
+	require.NoError(t, err)
+	for _, s := range seen {
+		assert.True(t, strings.HasPrefix(s, "live"), "the page showed %q while the stream was cut and reopened (%d streams)", s, streams.Load())
+	}
 }

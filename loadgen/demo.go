@@ -48,9 +48,11 @@ type demoStats struct {
 }
 
 // Demo streams freshly generated traffic of mesh over conn at rate simulated
-// calls per second until ctx is done, like a fleet of real Envoys: one
-// long-lived ALS stream per proxy and logger (identifier on each stream's
-// first message), entries flushed every second or every 100 entries, and a
+// calls per second until ctx is done, like a fleet of real Envoys. The calls
+// are those of whole requests entering the mesh (callTree): every hop of a
+// request continues its trace, so a tracing backend shows each request end
+// to end. One long-lived ALS stream per proxy and logger (identifier on each
+// stream's first message), entries flushed every second or every 100 entries, and a
 // Metrics Service stream per proxy flushed every 5 seconds. Timestamps come
 // from now (calls start spread over each 100 ms tick; an entry is written
 // when its request ends). A failed stream is reopened with exponential
@@ -130,6 +132,12 @@ func runDemo(ctx context.Context, conn grpc.ClientConnInterface, mesh Mesh, rate
 	led := newLedger()
 	sink := &demoSink{}
 	g := newGenerator(c, cfg, 0, sink, &led, true)
+	// Whole requests (every hop in one trace) when the mesh has an entry;
+	// independent calls when every workload is called by another.
+	tree := c.callTree()
+	if len(tree.roots) == 0 {
+		tree = nil
+	}
 
 	// Senders own the gRPC streams; the scheduler (this goroutine) owns
 	// everything else.
@@ -226,13 +234,22 @@ func runDemo(ctx context.Context, conn grpc.ClientConnInterface, mesh Mesh, rate
 		if span <= 0 {
 			continue
 		}
+		// Whole requests, each a tree of calls in one trace, until the
+		// tick's share of calls is made.
 		carry += rate * span.Seconds()
-		n := int(carry)
-		carry -= float64(n)
-		for i := range n {
-			g.call(last.Add(span * time.Duration(i+1) / time.Duration(n+1)))
+		calls, due := 0, carry
+		for carry >= 1 {
+			at := last.Add(time.Duration(float64(span) * (1 - carry/(due+1))))
+			n := 1
+			if tree != nil {
+				n = g.request(tree, at)
+			} else {
+				g.call(at)
+			}
+			carry -= float64(n)
+			calls += n
 		}
-		st.requests.Add(int64(n))
+		st.requests.Add(int64(calls))
 		last = t
 		drain(t)
 		if !t.Before(nextMetrics) {

@@ -86,6 +86,11 @@ type generator struct {
 	scratch    [3][]byte
 	tlsCache   map[[2]int]*accesslogv3.TLSProperties
 	idBuf      [16]byte
+	// parent, when set, is the trace the next call continues, and served
+	// what the last HTTP call left for the calls its callee makes
+	// (trace.go: whole requests, for the demo).
+	parent *traceCtx
+	served served
 }
 
 func newGenerator(c *compiled, cfg GenConfig, chunk uint64, s sink, led *Ledger, wantEvents bool) *generator {
@@ -205,7 +210,12 @@ func pickCum(r *rand.Rand, cum []float64) int {
 func (g *generator) call(start time.Time) {
 	r := g.rng
 	e := g.c.edges[pickCum(r, g.c.cum)]
-	cp := e.from.proxies[r.IntN(len(e.from.proxies))]
+	g.callFrom(e, e.from.proxies[r.IntN(len(e.from.proxies))], start)
+}
+
+// callFrom simulates one call on edge e made by the proxy cp.
+func (g *generator) callFrom(e *cedge, cp *proxy, start time.Time) {
+	r := g.rng
 	var sp *proxy
 	if e.to.External == InMesh {
 		sw := e.to.workloads[pickCum(r, e.to.cumWeights)]

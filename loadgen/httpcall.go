@@ -88,6 +88,7 @@ func (g *generator) httpCall(e *cedge, cp, sp *proxy, start time.Time, oc outcom
 	g.clientEntry(&x)
 	if x.reached {
 		g.serverEntry(&x)
+		g.served = served{tc: x.tc, sp: x.sp, start: x.start.Add(x.front + x.netHalf), d: x.ds}
 	}
 }
 

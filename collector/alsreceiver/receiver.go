@@ -87,6 +87,9 @@ type alsReceiver struct {
 	handshakeLog   logLimiter
 
 	spans *spans.Pipeline // nil unless traces.enabled (spans.go)
+	// spansIdle unregisters the span metrics registered at zero while
+	// traces.enabled is off (spans.go).
+	spansIdle func()
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now func() time.Time) *alsReceiver {

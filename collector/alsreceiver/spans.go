@@ -9,10 +9,14 @@ import (
 	"github.com/meshlens/meshlens/exporters/spans"
 )
 
-// startSpans creates and starts the span pipeline when traces are enabled.
+// startSpans creates and starts the span pipeline when traces are enabled;
+// when not, it registers the pipeline's metrics at zero, so that they exist
+// either way.
 func (r *alsReceiver) startSpans(reg prometheus.Registerer) error {
 	if !r.cfg.Traces.Enabled {
-		return nil
+		unregister, err := spans.RegisterIdleMetrics(reg)
+		r.spansIdle = unregister
+		return err
 	}
 	p, err := spans.NewPipeline(r.cfg.Traces, r.next, r.set.Logger, reg)
 	if err != nil {
@@ -32,5 +36,9 @@ func (r *alsReceiver) startSpans(reg prometheus.Registerer) error {
 func (r *alsReceiver) stopSpans(ctx context.Context) {
 	if r.spans != nil {
 		r.spans.Shutdown(ctx)
+	}
+	if r.spansIdle != nil {
+		r.spansIdle()
+		r.spansIdle = nil
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,15 +101,48 @@ func TestSpansFromRealCaptures(t *testing.T) {
 	checkSpanAccounting(t, hub.reg)
 }
 
+// TestSpansOffByDefault: off, the receiver does not look at records for
+// spans, and the span metrics exist from start at zero (dashboards and
+// alerts read 0, not an absent series), with every label value they have
+// when on; Shutdown unregisters them.
 func TestSpansOffByDefault(t *testing.T) {
 	r, hub, addr := startReceiver(t, nil)
 	assert.Nil(t, r.spans, "the receiver does not look at records for spans")
 	sendCapture(t, addr, "envoy-ingress.json")
 	assert.InDelta(t, 1, counter(t, hub.reg, "meshlens_receiver_entries_processed_total"), 0)
+	want := map[string][]string{
+		"meshlens_spans_total":         {"built", "exported"},
+		"meshlens_spans_dropped_total": {"pipeline_error", "queue_full", "shutdown"},
+		"meshlens_spans_records_total": {"error", "ineligible", "rate", "sampled_out", "slow"},
+		"meshlens_spans_queued":        {""},
+	}
 	fams, err := hub.reg.Gather()
 	require.NoError(t, err)
+	got := map[string][]string{}
 	for _, f := range fams {
-		assert.NotContains(t, f.GetName(), "meshlens_spans_")
+		if !strings.HasPrefix(f.GetName(), "meshlens_spans_") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			assert.Zero(t, v, "%s %v", f.GetName(), m.GetLabel())
+			label := ""
+			if len(m.GetLabel()) > 0 {
+				label = m.GetLabel()[0].GetValue()
+			}
+			got[f.GetName()] = append(got[f.GetName()], label)
+		}
+	}
+	for name := range got {
+		slices.Sort(got[name])
+	}
+	assert.Equal(t, want, got)
+
+	require.NoError(t, r.Shutdown(context.Background()))
+	fams, err = hub.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		assert.NotContains(t, f.GetName(), "meshlens_spans_", "unregistered by Shutdown")
 	}
 }
 

@@ -242,6 +242,20 @@ func (p *Pipeline) Shutdown(ctx context.Context) {
 	})
 }
 
+// RegisterIdleMetrics registers the metrics a Pipeline has
+// (meshlens_spans_*), every series at zero, on reg for an ingest path whose
+// span reconstruction is off: the families exist from start, with the same
+// label values, so dashboards and alerts read 0 (nothing rebuilt, nothing
+// dropped), not an absent series. Call the returned func to unregister
+// them.
+func RegisterIdleMetrics(reg prometheus.Registerer) (unregister func(), err error) {
+	m, err := newPipelineMetrics(reg, func() float64 { return 0 })
+	if err != nil {
+		return nil, err
+	}
+	return m.unregister, nil
+}
+
 // pipelineMetrics are the Pipeline's own metrics, on the hub's registry.
 type pipelineMetrics struct {
 	reg       prometheus.Registerer

@@ -54,7 +54,7 @@ func (d Dashboard) JSON() ([]byte, error) {
 
 // All returns the static dashboards, in a fixed order.
 func All(o Options) ([]Dashboard, error) {
-	specs := []spec{overview(), service(), workload(), tcp(), edge(), self()}
+	specs := []spec{overview(), service(), workload(), tcp(), edge(), envoy(), self()}
 	out := make([]Dashboard, 0, len(specs))
 	for _, s := range specs {
 		d, err := s.build(o)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -112,6 +113,9 @@ type jsonVariable struct {
 	IncludeAll bool   `json:"includeAll"`
 	AllValue   string `json:"allValue"`
 	Refresh    int    `json:"refresh"`
+	Regex      string `json:"regex"`
+	Sort       int    `json:"sort"`
+	Hide       int    `json:"hide"`
 	Current    struct {
 		Value any `json:"value"`
 	} `json:"current"`
@@ -167,7 +171,7 @@ func panelsOf(d jsonDashboard) []jsonPanel {
 // sample gives every variable a recognisable value, so the checks can see
 // which matcher uses which variable after expansion.
 func sample(d jsonDashboard) map[string]string {
-	vals := map[string]string{"__rate_interval": "5m"}
+	vals := map[string]string{"__rate_interval": "5m", "__range": "1h"}
 	for _, v := range d.Templating.List {
 		vals[v.Name] = "VAR_" + v.Name
 	}
@@ -277,21 +281,7 @@ func TestVariables(t *testing.T) {
 					if v.Refresh != 2 {
 						t.Errorf("%s: refresh %d, want 2 (on time range change)", v.Name, v.Refresh)
 					}
-					q, _ := v.Query.(string)
-					selector, label, err := promqlcheck.LabelValues(q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					x, err := promqlcheck.Expand(selector, vals)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := promqlcheck.Analyze(x); err != nil {
-						t.Errorf("%s: %v", v.Name, err)
-					}
-					if label == "" {
-						t.Errorf("%s: no label", v.Name)
-					}
+					checkQueryVariable(t, v, vals)
 				case "custom":
 					if v.Name == "reporter" && (v.Multi || v.IncludeAll || v.Current.Value != "destination") {
 						t.Error("reporter must be a single value (never the sum of both reporters), destination by default")
@@ -310,6 +300,78 @@ func TestVariables(t *testing.T) {
 				t.Error("first link must be the meshlens graph page")
 			}
 		})
+	}
+}
+
+// checkQueryVariable checks a query variable: label_values(selector,
+// label) for the ones that list every value (multi-select with All, job
+// and instance), and for the ones Grafana opens on a single value (its
+// first) query_result(sort_desc(…)) with a regex that extracts one label
+// and the query's order kept: the busiest value first, so that a dashboard
+// opens on traffic, not on whatever sorts first alphabetically.
+func checkQueryVariable(t *testing.T, v jsonVariable, vals map[string]string) {
+	t.Helper()
+	q, _ := v.Query.(string)
+	var expr string
+	if v.Multi && v.IncludeAll {
+		selector, label, err := promqlcheck.LabelValues(q)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			return
+		}
+		if label == "" {
+			t.Errorf("%s: no label", v.Name)
+		}
+		expr = selector
+	} else {
+		x, err := promqlcheck.QueryResult(q)
+		if err != nil {
+			t.Errorf("%s opens on its first value, which must be the busiest: %v", v.Name, err)
+			return
+		}
+		if !strings.HasPrefix(x, "sort_desc(") {
+			t.Errorf("%s: %q is not ordered busiest first (sort_desc)", v.Name, x)
+		}
+		m := regexp.MustCompile(`^/([a-z_]+)="\(\[\^"\]\*\)"/$`).FindStringSubmatch(v.Regex)
+		if m == nil {
+			t.Errorf("%s: regex %q does not extract one label's value", v.Name, v.Regex)
+		} else if !strings.Contains(x, "sum by ("+m[1]+")") {
+			t.Errorf("%s: regex extracts %s, which %q does not group by", v.Name, m[1], x)
+		}
+		if v.Sort != 0 {
+			t.Errorf("%s: sort %d re-sorts the values; want 0 (the query's order)", v.Name, v.Sort)
+		}
+		expr = x
+	}
+	x, err := promqlcheck.Expand(expr, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := promqlcheck.Analyze(x); err != nil {
+		t.Errorf("%s: %v", v.Name, err)
+	}
+}
+
+// TestJaegerLinks checks that every link to Jaeger's search names the
+// service (Jaeger's search shows nothing without one): the dashboard's
+// hidden jaeger_service variable.
+func TestJaegerLinks(t *testing.T) {
+	for file, b := range render(t, DefaultOptions()) {
+		d := decode(t, b)
+		hasVar := slices.ContainsFunc(d.Templating.List, func(v jsonVariable) bool { return v.Name == "jaeger_service" && v.Hide == 2 })
+		for _, p := range panelsOf(d) {
+			for _, l := range p.FieldConfig.Defaults.Links {
+				if !strings.HasPrefix(l.URL, "${jaeger_url}/") {
+					continue
+				}
+				if !strings.HasPrefix(l.URL, "${jaeger_url}/search?service=${jaeger_service:percentencode}&") {
+					t.Errorf("%s: %s: Jaeger link %q does not pass the service", file, p.Title, l.URL)
+				}
+				if !hasVar {
+					t.Errorf("%s: %s links to Jaeger without a hidden jaeger_service variable", file, p.Title)
+				}
+			}
+		}
 	}
 }
 

@@ -44,7 +44,7 @@ func serviceRow(svc discover.Service, collapsed bool) row {
 			latency(name+": latency", "Median, 90th and 99th percentile duration of requests to "+name+"; the points are exemplars linking to traces.",
 				qx(quantile("0.50", "", durationBucket, scope...), "p50"),
 				qx(quantile("0.90", "", durationBucket, scope...), "p90"),
-				qx(quantile("0.99", "", durationBucket, scope...), "p99")).compact(8),
+				qx(quantile("0.99", "", durationBucket, scope...), "p99")).tracesOf(jaegerService(name)).compact(8),
 		)
 	}
 	if svc.TCP {
@@ -63,4 +63,15 @@ func serviceRow(svc discover.Service, collapsed bool) row {
 // promQLString escapes a label value for a double-quoted PromQL string.
 func promQLString(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// jaegerService is the service.name of the spans of a service's workloads
+// as meshlens names them (their canonical service), for a Kubernetes
+// service named like its app, as Istio expects: the first label of
+// <name>.<namespace>.svc.<domain>; any other host is taken whole.
+func jaegerService(host string) string {
+	if name, rest, ok := strings.Cut(host, "."); ok && strings.Contains(rest, ".svc.") {
+		return name
+	}
+	return host
 }

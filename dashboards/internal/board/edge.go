@@ -9,13 +9,22 @@ func edge() spec {
 	pair := []string{eq("source_workload", "$caller"), eq("destination_service", "$service")}
 	client := with(pair, eq("reporter", "source"))
 	server := with(pair, eq("reporter", "destination"))
+	reported := func(side string, more ...string) string {
+		return sel(requestsTotal, append([]string{eq("reporter", side), eq("destination_service_namespace", "$namespace")}, more...)...)
+	}
 	vars := append(baseVars(),
-		istioVar("namespace", "Namespace", "Namespace of the called service.",
-			requestsTotal, "destination_service_namespace", eq("reporter", "destination")),
-		istioVar("service", "Service", "The called service (FQDN).",
-			requestsTotal, "destination_service", eq("reporter", "destination"), eq("destination_service_namespace", "$namespace")),
-		istioVar("caller", "Caller", "The calling workload, as its own proxy reports it.",
-			requestsTotal, "source_workload", eq("reporter", "source"), eq("destination_service", "$service")),
+		byTraffic("namespace", "Namespace", "Namespace of the called service; the busiest first.", "destination_service_namespace",
+			counted{sel(requestsTotal, eq("reporter", "destination")), "destination_service_namespace"}),
+		// The busiest service that both sides report: a service only one
+		// side reports (a host outside the mesh, a caller without a proxy)
+		// has nothing to compare.
+		byValue("service", "Service", "The called service (FQDN); the busiest that both sides report first.", "destination_service",
+			traffic("destination_service", counted{reported("destination"), "destination_service"})+
+				" and on (destination_service) "+traffic("destination_service", counted{reported("source"), "destination_service"})),
+		byTraffic("caller", "Caller", "The calling workload, as its own proxy reports it; the busiest first.", "source_workload",
+			counted{sel(requestsTotal, eq("reporter", "source"), eq("destination_service", "$service")), "source_workload"}),
+		jaegerServiceVar("destination_canonical_service",
+			traffic("destination_canonical_service", counted{sel(requestsTotal, server...), "destination_canonical_service"})),
 	)
 	clientTotal := sumRate("", requestsTotal, client...)
 	serverTotal := sumRate("", requestsTotal, server...)
@@ -38,9 +47,9 @@ func edge() spec {
 					q(ratio(sumRate("", requestsTotal, with(client, not5xx)...), clientTotal), "client side"),
 					q(ratio(sumRate("", requestsTotal, with(server, not5xx)...), serverTotal), "server side")).ratio(),
 				timeseriesPanel("Errors: client vs server", "5xx responses per second on each side, and requests on which the client's proxy set a response flag.", unitReqps,
-					q(sumRate("", requestsTotal, with(client, server5xx)...), "client side 5xx"),
-					q(sumRate("", requestsTotal, with(server, server5xx)...), "server side 5xx"),
-					q(sumRate("", requestsTotal, with(client, proxyFlagged)...), "client proxy flagged")),
+					q(orZero(sumRate("", requestsTotal, with(client, server5xx)...)), "client side 5xx"),
+					q(orZero(sumRate("", requestsTotal, with(server, server5xx)...)), "server side 5xx"),
+					q(orZero(sumRate("", requestsTotal, with(client, proxyFlagged)...)), "client proxy flagged")),
 			}},
 			{title: "Latency", panels: []panel{
 				latency("Latency: client vs server", "Median and 99th percentile duration on each side; the points are exemplars linking to traces.",

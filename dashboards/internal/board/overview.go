@@ -10,7 +10,8 @@ func overview() spec {
 		name: "namespace", label: "Namespace", multi: true, all: true, allValue: ".*",
 		query: labelValues(sel(requestsTotal, eq("reporter", "$reporter")), "destination_service_namespace"),
 		desc:  "Namespaces of the destination services.",
-	})
+	}, jaegerServiceVar("destination_canonical_service",
+		traffic("destination_canonical_service", counted{sel(requestsTotal, scope...), "destination_canonical_service"})))
 	total := sumRate("", requestsTotal, scope...)
 	return spec{
 		file:  "meshlens-overview.json",
@@ -22,10 +23,11 @@ func overview() spec {
 			{title: "Mesh", panels: []panel{
 				statPanel("Request rate", "Requests per second over all services, as reported by the selected reporter.", unitReqps,
 					q(total, "requests")),
-				statPanel("Success rate", "Share of requests that did not end in a 5xx response (Istio's definition of success).", unitPercent,
+				successStat("Success rate", "Share of requests that did not end in a 5xx response (Istio's definition of success); "+
+					"red below 95 %, yellow below 99 %.",
 					q(ratio(sumRate("", requestsTotal, all(not5xx)...), total), "success")),
 				statPanel("Server errors", "Requests per second that ended in a 5xx response.", unitReqps,
-					q(sumRate("", requestsTotal, all(server5xx)...), "5xx")),
+					q(orZero(sumRate("", requestsTotal, all(server5xx)...)), "5xx")),
 				statPanel("Latency", "Median, 90th and 99th percentile request duration over all services.", unitMs,
 					q(quantile("0.50", "", durationBucket, scope...), "p50"),
 					q(quantile("0.90", "", durationBucket, scope...), "p90"),
@@ -48,7 +50,7 @@ func overview() spec {
 				tablePanel("Top services by traffic", "The ten destination services with the most requests per second.", unitReqps,
 					qi(topk("10", sumRate("destination_service", requestsTotal, scope...)))),
 				tablePanel("Top services by errors", "The ten destination services with the most 5xx responses per second.", unitReqps,
-					qi(topk("10", sumRate("destination_service", requestsTotal, all(server5xx)...)))),
+					qi(topk("10", orNone(sumRate("destination_service", requestsTotal, all(server5xx)...), "destination_service")))),
 				tablePanel("Slowest services", "The ten destination services with the highest 99th percentile latency.", unitMs,
 					qi(topk("10", quantile("0.99", "destination_service", durationBucket, scope...)))),
 			}},
@@ -57,12 +59,12 @@ func overview() spec {
 					"Proxy: requests on which Envoy set a response flag (response_flags != \"-\": no healthy upstream, connection "+
 						"failure, timeout, no route…); the application never answered, or the proxy cut it off. Application: 5xx "+
 						"responses and gRPC errors without any response flag, returned by the service itself.", unitReqps,
-					q(sumRate("", requestsTotal, all(proxyFlagged)...), "proxy (response flag set)"),
-					q(appErrors(scope), "application (5xx or gRPC error)")),
+					q(orZero(sumRate("", requestsTotal, all(proxyFlagged)...)), "proxy (response flag set)"),
+					q(orZero(appErrors(scope)), "application (5xx or gRPC error)")),
 				timeseriesPanel("Proxy-generated errors by flag", "Requests per second with an Envoy response flag, by flag and destination service.", unitReqps,
-					q(sumRate("response_flags, destination_service", requestsTotal, all(proxyFlagged)...), "{{response_flags}} {{destination_service}}")),
+					q(orNone(sumRate("response_flags, destination_service", requestsTotal, all(proxyFlagged)...), "response_flags"), "{{response_flags}} {{destination_service}}")),
 				timeseriesPanel("Application errors by service", "5xx responses without a response flag, by destination service and code.", unitReqps,
-					q(sumRate("destination_service, response_code", requestsTotal, all(appFlagless, server5xx)...), "{{response_code}} {{destination_service}}")),
+					q(orNone(sumRate("destination_service, response_code", requestsTotal, all(appFlagless, server5xx)...), "response_code"), "{{response_code}} {{destination_service}}")),
 				timeseriesPanel("gRPC status codes", "gRPC requests per second by grpc_response_status (0 is OK).", unitReqps,
 					q(sumRate("grpc_response_status", requestsTotal, all(eq("request_protocol", "grpc"))...), "{{grpc_response_status}}")).stacked(),
 			}},

@@ -1,6 +1,9 @@
 package board
 
 import (
+	"net/url"
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -21,6 +24,7 @@ const (
 	unitBps     = "Bps"
 	unitCps     = "cps" // counts per second
 	unitShort   = "short"
+	unitSeconds = "s"
 )
 
 // kind is a Grafana panel type.
@@ -68,8 +72,12 @@ type panel struct {
 	stack bool
 	// maxOne caps the axis of a ratio at 1 (100%).
 	maxOne bool
-	// traceLinks adds a data link to Jaeger's search to every series.
-	traceLinks bool
+	// traceService, when set, adds a data link to Jaeger's search for
+	// this service (a variable such as ${jaeger_service}, or a name) to
+	// every series.
+	traceService string
+	// success colours a success-rate stat by Istio's thresholds.
+	success bool
 }
 
 func timeseriesPanel(title, desc, unit string, targets ...target) panel {
@@ -79,6 +87,20 @@ func timeseriesPanel(title, desc, unit string, targets ...target) panel {
 func statPanel(title, desc, unit string, targets ...target) panel {
 	return panel{kind: kindStat, title: title, desc: desc, unit: unit, w: 6, h: 4, targets: targets}
 }
+
+// successStat is a success-rate stat (a ratio, 0 to 1) coloured as Istio's
+// dashboards colour theirs: red below 95 %, yellow below 99 %, else green.
+func successStat(title, desc string, t target) panel {
+	p := statPanel(title, desc, unitPercent, t)
+	p.success = true
+	return p
+}
+
+// Success-rate thresholds (Istio's dashboards).
+const (
+	successWarn = 0.95 // below: red
+	successOK   = 0.99 // below: yellow; at or above: green
+)
 
 func tablePanel(title, desc, unit string, targets ...target) panel {
 	return panel{kind: kindTable, title: title, desc: desc, unit: unit, w: 12, h: 8, targets: targets}
@@ -91,12 +113,16 @@ func heatmapPanel(title, desc, unit string, t target) panel {
 }
 
 // latency is a time series of latency quantiles with exemplars and a link
-// to the traces.
+// to the traces of the dashboard's Jaeger service (the jaeger_service
+// variable, which every dashboard with latency panels defines).
 func latency(title, desc string, targets ...target) panel {
 	p := timeseriesPanel(title, desc, unitMs, targets...)
-	p.traceLinks = true
+	p.traceService = "${jaeger_service}"
 	return p
 }
+
+// tracesOf links the panel's series to the traces of another service.
+func (p panel) tracesOf(service string) panel { p.traceService = service; return p }
 
 func (p panel) stacked() panel { p.stack = true; return p }
 func (p panel) ratio() panel   { p.maxOne = true; return p }
@@ -139,12 +165,19 @@ func queries(ts []target) []cog.Builder[variants.Dataquery] {
 	return out
 }
 
-// traceLink opens Jaeger's trace search; the exemplar points themselves
+// traceLink opens Jaeger's trace search on a service (Jaeger's search
+// shows nothing until a service is chosen); the exemplar points themselves
 // link to their trace through the data source's exemplar configuration
 // (deploy/grafana/provisioning/datasources).
-func traceLink() cog.Builder[dashboard.DashboardLink] {
+func traceLink(service string) cog.Builder[dashboard.DashboardLink] {
+	if strings.HasPrefix(service, "${") {
+		// Grafana's percentencode format escapes the variable's value.
+		service = strings.TrimSuffix(service, "}") + ":percentencode}"
+	} else {
+		service = url.QueryEscape(service)
+	}
 	return dashboard.NewDashboardLinkBuilder("Search traces in Jaeger").
-		Url("${jaeger_url}/search?limit=20&lookback=1h").
+		Url("${jaeger_url}/search?service=" + service + "&limit=20&lookback=1h").
 		TargetBlank(true)
 }
 
@@ -164,7 +197,7 @@ func tooltip() *common.VizTooltipOptionsBuilder {
 func (p panel) build() cog.Builder[dashboard.Panel] {
 	switch p.kind {
 	case kindStat:
-		return stat.NewPanelBuilder().
+		b := stat.NewPanelBuilder().
 			Title(p.title).Description(p.desc).Datasource(datasource()).
 			Span(p.w).Height(p.h).Unit(p.unit).
 			Targets(queries(p.targets)).
@@ -172,6 +205,15 @@ func (p panel) build() cog.Builder[dashboard.Panel] {
 			ColorMode(common.BigValueColorModeNone).
 			TextMode(common.BigValueTextModeValueAndName).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
+		if p.success {
+			b = b.ColorMode(common.BigValueColorModeValue).Min(0).Max(1).
+				Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps([]dashboard.Threshold{
+					{Color: "red"},
+					{Value: cog.ToPtr(successWarn), Color: "#EAB839"},
+					{Value: cog.ToPtr(successOK), Color: "green"},
+				}))
+		}
+		return b
 	case kindTable:
 		return table.NewPanelBuilder().
 			Title(p.title).Description(p.desc).Datasource(datasource()).
@@ -216,8 +258,8 @@ func (p panel) build() cog.Builder[dashboard.Panel] {
 		if p.stack {
 			b = b.Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).FillOpacity(40)
 		}
-		if p.traceLinks {
-			b = b.DataLinks([]cog.Builder[dashboard.DashboardLink]{traceLink()})
+		if p.traceService != "" {
+			b = b.DataLinks([]cog.Builder[dashboard.DashboardLink]{traceLink(p.traceService)})
 		}
 		return b
 	}

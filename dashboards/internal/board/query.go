@@ -23,6 +23,11 @@ const (
 	tcpSent          = "istio_tcp_sent_bytes_total"
 	tcpReceived      = "istio_tcp_received_bytes_total"
 
+	// Span metrics (exporters/spans), as Jaeger's Monitor tab reads them:
+	// labelled service_name, span_name, span_kind, status_code.
+	spanCalls          = "traces_span_metrics_calls_total"
+	spanDurationBucket = "traces_span_metrics_duration_milliseconds_bucket"
+
 	// selfMetric is the meshlens series every running meshlens exports; the
 	// job and instance variables list the values of its target labels.
 	selfMetric = "meshlens_receiver_entries_received_total"
@@ -116,3 +121,20 @@ var (
 	// "0" is OK).
 	grpcError = nre("grpc_response_status", "|0")
 )
+
+// orZero renders expr or on() vector(0): 0 instead of no data when expr
+// has no series, for counts of failures, where no series means that none
+// happened (a panel then shows 0, not "No data").
+func orZero(expr string) string { return "(" + expr + " or on() vector(0))" }
+
+// orNone is orZero for an expression grouped by label: the zero series
+// carries label="none", so the legend reads "none", not an empty name.
+func orNone(expr, label string) string {
+	return "(" + expr + ` or on() label_replace(vector(0), "` + label + `", "none", "", ""))`
+}
+
+// ratioOrZero renders num / den where num counts a subset of den (grouped
+// the same way): a group of den without num series is 0, not no data.
+func ratioOrZero(num, den string) string {
+	return "(" + num + " or " + den + " * 0) / " + den
+}

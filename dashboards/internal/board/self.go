@@ -17,6 +17,7 @@ const (
 	internResets     = "meshlens_receiver_intern_table_resets_total"
 	tcpTracked       = "meshlens_receiver_tcp_connections_tracked"
 	metricFamilies   = "meshlens_receiver_envoy_metric_families_total"
+	batchDuration    = "meshlens_receiver_batch_duration_seconds_bucket"
 	seriesActive     = "meshlens_series_active"
 	seriesOverflow   = "meshlens_series_overflow_total"
 	seriesExpired    = "meshlens_series_expired_total"
@@ -38,6 +39,7 @@ const (
 // budgets, Envoy stats and span export.
 func self() spec {
 	received := sumRate("", entriesReceived)
+	lost := orZero(sumRate("", entriesRejected)) + " + " + orZero(sumRate("", entriesDropped))
 	return spec{
 		file:  "meshlens-self.json",
 		uid:   "meshlens-self",
@@ -48,23 +50,28 @@ func self() spec {
 			{title: "Ingest", panels: []panel{
 				statPanel("Entries received", "Access-log entries per second received in well-formed messages.", unitCps, q(received, "received")),
 				statPanel("Entries lost", "Share of received entries that were rejected or dropped (received = processed + rejected + dropped).", unitPercent,
-					q("("+sumRate("", entriesRejected)+" + "+sumRate("", entriesDropped)+") / "+received, "lost")),
+					q("("+lost+") / "+received, "lost")),
 				statPanel("Active streams", "gRPC streams open now (ALS and Metrics Service).", unitShort, q(sumBy("", sel(activeStreams)), "streams")),
 				statPanel("Istio series", "Istio series held (HTTP and TCP families).", unitShort, q(sumBy("", sel(seriesActive)), "series")),
 				timeseriesPanel("Entries", "Access-log entries per second: received, processed (handed to the hub), rejected and dropped.", unitCps,
 					q(received, "received"),
 					q(sumRate("", entriesProcessed), "processed"),
-					q(sumRate("", entriesRejected), "rejected"),
-					q(sumRate("", entriesDropped), "dropped")),
+					q(orZero(sumRate("", entriesRejected)), "rejected"),
+					q(orZero(sumRate("", entriesDropped)), "dropped")),
 				timeseriesPanel("Rejected and dropped entries by reason",
 					"Entries per second the receiver rejected (malformed, no identifier…) or the hub could not take, by reason.", unitCps,
-					q(sumRate("reason", entriesRejected), "rejected {{reason}}"),
-					q(sumRate("reason", entriesDropped), "dropped {{reason}}")),
+					q(orNone(sumRate("reason", entriesRejected), "reason"), "rejected {{reason}}"),
+					q(orNone(sumRate("reason", entriesDropped), "reason"), "dropped {{reason}}")),
 				timeseriesPanel("Messages by service", "gRPC messages per second by service (als, metrics), and whole messages rejected by reason.", unitCps,
 					q(sumRate("service", messages), "{{service}}"),
-					q(sumRate("service, reason", messagesRejected), "rejected {{service}} {{reason}}")),
+					q(orNone(sumRate("service, reason", messagesRejected), "reason"), "rejected {{service}} {{reason}}")),
 				timeseriesPanel("Bytes received by service", "Bytes per second of gRPC messages received, by service.", unitBps,
 					q(sumRate("service", receivedBytes), "{{service}}")),
+				timeseriesPanel("Batch latency", "From a message's arrival to its entries being aggregated (decode, normalise, "+
+					"metrics, graph): median, 99th percentile and maximum bucket reached.", unitSeconds,
+					q(quantile("0.50", "", batchDuration), "p50"),
+					q(quantile("0.99", "", batchDuration), "p99"),
+					q(quantile("1", "", batchDuration), "max")),
 				timeseriesPanel("Streams", "gRPC streams open now by service, and streams opened and ended per second.", unitShort,
 					q(sumBy("service", sel(activeStreams)), "open {{service}}"),
 					q(sumRate("service", streamsOpened), "opened/s {{service}}"),
@@ -78,28 +85,28 @@ func self() spec {
 					"Records per second by where the destination side's identity came from.", unitCps,
 					q(sumRate("source", identitySource, eq("side", "destination")), "{{source}}")).stacked(),
 				timeseriesPanel("Unknown identities", "Share of records whose side stayed unknown (source none): the labels say unknown.", unitPercent,
-					q(ratio(sumRate("side", identitySource, eq("source", "none")), sumRate("side", identitySource)), "{{side}}")).ratio(),
+					q(ratioOrZero(sumRate("side", identitySource, eq("source", "none")), sumRate("side", identitySource)), "{{side}}")).ratio(),
 			}},
 			{title: "Series and budgets", panels: []panel{
 				timeseriesPanel("Istio series held", "Series held per family (http, tcp); each family's max_series is its budget.", unitShort,
 					q(sumBy("family", sel(seriesActive)), "{{family}}")),
 				timeseriesPanel("Records into overflow series",
 					"Records per second aggregated into an overflow series because the family's budget was spent: raise max_series or cut labels.", unitCps,
-					q(sumRate("family", seriesOverflow), "{{family}}")),
+					q(orNone(sumRate("family", seriesOverflow), "family"), "{{family}}")),
 				timeseriesPanel("Series expired", "Istio series removed per second after series_ttl without records.", unitCps,
-					q(sumRate("", seriesExpired), "expired")),
+					q(orZero(sumRate("", seriesExpired)), "expired")),
 				timeseriesPanel("Receiver tables", "Open TCP connections tracked for byte deltas, and per-stream label tables cleared because they were full (per second).", unitShort,
 					q(sumBy("", sel(tcpTracked)), "TCP connections tracked"),
-					q(sumRate("", internResets), "intern table resets/s")),
+					q(orZero(sumRate("", internResets)), "intern table resets/s")),
 			}},
 			{title: "Envoy stats (Metrics Service)", panels: []panel{
 				timeseriesPanel("Envoy stat samples", "Samples per second from the Metrics Service: stored for re-export, and not re-exported by reason.", unitCps,
 					q(sumRate("", envoyAccepted), "accepted"),
-					q(sumRate("reason", envoyRejected), "rejected {{reason}}")),
+					q(orNone(sumRate("reason", envoyRejected), "reason"), "rejected {{reason}}")),
 				timeseriesPanel("envoy_* series held", "envoy_* series meshlens re-exports.", unitShort,
 					q(sumBy("", sel(envoySeries)), "series")),
 				timeseriesPanel("Envoy restarts and metric families", "Envoy counters that went down (restarts, kept cumulative) and metric families received, per second.", unitCps,
-					q(sumRate("", envoyRestarts), "restarts"),
+					q(orZero(sumRate("", envoyRestarts)), "restarts"),
 					q(sumRate("", metricFamilies), "metric families")),
 			}},
 			{title: "Span export", panels: []panel{

@@ -6,10 +6,12 @@ func service() spec {
 	scope := []string{eq("reporter", "$reporter"), eq("destination_service", "$service")}
 	all := func(more ...string) []string { return with(scope, more...) }
 	vars := append(baseVars(), reporterVar(),
-		istioVar("namespace", "Namespace", "Namespace of the service.",
-			requestsTotal, "destination_service_namespace", eq("reporter", "$reporter")),
-		istioVar("service", "Service", "The destination service (FQDN).",
-			requestsTotal, "destination_service", eq("reporter", "$reporter"), eq("destination_service_namespace", "$namespace")),
+		byTraffic("namespace", "Namespace", "Namespace of the service; the busiest first.", "destination_service_namespace",
+			counted{sel(requestsTotal, eq("reporter", "$reporter")), "destination_service_namespace"}),
+		byTraffic("service", "Service", "The destination service (FQDN); the busiest first.", "destination_service",
+			counted{sel(requestsTotal, eq("reporter", "$reporter"), eq("destination_service_namespace", "$namespace")), "destination_service"}),
+		jaegerServiceVar("destination_canonical_service",
+			traffic("destination_canonical_service", counted{sel(requestsTotal, scope...), "destination_canonical_service"})),
 	)
 	total := sumRate("", requestsTotal, scope...)
 	const (
@@ -25,10 +27,10 @@ func service() spec {
 		rows: []row{
 			{title: "Service", panels: []panel{
 				statPanel("Request rate", "Requests per second to the service.", unitReqps, q(total, "requests")),
-				statPanel("Success rate", "Share of requests that did not end in a 5xx response.", unitPercent,
+				successStat("Success rate", "Share of requests that did not end in a 5xx response; red below 95 %, yellow below 99 %.",
 					q(ratio(sumRate("", requestsTotal, all(not5xx)...), total), "success")),
 				statPanel("Server errors", "Requests per second that ended in a 5xx response.", unitReqps,
-					q(sumRate("", requestsTotal, all(server5xx)...), "5xx")),
+					q(orZero(sumRate("", requestsTotal, all(server5xx)...)), "5xx")),
 				statPanel("Latency", "Median, 90th and 99th percentile request duration.", unitMs,
 					q(quantile("0.50", "", durationBucket, scope...), "p50"),
 					q(quantile("0.90", "", durationBucket, scope...), "p90"),
@@ -69,11 +71,12 @@ func service() spec {
 				timeseriesPanel("Proxy-generated vs application errors",
 					"Proxy: requests with an Envoy response flag (response_flags != \"-\"). Application: 5xx responses and gRPC errors "+
 						"without a response flag.", unitReqps,
-					q(sumRate("", requestsTotal, all(proxyFlagged)...), "proxy (response flag set)"),
-					q(appErrors(scope), "application (5xx or gRPC error)")),
+					q(orZero(sumRate("", requestsTotal, all(proxyFlagged)...)), "proxy (response flag set)"),
+					q(orZero(appErrors(scope)), "application (5xx or gRPC error)")),
 				timeseriesPanel("Requests by protocol and security", "Requests per second by request_protocol and connection_security_policy.", unitReqps,
 					q(sumRate("request_protocol, connection_security_policy", requestsTotal, scope...), "{{request_protocol}} {{connection_security_policy}}")),
 			}},
+			{title: "Span metrics (what Jaeger's Monitor tab shows)", panels: spanPanels()},
 			{title: "Latency and sizes", panels: []panel{
 				heatmapPanel("Latency distribution", "Requests per second in each duration bucket; the points are exemplars linking to traces.", unitMs,
 					q(sumRate("le", durationBucket, scope...), "{{le}}")),
@@ -85,5 +88,25 @@ func service() spec {
 					q(quantile("0.99", "", responseBytesB, scope...), "p99")),
 			}},
 		},
+	}
+}
+
+// spanPanels read the span metrics (traces_span_metrics_*) of the
+// dashboard's Jaeger service: the requests its spans stand for, their
+// errors and duration, by operation (span_name) and kind (server: requests
+// it served; client: requests it made), what Jaeger's Monitor tab plots.
+func spanPanels() []panel {
+	svc := eq("service_name", "$jaeger_service")
+	const by = "span_kind, span_name"
+	calls := sumRate(by, spanCalls, svc)
+	return []panel{
+		timeseriesPanel("Span calls by operation", "Requests per second of the service's spans by span kind and name "+
+			"(traces_span_metrics_calls_total, from every request, sampled or not).", unitReqps,
+			q(calls, "{{span_kind}} {{span_name}}")),
+		timeseriesPanel("Span error rate by operation", "Share of the service's spans with an error status, by span kind and name.", unitPercent,
+			q(ratioOrZero(sumRate(by, spanCalls, svc, eq("status_code", "STATUS_CODE_ERROR")), calls), "{{span_kind}} {{span_name}}")).ratio(),
+		timeseriesPanel("Span duration by operation", "95th percentile duration of the service's spans by span kind and name "+
+			"(traces_span_metrics_duration_milliseconds).", unitMs,
+			q(quantile("0.95", by, spanDurationBucket, svc), "p95 {{span_kind}} {{span_name}}")).tracesOf("${jaeger_service}"),
 	}
 }

@@ -13,10 +13,10 @@ func tcp() spec {
 	rep := eq("reporter", "$reporter")
 	scope := []string{rep, eq("destination_service_namespace", "$namespace"), eq("destination_service_name", "$service")}
 	vars := append(baseVars(), reporterVar(),
-		istioVar("namespace", "Namespace", "Namespace of the TCP service (unknown for hosts outside the mesh).",
-			tcpOpened, "destination_service_namespace", rep),
-		istioVar("service", "Service", "The destination service's short name (destination_service_name).",
-			tcpOpened, "destination_service_name", rep, eq("destination_service_namespace", "$namespace")),
+		byTraffic("namespace", "Namespace", "Namespace of the TCP service (unknown for hosts outside the mesh); the busiest first.",
+			"destination_service_namespace", counted{sel(tcpOpened, rep), "destination_service_namespace"}),
+		byTraffic("service", "Service", "The destination service's short name (destination_service_name); the busiest first.",
+			"destination_service_name", counted{sel(tcpOpened, rep, eq("destination_service_namespace", "$namespace")), "destination_service_name"}),
 	)
 	const (
 		client = "source_workload, source_workload_namespace"

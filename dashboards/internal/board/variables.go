@@ -33,6 +33,10 @@ type variable struct {
 	// current is the selected value of a custom variable or text box.
 	current string
 	hidden  bool
+	// regex extracts each value from the lines of a query_result(…) query
+	// (Grafana keeps the first capture group); such a variable keeps the
+	// query's order instead of sorting alphabetically.
+	regex string
 }
 
 func (v variable) build() cog.Builder[dashboard.VariableModel] {
@@ -61,6 +65,9 @@ func (v variable) build() cog.Builder[dashboard.VariableModel] {
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 			Sort(dashboard.VariableSortAlphabeticalAsc).
 			Multi(v.multi).IncludeAll(v.all)
+		if v.regex != "" {
+			b = b.Regex(v.regex).Sort(dashboard.VariableSortDisabled)
+		}
 		if v.all {
 			b = b.AllValue(v.allValue)
 		}
@@ -130,8 +137,55 @@ func urlVars(o Options) []variable {
 	}
 }
 
-// istioVar is a query variable over the values of one label of an Istio
-// metric, restricted by the given matchers.
-func istioVar(name, label, desc, metric, valuesOf string, matchers ...string) variable {
-	return variable{name: name, label: label, desc: desc, query: labelValues(sel(metric, matchers...), valuesOf)}
+// counted is one source of a traffic-ordered variable's values: the label
+// src of the counter series selector.
+type counted struct{ selector, src string }
+
+// byTraffic is a query variable whose values are the values of a label on
+// counter series, the busiest over the dashboard's time range first:
+// Grafana selects the first value of a variable that has none yet, so a
+// dashboard opens on traffic (alphabetical order would open on whatever
+// sorts first, e.g. a workload that calls nothing). With one source whose
+// label is the variable's label the values are that label's; with several,
+// each source's label is copied to the variable's label (out) and their
+// increases are summed, e.g. a workload's inbound and outbound requests.
+func byTraffic(name, label, desc, out string, from ...counted) variable {
+	return byValue(name, label, desc, out, traffic(out, from...))
+}
+
+// traffic sums the increase over the dashboard's time range of counter
+// series by one label, out: the sources' labels copied to out when they
+// are named otherwise.
+func traffic(out string, from ...counted) string {
+	inc := func(c counted) string { return "increase(" + c.selector + "[$__range])" }
+	if len(from) == 1 && from[0].src == out {
+		return sumBy(out, inc(from[0]))
+	}
+	parts := make([]string, len(from))
+	for i, c := range from {
+		parts[i] = `label_replace(` + inc(c) + `, "` + out + `", "$1", "` + c.src + `", "(.*)")`
+	}
+	return sumBy(out, strings.Join(parts, " or "))
+}
+
+// byValue is a query variable whose values are the values of label on the
+// series of expr, in expr's order (sort_desc: the largest first).
+func byValue(name, label, desc, out, expr string) variable {
+	return variable{
+		name: name, label: label, desc: desc,
+		query: "query_result(sort_desc(" + expr + "))",
+		regex: `/` + out + `="([^"]*)"/`,
+	}
+}
+
+// jaegerServiceVar is the hidden variable the links to Jaeger's search
+// pass as its service: the service.name meshlens gives the spans it
+// rebuilds, which is the workload's canonical service
+// (exporters/spans.ServiceName). expr returns series with a
+// canonical-service label named out.
+func jaegerServiceVar(out, expr string) variable {
+	v := byValue("jaeger_service", "Jaeger service", "The service Jaeger's search is opened on: the canonical service "+
+		"(service.name of the spans meshlens rebuilds) of what the dashboard shows.", out, expr)
+	v.hidden = true
+	return v
 }

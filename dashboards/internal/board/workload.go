@@ -6,11 +6,15 @@ func workload() spec {
 	rep := eq("reporter", "$reporter")
 	in := []string{rep, eq("destination_workload", "$workload"), eq("destination_workload_namespace", "$namespace")}
 	out := []string{rep, eq("source_workload", "$workload"), eq("source_workload_namespace", "$namespace")}
+	inNS := sel(requestsTotal, rep, eq("destination_workload_namespace", "$namespace"))
+	outNS := sel(requestsTotal, rep, eq("source_workload_namespace", "$namespace"))
 	vars := append(baseVars(), reporterVar(),
-		istioVar("namespace", "Namespace", "Namespace of the workload.",
-			requestsTotal, "destination_workload_namespace", rep),
-		istioVar("workload", "Workload", "The workload (Deployment) to look at.",
-			requestsTotal, "destination_workload", rep, eq("destination_workload_namespace", "$namespace")),
+		byTraffic("namespace", "Namespace", "Namespace of the workload; the busiest first.", "namespace",
+			counted{sel(requestsTotal, rep), "destination_workload_namespace"}, counted{sel(requestsTotal, rep), "source_workload_namespace"}),
+		byTraffic("workload", "Workload", "The workload (Deployment) to look at; the busiest (requests served and made) first.", "workload",
+			counted{inNS, "destination_workload"}, counted{outNS, "source_workload"}),
+		jaegerServiceVar("canonical_service", traffic("canonical_service",
+			counted{sel(requestsTotal, in...), "destination_canonical_service"}, counted{sel(requestsTotal, out...), "source_canonical_service"})),
 	)
 	const (
 		caller = "source_workload, source_workload_namespace"
@@ -27,10 +31,10 @@ func workload() spec {
 		rows: []row{
 			{title: "Workload", panels: []panel{
 				statPanel("Inbound request rate", "Requests per second the workload served.", unitReqps, q(inTotal, "inbound")),
-				statPanel("Inbound success rate", "Share of served requests that did not end in a 5xx response.", unitPercent,
+				successStat("Inbound success rate", "Share of served requests that did not end in a 5xx response; red below 95 %, yellow below 99 %.",
 					q(ratio(sumRate("", requestsTotal, with(in, not5xx)...), inTotal), "inbound")),
 				statPanel("Outbound request rate", "Requests per second the workload made.", unitReqps, q(outTotal, "outbound")),
-				statPanel("Outbound success rate", "Share of the workload's requests that did not end in a 5xx response.", unitPercent,
+				successStat("Outbound success rate", "Share of the workload's requests that did not end in a 5xx response; red below 95 %, yellow below 99 %.",
 					q(ratio(sumRate("", requestsTotal, with(out, not5xx)...), outTotal), "outbound")),
 			}},
 			{title: "Inbound by calling workload", panels: []panel{
@@ -59,7 +63,7 @@ func workload() spec {
 					q(sumRate(callee, requestBytesSum, out...), "request {{destination_service}}"),
 					q(sumRate(callee, responseBytesSum, out...), "response {{destination_service}}")),
 				timeseriesPanel("Outbound proxy-generated errors", "Requests per second on which Envoy set a response flag, by flag and destination service.", unitReqps,
-					q(sumRate("response_flags, "+callee, requestsTotal, with(out, proxyFlagged)...), "{{response_flags}} {{destination_service}}")),
+					q(orNone(sumRate("response_flags, "+callee, requestsTotal, with(out, proxyFlagged)...), "response_flags"), "{{response_flags}} {{destination_service}}")),
 				timeseriesPanel("Outbound gRPC messages", "gRPC messages per second on the workload's gRPC calls, by destination service.", unitCps,
 					q(sumRate(callee, requestMessages, out...), "sent {{destination_service}}"),
 					q(sumRate(callee, responseMessages, out...), "received {{destination_service}}")),

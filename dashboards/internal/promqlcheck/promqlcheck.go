@@ -202,6 +202,11 @@ func Expand(expr string, values map[string]string) (string, error) {
 	out := variableRE.ReplaceAllStringFunc(expr, func(m string) string {
 		sub := variableRE.FindStringSubmatch(m)
 		name := sub[1] + sub[2] + sub[3]
+		if isDigits(name) {
+			// $1 is a regular expression's group (label_replace), which
+			// Grafana leaves as it is: no variable is named by digits.
+			return m
+		}
 		v, ok := values[name]
 		if !ok {
 			missing = append(missing, name)
@@ -214,6 +219,25 @@ func Expand(expr string, values map[string]string) (string, error) {
 		return "", fmt.Errorf("no value for variable(s) %s in %q", strings.Join(slices.Compact(missing), ", "), expr)
 	}
 	return out, nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// QueryResult returns the expression of a Grafana query_result(expr)
+// variable query.
+func QueryResult(query string) (expr string, err error) {
+	inner, ok := strings.CutPrefix(query, "query_result(")
+	if !ok || !strings.HasSuffix(inner, ")") {
+		return "", fmt.Errorf("not query_result(expr): %q", query)
+	}
+	return strings.TrimSuffix(inner, ")"), nil
 }
 
 // LabelValues splits a Grafana label_values(selector, label) variable

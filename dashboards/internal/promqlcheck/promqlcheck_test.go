@@ -84,6 +84,7 @@ func TestExpand(t *testing.T) {
 		{in: `x{s="${service}",j=~"${job:regex}"}`, want: `x{s="reviews",j=~"meshlens"}`},
 		{in: `x{s="[[service]]"}`, want: `x{s="reviews"}`},
 		{in: `x{s="$namespace"}`, err: true},
+		{in: `label_replace(x{s="$service"}, "a", "$1", "b", "(.*)")`, want: `label_replace(x{s="reviews"}, "a", "$1", "b", "(.*)")`},
 	} {
 		got, err := Expand(tc.in, vals)
 		if (err != nil) != tc.err || got != tc.want {
@@ -105,6 +106,22 @@ func TestLabelValues(t *testing.T) {
 		s, l, err := LabelValues(tc.in)
 		if (err != nil) != tc.err || s != tc.selector || l != tc.label {
 			t.Errorf("LabelValues(%q) = %q, %q, %v", tc.in, s, l, err)
+		}
+	}
+}
+
+func TestQueryResult(t *testing.T) {
+	for _, tc := range []struct {
+		in, expr string
+		err      bool
+	}{
+		{in: `query_result(sort_desc(sum by (a) (up)))`, expr: `sort_desc(sum by (a) (up))`},
+		{in: `label_values(up, a)`, err: true},
+		{in: `query_result(up`, err: true},
+	} {
+		x, err := QueryResult(tc.in)
+		if (err != nil) != tc.err || x != tc.expr {
+			t.Errorf("QueryResult(%q) = %q, %v", tc.in, x, err)
 		}
 	}
 }

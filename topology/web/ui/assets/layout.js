@@ -202,8 +202,11 @@ export function layoutKey() {
 }
 
 // edgeGeometry returns the path of an edge and at(t), its points
-// (t in [0, 1]), where its label may go.
-export function edgeGeometry(e, L, lane, lanes) {
+// (t in [0, 1]), where its label may go. lane of lanes separates the edges
+// between the same two nodes; fanOut and fanIn (user units, from
+// fanOffsets) separate the edges leaving one node, and those reaching one,
+// so that their curves do not start (or end) on top of each other.
+export function edgeGeometry(e, L, lane, lanes, fanOut = 0, fanIn = 0) {
   const a = L.pos.get(e.source);
   const b = L.pos.get(e.target);
   const r = G.r;
@@ -215,13 +218,15 @@ export function edgeGeometry(e, L, lane, lanes) {
     return { d, at: () => [x, yy - 48 - spread] };
   }
   if (b.depth > a.depth) {
-    const x0 = a.x + r + 3;
-    const y0 = a.y + spread * 0.3;
-    const x1 = b.x - r - 4;
-    const y1 = b.y + spread * 0.3;
+    // Each edge leaves (and reaches) the circle at its own height, its
+    // first control point as far from the start as the others' are apart.
+    const x0 = a.x + Math.sqrt(Math.max(0, r * r - fanOut * fanOut)) + 3;
+    const y0 = a.y + spread * 0.3 + fanOut;
+    const x1 = b.x - Math.sqrt(Math.max(0, r * r - fanIn * fanIn)) - 4;
+    const y1 = b.y + spread * 0.3 + fanIn;
     const dx = (x1 - x0) / 2;
-    const c1 = [x0 + dx, y0 + spread];
-    const c2 = [x1 - dx, y1 + spread];
+    const c1 = [x0 + dx, y0 + spread + fanOut];
+    const c2 = [x1 - dx, y1 + spread + fanIn];
     const d = `M${x0},${y0} C${c1[0]},${c1[1]} ${c2[0]},${c2[1]} ${x1},${y1}`;
     return { d, at: (t) => bezier([x0, y0], c1, c2, [x1, y1], t) };
   }
@@ -238,6 +243,46 @@ export function edgeGeometry(e, L, lane, lanes) {
   return { d, at: (t) => bezier([x0, y0], c1, c2, [x1, y1], t) };
 }
 
+// FAN_STEP is the distance between the ends of the edges leaving (or
+// reaching) one node, at most: they share the node's height.
+const FAN_STEP = 9;
+
+// fanOffsets returns, by edge id, the offsets of the forward edges' ends
+// (edgeGeometry's fanOut and fanIn): the edges leaving a node are spread
+// over its height in the order of their targets' heights (so they do not
+// cross near the node), and the edges reaching a node in the order of
+// their sources' heights.
+export function fanOffsets(L, edges) {
+  const outs = new Map();
+  const ins = new Map();
+  const add = (m, k, e) => {
+    if (!m.has(k)) m.set(k, []);
+    m.get(k).push(e);
+  };
+  for (const e of edges) {
+    const a = L.pos.get(e.source);
+    const b = L.pos.get(e.target);
+    if (!a || !b || e.source === e.target || b.depth <= a.depth) continue;
+    add(outs, e.source, e);
+    add(ins, e.target, e);
+  }
+  const out = new Map();
+  const spreadOver = (list, other, key) => {
+    list.sort((x, y) => L.pos.get(x[other]).y - L.pos.get(y[other]).y || (x.id < y.id ? -1 : 1));
+    // Parallel edges (one per protocol) share their end: lanes part them.
+    const ends = [...new Set(list.map((e) => e[other]))];
+    const step = ends.length > 1 ? Math.min(FAN_STEP, (2 * G.r - 8) / (ends.length - 1)) : 0;
+    for (const e of list) {
+      const o = out.get(e.id) || { out: 0, in: 0 };
+      o[key] = (ends.indexOf(e[other]) - (ends.length - 1) / 2) * step;
+      out.set(e.id, o);
+    }
+  };
+  for (const list of outs.values()) spreadOver(list, 'target', 'out');
+  for (const list of ins.values()) spreadOver(list, 'source', 'in');
+  return out;
+}
+
 // placeLabels puts each edge label on its edge where it covers the least
 // of the nodes, their names, the band titles and the labels already
 // placed: in id order (so that labels do not jump as rates change), trying
@@ -251,7 +296,8 @@ export function placeLabels(L, items, nodeEls) {
     if (!p) continue;
     boxes.push([p.x - G.r - 3, p.y - G.r - 3, p.x + G.r + 3, p.y + G.r + 3]);
     const w = el.nameWidth || 0;
-    if (w) boxes.push([p.x - w / 2 - 3, p.y + G.r + 4, p.x + w / 2 + 3, p.y + G.r + (el.sub.textContent ? 36 : 22)]);
+    const k = el.textScale || 1;
+    if (w) boxes.push([p.x - (k * w) / 2 - 3, p.y + k * (G.r + 4), p.x + (k * w) / 2 + 3, p.y + k * (G.r + (el.sub.textContent ? 36 : 22))]);
   }
   for (const b of L.bands) boxes.push([b.x, b.top, b.x + 16 + b.title.length * 7, b.top + 24]);
   const overlap = (a, b) => Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
@@ -261,7 +307,8 @@ export function placeLabels(L, items, nodeEls) {
     let best = null;
     for (const t of tries) {
       const [x, y] = it.geo.at(t);
-      const box = [x - it.w / 2, y - 10, x + it.w / 2, y + 10];
+      const h = it.h || 20;
+      const box = [x - it.w / 2, y - h / 2, x + it.w / 2, y + h / 2];
       let cost = 0;
       for (const b of boxes) cost += overlap(box, b);
       if (!best || cost < best.cost) best = { x, y, box, cost };

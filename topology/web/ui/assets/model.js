@@ -64,9 +64,11 @@ export function nodeName(n) {
   }
 }
 
-export function nodeSub(n) {
+export function nodeSub(n, showCluster = false) {
   if (!n) return '';
   const parts = [];
+  // Another node differs from this one only by its cluster: name it.
+  if (showCluster && n.cluster) parts.push('cluster ' + n.cluster);
   if (n.type === 'app' && n.id.startsWith('vapp_') && n.version) parts.push(n.version);
   if (n.egressCluster) parts.push(n.service);
   else if (n.external) parts.push('external service');

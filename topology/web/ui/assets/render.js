@@ -6,7 +6,7 @@
 import { state } from './state.js';
 import { els, s } from './dom.js';
 import { fmtPct, fmtRate } from './format.js';
-import { G, computeLayout, edgeGeometry, layoutKey, placeLabels } from './layout.js';
+import { G, computeLayout, edgeGeometry, fanOffsets, layoutKey, placeLabels } from './layout.js';
 import { edgeHealth, edgeLabelParts, edgeLabelText, edgeName, isOutside, nodeHealth, nodeName, nodeSub, nodeTypeLabel, statsOf, trafficByNode } from './model.js';
 import { keySelect, select } from './selection.js';
 import { renderDetails } from './details.js';
@@ -16,6 +16,22 @@ import { fit } from './view.js';
 const edgeEls = new Map();
 const labelEls = new Map();
 const nodeEls = new Map();
+
+// TEXT_MIN_ZOOM is the zoom below which the edge labels and the node names
+// keep their size on screen (11 and 12.5 px) instead of shrinking with the
+// graph: a fitted graph of a dozen services is zoomed out to about 0.6,
+// where they would be 7 px.
+const TEXT_MIN_ZOOM = 1;
+let textScale = 1;
+
+// zoomed is told the view's zoom; the texts are scaled by its inverse below
+// TEXT_MIN_ZOOM, and the labels placed again (they take more room).
+export function zoomed(k) {
+  const ts = Math.min(3, Math.max(1, TEXT_MIN_ZOOM / k));
+  if (Math.abs(ts - textScale) < 0.005) return;
+  textScale = ts;
+  scheduleRender();
+}
 
 // drawMarkers defines the edges' arrowheads, one per health.
 export function drawMarkers() {
@@ -80,11 +96,13 @@ function renderEdges(L) {
   }
   const seen = new Set();
   const items = [];
+  const fans = fanOffsets(L, sorted);
   for (const e of sorted) {
     if (!L.pos.has(e.source) || !L.pos.has(e.target)) continue;
     seen.add(e.id);
     const lanes = lanesOf.get([e.source, e.target].sort().join('\u0000'));
-    const geo = edgeGeometry(e, L, lanes.indexOf(e.id), lanes.length);
+    const fan = fans.get(e.id) || { out: 0, in: 0 };
+    const geo = edgeGeometry(e, L, lanes.indexOf(e.id), lanes.length, fan.out, fan.in);
     const st = statsOf(e);
     const hl = edgeHealth(e);
     const text = edgeLabelText(e);
@@ -133,10 +151,11 @@ function renderEdges(L) {
       lb.rect.setAttribute('x', -lb.w / 2);
       lb.rect.setAttribute('y', -9);
     }
-    items.push({ id: e.id, geo, w: lb.w, g: lb.g });
+    items.push({ id: e.id, geo, w: lb.w * textScale, h: 20 * textScale, g: lb.g });
   }
   placeLabels(L, items, nodeEls);
-  for (const it of items) it.g.setAttribute('transform', `translate(${it.x.toFixed(1)},${it.y.toFixed(1)})`);
+  const scale = textScale === 1 ? '' : ` scale(${textScale.toFixed(3)})`;
+  for (const it of items) it.g.setAttribute('transform', `translate(${it.x.toFixed(1)},${it.y.toFixed(1)})${scale}`);
   for (const [id, el] of edgeEls) {
     if (!seen.has(id)) {
       el.g.remove();
@@ -151,6 +170,24 @@ function renderEdges(L) {
   }
 }
 
+// twinKey is what a node shows: two nodes with the same key look the same
+// unless their cluster is shown.
+function twinKey(n) {
+  return n.type + '\u0000' + nodeName(n) + '\u0000' + n.namespace;
+}
+
+// clusterTwins returns the twin keys of the nodes that differ only by
+// cluster (the same workload in two clusters of a multi-cluster mesh).
+function clusterTwins() {
+  const clusters = new Map();
+  for (const n of state.nodes.values()) {
+    const k = twinKey(n);
+    if (!clusters.has(k)) clusters.set(k, new Set());
+    clusters.get(k).add(n.cluster || '');
+  }
+  return new Set([...clusters].filter(([, cs]) => cs.size > 1).map(([k]) => k));
+}
+
 function nodeShape(n) {
   const r = G.r;
   if (n.type === 'app') return s('rect', { class: 'shape', x: -r + 1, y: -r + 1, width: 2 * r - 2, height: 2 * r - 2, rx: 6 });
@@ -162,6 +199,7 @@ function renderNodes(L) {
   const seen = new Set();
   const ids = [...state.nodes.keys()].sort();
   const traffic = trafficByNode();
+  const twins = clusterTwins();
   for (const id of ids) {
     const n = state.nodes.get(id);
     const p = L.pos.get(id);
@@ -170,7 +208,7 @@ function renderNodes(L) {
     const t = traffic(id);
     const hl = nodeHealth(t);
     const name = nodeName(n);
-    const sub = nodeSub(n);
+    const sub = nodeSub(n, twins.has(twinKey(n)));
     const shapeKey = n.type;
     let el = nodeEls.get(id);
     if (!el || el.shapeKey !== shapeKey) {
@@ -182,7 +220,8 @@ function renderNodes(L) {
       el.glyph = s('text', { class: 'glyph' });
       el.name = s('text', { class: 'name', y: G.r + 17 });
       el.sub = s('text', { class: 'sub', y: G.r + 31 });
-      el.g.append(el.title, el.halo, el.shape, el.glyph, el.name, el.sub);
+      el.text = s('g', { class: 'text' }, el.name, el.sub);
+      el.g.append(el.title, el.halo, el.shape, el.glyph, el.text);
       el.g.addEventListener('click', (ev) => select('node', id, ev));
       el.g.addEventListener('keydown', (ev) => keySelect(ev, 'node', id));
       els.nodes.append(el.g);
@@ -206,6 +245,10 @@ function renderNodes(L) {
       el.nameWidth = el.name.getComputedTextLength() || shown.length * 7;
     }
     el.sub.textContent = sub;
+    if (el.textScale !== textScale) {
+      el.textScale = textScale;
+      el.text.setAttribute('transform', textScale === 1 ? '' : `scale(${textScale.toFixed(3)})`);
+    }
   }
   for (const [id, el] of nodeEls) {
     if (!seen.has(id)) {

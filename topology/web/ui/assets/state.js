@@ -15,6 +15,8 @@ export const state = {
   es: null,
   retries: 0,
   retryTimer: 0,
+  graceTimer: 0, // pending "reconnecting…" while the browser reconnects
+  streams: 0, // snapshots received (one per stream opened)
   conn: 'connecting',
   connText: 'connecting…',
   layoutKey: '',

@@ -12,7 +12,15 @@ import { syncWindowSelect } from './options.js';
 const STREAM = 'api/v1/graph/stream';
 const GRAPH = 'api/v1/graph';
 
+// RECONNECT_GRACE is how long a stream the browser is reconnecting may be
+// down before the status says so: a stream cut on schedule (by a proxy or
+// a load balancer) comes back within the browser's retry delay (about 3
+// s), with a fresh snapshot, and the page stays "live" throughout.
+const RECONNECT_GRACE = 8000;
+
 function setConn(conn, text) {
+  clearTimeout(state.graceTimer);
+  state.graceTimer = 0;
   state.conn = conn;
   state.connText = text;
   els.status.setAttribute('data-conn', conn);
@@ -70,6 +78,8 @@ export function connect() {
   es.addEventListener('snapshot', (ev) => {
     if (es !== state.es) return;
     state.retries = 0;
+    state.streams++;
+    els.status.dataset.streams = String(state.streams);
     try {
       applySnapshot(JSON.parse(ev.data));
       setConn('live', 'live');
@@ -98,9 +108,12 @@ export function connect() {
       state.retries = Math.min(state.retries + 1, 10);
       setConn('reconnecting', `stream unavailable · retrying in ${Math.round(delay / 1000)} s`);
       state.retryTimer = setTimeout(connect, delay);
-    } else {
-      // The browser reconnects by itself; the server then sends a fresh snapshot.
+    } else if (state.conn !== 'live') {
       setConn('reconnecting', 'reconnecting…');
+    } else if (!state.graceTimer) {
+      // The browser reconnects by itself and the server then sends a fresh
+      // snapshot: say so only if that takes longer than a scheduled cut.
+      state.graceTimer = setTimeout(() => setConn('reconnecting', 'reconnecting…'), RECONNECT_GRACE);
     }
   });
 }

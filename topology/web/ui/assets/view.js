@@ -4,10 +4,12 @@
 import { state } from './state.js';
 import { $, els } from './dom.js';
 import { select } from './selection.js';
+import { zoomed } from './render.js';
 
 function applyView() {
   const v = state.view;
   els.viewport.setAttribute('transform', `translate(${v.x.toFixed(1)},${v.y.toFixed(1)}) scale(${v.k.toFixed(4)})`);
+  zoomed(v.k);
 }
 
 export function fit() {
