@@ -510,3 +510,14 @@ func (s *Stream) plausible(r *Record) {
 		s.Clamped[ClampMessages]++
 	}
 }
+
+// MethodNumber is the config.core.v3.RequestMethod number of an HTTP
+// method name (entry.Entry.Method), 0 when it is not one of Envoy's.
+func MethodNumber(name []byte) uint32 {
+	for i := 1; i < len(methodNames); i++ {
+		if string(name) == methodNames[i] {
+			return uint32(i) //nolint:gosec // < 10
+		}
+	}
+	return 0
+}
