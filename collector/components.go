@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/meshlens/meshlens/collector/accesslogexporter"
 	"github.com/meshlens/meshlens/collector/alsreceiver"
 	"github.com/meshlens/meshlens/collector/hubextension"
 	"github.com/meshlens/meshlens/collector/metricsreceiver"
@@ -54,6 +55,7 @@ func Components() (otelcol.Factories, error) {
 		return f, err
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
+		accesslogexporter.NewFactory(),
 		otlpexporter.NewFactory(),
 		otlphttpexporter.NewFactory(),
 		prometheusremotewriteexporter.NewFactory(),

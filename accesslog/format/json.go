@@ -2,6 +2,7 @@ package format
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/meshlens/meshlens/accesslog/entry"
@@ -57,17 +58,85 @@ var IstioJSON = map[string]string{
 	"upstream_transport_failure_reason": "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
 }
 
+// EnvoyOTelAttributes is the recommended attribute set of Envoy's
+// OpenTelemetry access logger (envoy.access_loggers.open_telemetry
+// `attributes`, Istio's envoyOtelAls `logFormat.labels`): Istio's JSON keys
+// and the fields an ALS entry carries that the text format does not (wire
+// bytes, gRPC status, the downstream certificate, trace headers, the log
+// type). deploy/ ships it for Istio and for plain Envoy.
+var EnvoyOTelAttributes = func() map[string]string {
+	m := map[string]string{
+		"downstream_peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%", "downstream_local_uri_san": "%DOWNSTREAM_LOCAL_URI_SAN%",
+		"downstream_tls_version": "%DOWNSTREAM_TLS_VERSION%", "grpc_status": "%GRPC_STATUS_NUMBER%",
+		"access_log_type": "%ACCESS_LOG_TYPE%", "content_type": "%REQ(CONTENT-TYPE)%", "traceparent": "%REQ(TRACEPARENT)%",
+		"tracestate": "%REQ(TRACESTATE)%", "x_b3_traceid": "%REQ(X-B3-TRACEID)%", "x_b3_spanid": "%REQ(X-B3-SPANID)%",
+		"x_b3_parentspanid": "%REQ(X-B3-PARENTSPANID)%", "x_b3_sampled": "%REQ(X-B3-SAMPLED)%",
+		"downstream_wire_bytes_received": "%DOWNSTREAM_WIRE_BYTES_RECEIVED%", "downstream_wire_bytes_sent": "%DOWNSTREAM_WIRE_BYTES_SENT%",
+		"upstream_request_attempt_count": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%", "stream_id": "%STREAM_ID%",
+	}
+	for k, v := range IstioJSON {
+		m[k] = v
+	}
+	return m
+}()
+
 func (f *JSONFormat) op(key []byte) *operator { return f.ops[string(key)] }
+
+// Set applies key's operator to v, one value of a structured record (an
+// OpenTelemetry log record's attribute, a JSON line's key): the field it
+// names, or env for %ENVIRONMENT(...)%. A key the format does not name, an
+// empty value and "-" are ignored. e must have been reset with Begin; v
+// stays aliased.
+func (f *JSONFormat) Set(e *entry.Entry, env *Values, key string, v []byte) error {
+	op := f.ops[key]
+	if op == nil || dash(v) {
+		return nil
+	}
+	if op.env != "" {
+		if env != nil {
+			env.Env = append(env.Env, EnvValue{Name: op.env, Value: v})
+		}
+		return nil
+	}
+	if !set(e, op.field, v) {
+		return fmt.Errorf("%w: %s %q", ErrValue, op, v)
+	}
+	return nil
+}
+
+// Known reports whether key sets a field or an environment value.
+func (f *JSONFormat) Known(key string) bool {
+	op := f.ops[key]
+	return op != nil && (op.field != fieldNone || op.env != "")
+}
+
+// Begin resets e (and env) for the values of one record.
+func Begin(e *entry.Entry, env *Values) {
+	*e = entry.Entry{HasCommon: true}
+	if env != nil {
+		env.Env = env.Env[:0]
+	}
+}
+
+// Keys returns the keys the format reads (sets a field or an environment
+// value from), sorted.
+func (f *JSONFormat) Keys() []string {
+	var keys []string
+	for k, op := range f.ops {
+		if op.field != fieldNone || op.env != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 // Parse reads one JSON object line into e (reset); the entry's bytes alias
 // line, whose escaped strings it unescapes in place. Keys the format does
 // not name are ignored; null, "" and "-" are absent values. Nested objects
 // and arrays are refused: Envoy's JSON format writes one level.
 func (f *JSONFormat) Parse(line []byte, e *entry.Entry, env *Values) error {
-	*e = entry.Entry{HasCommon: true}
-	if env != nil {
-		env.Env = env.Env[:0]
-	}
+	Begin(e, env)
 	s := jsonScanner{b: line}
 	s.space()
 	if !s.byte('{') {

@@ -1,0 +1,75 @@
+package collector
+
+import (
+	"bytes"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshlens/meshlens/accesslog/format"
+)
+
+// TestOTelAccessLogDocConfigIsValid: the collector config docs/ingest.md
+// gives for OpenTelemetry access logs runs (meshlens validate, on top of
+// the default config).
+func TestOTelAccessLogDocConfigIsValid(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "ingest.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(raw), "## OpenTelemetry access logs")
+	require.True(t, ok)
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	require.True(t, ok, "the section has a yaml block")
+	frag, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	require.Contains(t, frag, "meshlens_accesslogs")
+	// The fragment is merged over the default config, as a second --config
+	// would be: its logs pipeline joins the default ones.
+	cfg := func(frag string) error {
+		dir := t.TempDir()
+		base, extra := filepath.Join(dir, "base.yaml"), filepath.Join(dir, "extra.yaml")
+		require.NoError(t, os.WriteFile(base, []byte(DefaultConfig), 0o600))
+		require.NoError(t, os.WriteFile(extra, []byte(frag), 0o600))
+		cmd := NewCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs([]string{"validate", "--config", base, "--config", extra})
+		return cmd.Execute()
+	}
+	require.NoError(t, cfg(frag))
+	bad := strings.Replace(frag, "    hub: meshlens\n", "    hub: meshlens\n    format: apache\n", 1)
+	require.NotEqual(t, frag, bad)
+	require.ErrorContains(t, cfg(bad), `format must be one of`)
+}
+
+// TestDeployOTelAttributes: the attributes deploy/ configures Istio and
+// Envoy to send are those the exporter reads by default.
+func TestDeployOTelAttributes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "deploy", "istio", "otel-accesslogs.yaml"))
+	require.NoError(t, err)
+	doc, _, _ := strings.Cut(string(raw), "\n---\n")
+	var op struct {
+		Spec struct {
+			MeshConfig struct {
+				ExtensionProviders []struct {
+					Name         string `json:"name"`
+					EnvoyOtelAls struct {
+						LogFormat struct {
+							Labels map[string]string `json:"labels"`
+						} `json:"logFormat"`
+					} `json:"envoyOtelAls"`
+				} `json:"extensionProviders"`
+			} `json:"meshConfig"`
+		} `json:"spec"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &op))
+	require.Len(t, op.Spec.MeshConfig.ExtensionProviders, 1)
+	labels := op.Spec.MeshConfig.ExtensionProviders[0].EnvoyOtelAls.LogFormat.Labels
+	assert.True(t, maps.Equal(format.EnvoyOTelAttributes, labels), "deploy/istio/otel-accesslogs.yaml labels differ from format.EnvoyOTelAttributes")
+}

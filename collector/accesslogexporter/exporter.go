@@ -1,0 +1,345 @@
+package accesslogexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/accesslog/entry"
+	"github.com/meshlens/meshlens/accesslog/format"
+	"github.com/meshlens/meshlens/collector/internal/hubref"
+)
+
+// Sink is what the exporter needs of the hub: it consumes records and
+// gives the registry for the exporter's own metrics.
+type Sink interface {
+	accesslog.Consumer
+	Registerer() prometheus.Registerer
+}
+
+// accessLogs is the exporter: a table of the reporting proxies' streams,
+// each with its normaliser, fed from OpenTelemetry log records.
+type accessLogs struct {
+	cfg   *Config
+	set   exporter.Settings
+	now   func() time.Time
+	body  bodyParser
+	attrs *format.JSONFormat
+	conns *lockedConns
+
+	sink    Sink
+	metrics *selfMetrics
+
+	mu      sync.Mutex // guards streams
+	streams map[string]*proxyStream
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// proxyStream is one reporting proxy: its normaliser and the buffers of
+// its batches. Its batches are consumed one at a time (mu), as the ingest
+// contract asks.
+type proxyStream struct {
+	mu       sync.Mutex
+	st       *accesslog.Stream
+	local    accesslog.StreamLocal
+	lastUsed time.Time // guarded by accessLogs.mu
+	entries  []entry.Entry
+	recs     []accesslog.Record
+	arena    []byte
+	env      format.Values
+}
+
+// The TCP connections tracked for byte deltas (as the envoyals receiver's
+// defaults).
+const (
+	maxTCPConnections = 100_000
+	tcpConnectionTTL  = 10 * time.Minute
+)
+
+// lockedConns is the shared TCP connection table behind a lock.
+type lockedConns struct {
+	mu sync.Mutex
+	t  *accesslog.ConnTable
+}
+
+func (l *lockedConns) Track(key accesslog.ConnKey, sent, received uint64, final bool, now time.Time) (uint64, uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.Track(key, sent, received, final, now)
+}
+
+func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*accessLogs, error) {
+	body, err := cfg.bodyParser()
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := format.CompileJSON(cfg.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	return &accessLogs{
+		cfg: cfg, set: set, now: now, body: body, attrs: attrs,
+		conns:   &lockedConns{t: accesslog.NewConnTable(maxTCPConnections, tcpConnectionTTL)},
+		streams: map[string]*proxyStream{},
+		stop:    make(chan struct{}),
+	}, nil
+}
+
+func (a *accessLogs) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// Start finds the hub and registers the exporter's metrics.
+func (a *accessLogs) Start(_ context.Context, host component.Host) error {
+	sink, err := hubref.Find[Sink](host, a.cfg.Hub, "consume access log records")
+	if err != nil {
+		return err
+	}
+	m, err := newSelfMetrics(sink.Registerer(), a.streamCount)
+	if err != nil {
+		return fmt.Errorf("register %s metrics: %w", Type, err)
+	}
+	a.sink, a.metrics = sink, m
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.expireLoop()
+	}()
+	a.set.Logger.Info("Taking Envoy access logs from a logs pipeline", zap.String("format", a.cfg.Format),
+		zap.Int("attributes", len(a.attrs.Keys())), zap.Int("max_streams", a.cfg.MaxStreams))
+	return nil
+}
+
+// Shutdown stops the expiry loop and unregisters the metrics.
+func (a *accessLogs) Shutdown(context.Context) error {
+	select {
+	case <-a.stop:
+	default:
+		close(a.stop)
+	}
+	a.wg.Wait()
+	if a.metrics != nil {
+		a.metrics.unregister()
+		a.metrics = nil
+	}
+	a.set.Logger.Info("Stopped taking Envoy access logs from a logs pipeline")
+	return nil
+}
+
+func (a *accessLogs) streamCount() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return float64(len(a.streams))
+}
+
+func (a *accessLogs) expireLoop() {
+	t := time.NewTicker(min(a.cfg.StreamIdleTimeout/2, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			now := a.now()
+			a.expire(now)
+			a.conns.mu.Lock()
+			a.conns.t.Expire(now)
+			a.conns.mu.Unlock()
+		}
+	}
+}
+
+// expire forgets the streams idle for StreamIdleTimeout.
+func (a *accessLogs) expire(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, s := range a.streams {
+		if now.Sub(s.lastUsed) >= a.cfg.StreamIdleTimeout {
+			delete(a.streams, k)
+			a.metrics.evicted.WithLabelValues(reasonIdle).Inc()
+		}
+	}
+}
+
+// evictAfter is how long a stream must have been idle to make room for a
+// new proxy when the table is full.
+const evictAfter = 10 * time.Second
+
+// stream returns the stream of key, creating it with newProxy; nil when
+// the table is full of streams busy within evictAfter.
+func (a *accessLogs) stream(key string, newProxy func() *accesslog.Proxy, now time.Time) *proxyStream {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.streams[key]; s != nil {
+		s.lastUsed = now
+		return s
+	}
+	if len(a.streams) >= a.cfg.MaxStreams {
+		var oldest string
+		var at time.Time
+		for k, s := range a.streams {
+			if oldest == "" || s.lastUsed.Before(at) {
+				oldest, at = k, s.lastUsed
+			}
+		}
+		if now.Sub(at) < evictAfter {
+			return nil
+		}
+		delete(a.streams, oldest)
+		a.metrics.evicted.WithLabelValues(reasonEvicted).Inc()
+	}
+	st := accesslog.NewStream(a.cfg.Normalizer, a.conns)
+	st.SetProxy(newProxy())
+	s := &proxyStream{st: st, lastUsed: now}
+	a.streams[key] = s
+	return s
+}
+
+// ConsumeLogs normalises each resource's log records as one batch of its
+// proxy's stream and hands the records to the hub. Every record is counted
+// received, then processed, rejected or dropped, by reason.
+func (a *accessLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	m := a.metrics
+	if m == nil {
+		return errors.New("exporter not started")
+	}
+	now := a.now()
+	rls := ld.ResourceLogs()
+	for i := range rls.Len() {
+		rl := rls.At(i)
+		n := 0
+		for j := range rl.ScopeLogs().Len() {
+			n += rl.ScopeLogs().At(j).LogRecords().Len()
+		}
+		if n == 0 {
+			continue
+		}
+		m.received.Add(float64(n))
+		key, newProxy, ok := reporter(rl.Resource())
+		if !ok {
+			m.rejected.WithLabelValues(reasonNoReporter).Add(float64(n))
+			continue
+		}
+		s := a.stream(key, newProxy, now)
+		if s == nil {
+			m.dropped.WithLabelValues(reasonStreamLimit).Add(float64(n))
+			continue
+		}
+		a.consume(ctx, s, rl, n, now)
+	}
+	return nil
+}
+
+// consume decodes and normalises one resource's records on its stream.
+func (a *accessLogs) consume(ctx context.Context, s *proxyStream, rl plog.ResourceLogs, n int, now time.Time) {
+	m := a.metrics
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arena = s.arena[:0]
+	if need := arenaBytes(rl); cap(s.arena) < need {
+		s.arena = make([]byte, 0, need) // never grown while entries alias it
+	}
+	if cap(s.entries) < n {
+		s.entries = make([]entry.Entry, n)
+	}
+	s.entries = s.entries[:0]
+	bad := 0
+	for j := range rl.ScopeLogs().Len() {
+		lrs := rl.ScopeLogs().At(j).LogRecords()
+		for k := range lrs.Len() {
+			s.entries = s.entries[:len(s.entries)+1]
+			if err := a.decode(s, lrs.At(k), &s.entries[len(s.entries)-1]); err != nil {
+				s.entries = s.entries[:len(s.entries)-1]
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		m.rejected.WithLabelValues(reasonMalformed).Add(float64(bad))
+	}
+	recs, out, err := s.st.Normalize(s.entries, s.recs[:0], now)
+	s.recs = recs
+	m.count(&out)
+	if err != nil {
+		return // counted as rejected (no identifier) by the outcome
+	}
+	if err := a.sink.ConsumeRecords(ctx, &s.local, recs); err != nil {
+		m.dropped.WithLabelValues(reasonSinkError).Add(float64(len(recs)))
+		return
+	}
+	m.processed.Add(float64(len(recs)))
+}
+
+// arenaBytes is what decode copies of a resource's records: bodies and
+// attribute values, numbers at their longest.
+func arenaBytes(rl plog.ResourceLogs) int {
+	n := 0
+	for j := range rl.ScopeLogs().Len() {
+		lrs := rl.ScopeLogs().At(j).LogRecords()
+		for k := range lrs.Len() {
+			lr := lrs.At(k)
+			if lr.Body().Type() == pcommon.ValueTypeStr {
+				n += len(lr.Body().Str())
+			}
+			for _, v := range lr.Attributes().All() {
+				if v.Type() == pcommon.ValueTypeStr {
+					n += len(v.Str())
+				} else {
+					n += 24
+				}
+			}
+		}
+	}
+	return n
+}
+
+// decode fills e from lr: from its attributes when they carry any field
+// the attribute map names, else from its body with the body format.
+func (a *accessLogs) decode(s *proxyStream, lr plog.LogRecord, e *entry.Entry) error {
+	format.Begin(e, &s.env)
+	fromAttrs := false
+	for k, v := range lr.Attributes().All() {
+		start := len(s.arena)
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			s.arena = append(s.arena, v.Str()...)
+		case pcommon.ValueTypeInt:
+			s.arena = strconv.AppendInt(s.arena, v.Int(), 10)
+		case pcommon.ValueTypeDouble:
+			s.arena = strconv.AppendFloat(s.arena, v.Double(), 'f', -1, 64)
+		default:
+			continue
+		}
+		val := s.arena[start:len(s.arena):len(s.arena)]
+		known := a.attrs.Known(k)
+		if err := a.attrs.Set(e, &s.env, k, val); err != nil {
+			return err
+		}
+		fromAttrs = fromAttrs || known
+	}
+	if fromAttrs {
+		return nil
+	}
+	if lr.Body().Type() != pcommon.ValueTypeStr {
+		return errors.New("no access log fields in the attributes and no text body")
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, lr.Body().Str()...)
+	line := s.arena[start:len(s.arena):len(s.arena)]
+	if a.body.json != nil {
+		return a.body.json.Parse(line, e, &s.env)
+	}
+	return a.body.text.Parse(line, e, &s.env)
+}
