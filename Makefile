@@ -13,7 +13,7 @@ GOFUMPT_PKG   := mvdan.cc/gofumpt
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run test fuzz-smoke e2e bench loadtest loadtest-pinned instructions soak lint tools fmt generate dashboards dashboards-test dashboards-lint clean demo-stack deploy-test
+.PHONY: help build run test fuzz-smoke e2e bench loadtest loadtest-pinned scale instructions soak lint tools fmt generate dashboards dashboards-test dashboards-lint clean demo-stack deploy-test
 
 help: ## List the targets
 	@echo "Usage: make <target> [GO=go] [FUZZTIME=10s]"
@@ -56,6 +56,9 @@ loadtest-pinned: ## Throughput and latency with meshlens on CPU 0 and the genera
 	$(GO) test -c -o bin/e2e.test ./e2e/
 	cd e2e && MESHLENS_LOADTEST=1 MESHLENS_E2E_CPUS=0 taskset -c 1 ../bin/e2e.test -test.count=1 -test.v -test.run 'TestE2EThroughput'
 	cd e2e && MESHLENS_LOADTEST=1 MESHLENS_E2E_CPUS=0 MESHLENS_LATENCY_RATE=$${MESHLENS_LATENCY_RATE:-100000} taskset -c 1 ../bin/e2e.test -test.count=1 -test.v -test.run 'TestE2ELatency'
+
+scale: ## Scale benchmark (issue 18): 1,000 services, 30,000 label sets; scrape, push, RSS and ingest in one run, see BENCHMARKS.md
+	MESHLENS_SCALE=1 $(GO) test -count=1 -v -timeout 30m -run 'TestE2EScale' ./e2e/
 
 instructions: ## Instructions per entry of decode and of the whole pipeline, under valgrind (deterministic), see BENCHMARKS.md
 	@GO="$(GO)" bash scripts/instructions.sh

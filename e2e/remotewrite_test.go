@@ -41,6 +41,8 @@ exporters:
     disable_scope_info: true
     target_info:
       enabled: false
+    remote_write_queue:
+      enabled: false
 service:
   extensions: [meshlens]
   pipelines:
