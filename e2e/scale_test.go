@@ -92,19 +92,19 @@ type scaleFormat struct {
 }
 
 // scaleFormats are the formats scraped. The protobuf exposition with native
-// histograms is negotiated by Accept once the hub serves it (with
-// native_histograms under the hub's metrics section: add it to
-// scaleScrapeArgs); until then meshlens answers text and the row says
-// "pending".
+// histograms is negotiated by Accept (metrics::native_histograms on:
+// scaleScrapeArgs); a scrape answered in another format is reported as
+// pending.
 var scaleFormats = []scaleFormat{
 	{name: "text", want: "text/plain"},
 	{name: "gzip", gzip: true, want: "text/plain"},
 	{name: "protobuf native", accept: "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", gzip: true, want: "application/vnd.google.protobuf"},
 }
 
-// scaleScrapeArgs are the scraped meshlens's arguments (none: its embedded
-// default config).
-var scaleScrapeArgs []string
+// scaleScrapeArgs are the scraped meshlens's arguments: its embedded
+// default config with native histograms on, so that a scraper asking for
+// protobuf gets it (text scrapers get the same text as without).
+var scaleScrapeArgs = []string{"--set", "extensions::meshlens::metrics::native_histograms::enabled=true"}
 
 // The targets: a gzip scrape of 30k label sets under 2 s and
 // 200 MB of extra memory (checked), ingest unchanged while scraping or
