@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/goleak"
@@ -26,6 +27,8 @@ type hub struct {
 	reg  *prometheus.Registry
 	recs []accesslog.Record
 	fail bool
+	// discard: count nothing, keep nothing (benchmarks).
+	discard bool
 }
 
 func (h *hub) Start(context.Context, component.Host) error { return nil }
@@ -37,12 +40,19 @@ func (h *hub) ConsumeRecords(_ context.Context, _ *accesslog.StreamLocal, recs [
 	if h.fail {
 		return assert.AnError
 	}
+	if h.discard {
+		return nil
+	}
 	for _, r := range recs {
 		r.Details = accesslog.Details{} // aliases the exporter's buffers
 		h.recs = append(h.recs, r)
 	}
 	return nil
 }
+
+var timeNow = time.Now
+
+func exportertestSettings() exporter.Settings { return exportertest.NewNopSettings(Type) }
 
 type host map[component.ID]component.Component
 
@@ -55,7 +65,7 @@ func start(t *testing.T, mutate func(*Config)) (*accessLogs, *hub) {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	e, err := newExporter(cfg, exportertest.NewNopSettings(Type), time.Now)
+	e, err := newExporter(cfg, exportertestSettings(), timeNow)
 	require.NoError(t, err)
 	h := &hub{reg: prometheus.NewRegistry()}
 	require.NoError(t, e.Start(context.Background(), host{DefaultHub: h}))
