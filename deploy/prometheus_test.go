@@ -41,6 +41,7 @@ func runPromtool(t *testing.T, args ...string) {
 func TestPrometheusLocal(t *testing.T) {
 	runPromtool(t, "check", "config", promDir+"prometheus.yml")
 	runPromtool(t, "check", "rules", promDir+"meshlens-alerts.yml")
+	runPromtool(t, "test", "rules", promDir+"meshlens-alerts.test.yml")
 
 	type scrapeConfig struct {
 		JobName       string `json:"job_name"`

@@ -1,6 +1,7 @@
 package hubextension
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/completeness"
 	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 	"github.com/meshlens/meshlens/exporters/spans"
@@ -49,11 +51,13 @@ type Hub struct {
 	gatherers     []prometheus.Gatherer
 	scrapesFailed prometheus.Counter
 
-	aggs    []aggregation // agg, graph, span metrics, in this order
+	aggs    []aggregation // agg, graph, span metrics, completeness, in this order
 	records prometheus.Counter
 	agg     *istiometrics.Aggregator
 	envoy   *envoystats.Locked
-	graph   *api.Live
+	// complete sets each proxy's entries against its Envoy's logger stats.
+	complete *completeness.Locked
+	graph    *api.Live
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -95,11 +99,17 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	spm := spans.NewLocked(cfg.spanMetricsConfig(), now)
 	reg.MustRegister(h.envoy.SelfMetrics())
 	h.gatherers = []prometheus.Gatherer{reg, newRegistryOf(spm), newRegistryOf(h.envoy)}
-	h.aggs = []aggregation{h.agg, h.graph, spm}
+	h.complete = completeness.NewLocked(maxCompletenessProxies, cmp.Or(cfg.Metrics.SeriesTTL, 10*time.Minute))
+	reg.MustRegister(h.complete)
+	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
 	return h, nil
 }
+
+// maxCompletenessProxies bounds the proxies whose completeness is tracked
+// (as the receiver's max_streams default).
+const maxCompletenessProxies = 10_000
 
 // newRegistryOf returns a registry holding c alone.
 func newRegistryOf(c prometheus.Collector) *prometheus.Registry {
@@ -131,6 +141,7 @@ func (h *Hub) ConsumeEnvoyStats(p *accesslog.Proxy, fams []*dto.MetricFamily, no
 	h.envoy.Observe(envoystats.NodeIdentity{
 		ID: p.NodeID, Cluster: p.NodeCluster, Namespace: p.Workload.Namespace, Workload: p.Workload.Name, Pod: p.Pod,
 	}, fams, now)
+	h.complete.ObserveStats(p.NodeID, fams, now)
 }
 
 // SetReady records whether a component is ready; /readyz answers 200 when

@@ -1,0 +1,129 @@
+package completeness
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/meshlens/meshlens/accesslog"
+)
+
+// Locked is the Tracker behind a lock: what the hub holds.
+type Locked struct {
+	mu sync.Mutex
+	t  *Tracker
+}
+
+// NewLocked returns a Locked tracker (NewTracker's bounds).
+func NewLocked(maxProxies int, ttl time.Duration) *Locked {
+	return &Locked{t: NewTracker(maxProxies, ttl)}
+}
+
+// ConsumeRecords counts a batch's records by their reporting proxy.
+func (l *Locked) ConsumeRecords(recs []accesslog.Record, _ *accesslog.StreamLocal, now time.Time) {
+	if len(recs) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A batch comes from one stream, so from one proxy: count runs.
+	start := 0
+	for i := 1; i <= len(recs); i++ {
+		if i == len(recs) || recs[i].NodeID != recs[start].NodeID {
+			l.t.Received(recs[start].NodeID, i-start, now)
+			start = i
+		}
+	}
+}
+
+// ObserveStats takes a Metrics Service report of the proxy with node id
+// node: its gRPC access logger counters, when it has them.
+func (l *Locked) ObserveStats(node string, fams []*dto.MetricFamily, now time.Time) {
+	var written, dropped uint64
+	found := false
+	for _, f := range fams {
+		var dst *uint64
+		switch f.GetName() {
+		case StatLogsWritten:
+			dst = &written
+		case StatLogsDropped:
+			dst = &dropped
+		default:
+			continue
+		}
+		found = true
+		for _, m := range f.GetMetric() {
+			if c := m.GetCounter(); c != nil && c.GetValue() >= 0 {
+				*dst += uint64(c.GetValue())
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Stats(node, written, dropped, now)
+}
+
+// Expire forgets idle proxies.
+func (l *Locked) Expire(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.t.Expire(now)
+}
+
+// Proxy returns the numbers of one proxy.
+func (l *Locked) Proxy(node string) (Proxy, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.t.proxies[node]
+	if !ok {
+		return Proxy{}, false
+	}
+	return *p, true
+}
+
+var (
+	descReceived = prometheus.NewDesc("meshlens_proxy_entries_received_total",
+		"Access-log entries meshlens took from the proxy (every ingest path).", []string{"node_id"}, nil)
+	descMissing = prometheus.NewDesc("meshlens_proxy_entries_missing",
+		"Entries the proxy's gRPC access loggers wrote or dropped (Envoy's access_logs.grpc_access_log.* over the Metrics Service) "+
+			"that meshlens did not receive, since its stats were first seen or the Envoy restarted.", []string{"node_id"}, nil)
+	descRatio = prometheus.NewDesc("meshlens_proxy_telemetry_completeness_ratio",
+		"Share of the entries the proxy's gRPC access loggers wrote or dropped that meshlens received (1 without stats).", []string{"node_id"}, nil)
+	descUntracked = prometheus.NewDesc("meshlens_proxy_untracked_total",
+		"Entries and stats reports of proxies beyond the tracker's bound (not in the per-proxy series).", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (l *Locked) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descReceived
+	ch <- descMissing
+	ch <- descRatio
+	ch <- descUntracked
+}
+
+// Collect implements prometheus.Collector: the numbers are copied under the
+// lock, the metrics built after it.
+func (l *Locked) Collect(ch chan<- prometheus.Metric) {
+	type row struct {
+		node string
+		p    Proxy
+	}
+	l.mu.Lock()
+	rows := make([]row, 0, len(l.t.proxies))
+	l.t.Each(func(node string, p Proxy) { rows = append(rows, row{node, p}) })
+	untracked := l.t.Untracked
+	l.mu.Unlock()
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(r.p.Received), r.node)
+		if r.p.HasStats {
+			ch <- prometheus.MustNewConstMetric(descMissing, prometheus.GaugeValue, float64(r.p.Missing()), r.node)
+			ch <- prometheus.MustNewConstMetric(descRatio, prometheus.GaugeValue, r.p.Ratio(), r.node)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descUntracked, prometheus.CounterValue, float64(untracked))
+}

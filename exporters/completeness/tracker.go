@@ -1,0 +1,135 @@
+package completeness
+
+import "time"
+
+// Envoy's gRPC access log stats (docs: access_logs.grpc_access_log.*):
+// entries handed to the logger and not dropped (not necessarily flushed
+// yet), and entries dropped because the stream backed up.
+const (
+	StatLogsWritten = "access_logs.grpc_access_log.logs_written"
+	StatLogsDropped = "access_logs.grpc_access_log.logs_dropped"
+)
+
+// Proxy is one proxy's numbers.
+type Proxy struct {
+	// Received is the entries meshlens took from the proxy.
+	Received uint64
+	// Written and Dropped are what the proxy's Envoy counted since the
+	// tracker first saw its stats (or since the Envoy restarted): entries
+	// sent to its gRPC access loggers, and dropped by them.
+	Written, Dropped uint64
+	// ReceivedSinceStats is Received since the first stats report: the
+	// entries to set against Written (entries received before Envoy's
+	// first report are not in Written).
+	ReceivedSinceStats uint64
+	// HasStats says the proxy has reported its logger stats.
+	HasStats bool
+
+	baseWritten, baseDropped uint64
+	lastSeen                 time.Time
+}
+
+// Missing is how many of the entries the proxy's loggers took are not (yet)
+// at meshlens: written and dropped minus received since the stats began, at
+// least 0. Entries in flight (a logger flushes every second) and entries
+// sent to another access-log server by the same proxy count too.
+func (p *Proxy) Missing() uint64 {
+	if !p.HasStats {
+		return 0
+	}
+	want := p.Written + p.Dropped
+	if p.ReceivedSinceStats >= want {
+		return 0
+	}
+	return want - p.ReceivedSinceStats
+}
+
+// Ratio is the share of the proxy's logged entries meshlens took: received
+// since the stats began over written plus dropped; 1 when there is nothing
+// to compare.
+func (p *Proxy) Ratio() float64 {
+	want := p.Written + p.Dropped
+	if !p.HasStats || want == 0 {
+		return 1
+	}
+	return min(float64(p.ReceivedSinceStats)/float64(want), 1)
+}
+
+// Tracker holds the numbers of at most max proxies, by node id. It is not
+// safe for concurrent use (Locked is).
+type Tracker struct {
+	max     int
+	ttl     time.Duration
+	proxies map[string]*Proxy
+	// Untracked counts entries and stats of proxies beyond max.
+	Untracked uint64
+}
+
+// NewTracker returns a tracker of at most max proxies, each forgotten ttl
+// after it was last heard of.
+func NewTracker(maxProxies int, ttl time.Duration) *Tracker {
+	return &Tracker{max: maxProxies, ttl: ttl, proxies: map[string]*Proxy{}}
+}
+
+func (t *Tracker) proxy(node string, now time.Time) *Proxy {
+	p := t.proxies[node]
+	if p == nil {
+		if len(t.proxies) >= t.max {
+			return nil
+		}
+		p = &Proxy{}
+		t.proxies[node] = p
+	}
+	p.lastSeen = now
+	return p
+}
+
+// Received adds n entries taken from the proxy with node id node.
+func (t *Tracker) Received(node string, n int, now time.Time) {
+	p := t.proxy(node, now)
+	if p == nil {
+		t.Untracked += uint64(n) //nolint:gosec // n >= 0
+		return
+	}
+	p.Received += uint64(n) //nolint:gosec // n >= 0
+	if p.HasStats {
+		p.ReceivedSinceStats += uint64(n) //nolint:gosec // n >= 0
+	}
+}
+
+// Stats records the proxy's cumulative logger counters. The first report
+// is the base; a counter lower than the last (the Envoy restarted) starts a
+// new base, and the entries received so far are set aside with it.
+func (t *Tracker) Stats(node string, written, dropped uint64, now time.Time) {
+	p := t.proxy(node, now)
+	if p == nil {
+		t.Untracked++
+		return
+	}
+	if !p.HasStats || written < p.baseWritten+p.Written || dropped < p.baseDropped+p.Dropped {
+		p.HasStats = true
+		p.baseWritten, p.baseDropped = written, dropped
+		p.Written, p.Dropped, p.ReceivedSinceStats = 0, 0, 0
+		return
+	}
+	p.Written, p.Dropped = written-p.baseWritten, dropped-p.baseDropped
+}
+
+// Expire forgets the proxies not heard of for the ttl and returns how many.
+func (t *Tracker) Expire(now time.Time) int {
+	n := 0
+	for k, p := range t.proxies {
+		if now.Sub(p.lastSeen) >= t.ttl {
+			delete(t.proxies, k)
+			n++
+		}
+	}
+	return n
+}
+
+// Each calls f for each proxy (a copy).
+func (t *Tracker) Each(f func(node string, p Proxy)) {
+	for k, p := range t.proxies {
+		f(k, *p)
+	}
+}
