@@ -368,8 +368,10 @@ func (r *Record) IsError() bool {
 func (r *Record) IsProxyFailure() bool { return r.Flags&ProxyFailureFlags != 0 }
 
 // ParseResponseFlags reads Envoy's %RESPONSE_FLAGS% as an access-log line
-// writes it: short codes joined by "," ("UF,URX"), or "-" for none. It
-// returns false for an unknown code.
+// writes it: short codes joined by "," ("UF,URX"), or "-" for none. A code
+// meshlens does not know (one a newer Envoy added, such as DO) is skipped:
+// the flags it knows still count. It returns false for a list that is not
+// one (an empty code: "UF,", ",UF").
 func ParseResponseFlags(s []byte) (ResponseFlags, bool) {
 	if len(s) == 0 || len(s) == 1 && s[0] == '-' {
 		return 0, true
@@ -382,16 +384,14 @@ func ParseResponseFlags(s []byte) (ResponseFlags, bool) {
 		} else {
 			more = false
 		}
-		found := false
+		if len(code) == 0 {
+			return 0, false
+		}
 		for _, fl := range &flagOrder {
 			if string(code) == fl.code {
 				f |= 1 << fl.field
-				found = true
 				break
 			}
-		}
-		if !found {
-			return 0, false
 		}
 	}
 	return f, true

@@ -195,6 +195,11 @@ func TestParseJSON(t *testing.T) {
 	}
 	assert.Equal(t, want, e)
 
+	// A surrogate pair is one rune; a lone half is replaced.
+	require.NoError(t, f.Parse([]byte(`{"path":"/\ud83d\ude00","user_agent":"a\ud800b"}`), &e, nil))
+	assert.Equal(t, "/😀", string(e.Path))
+	assert.Equal(t, "a\uFFFDb", string(e.UserAgent))
+
 	// %ENVIRONMENT(...)% keys come back to the caller.
 	withPod := map[string]string{"pod_name": "%ENVIRONMENT(POD_NAME)%", "pod_namespace": "%ENVIRONMENT(POD_NAMESPACE)%", "code": "%RESPONSE_CODE%"}
 	f, err = CompileJSON(withPod)
@@ -219,7 +224,8 @@ func TestErrors(t *testing.T) {
 		{"separator missing", "%RESPONSE_CODE% %DURATION%", "200", ErrMismatch},
 		{"trailing bytes", "[%RESPONSE_CODE%]", "[200]x", ErrMismatch},
 		{"code not a number", "%RESPONSE_CODE% x", "2oo x", ErrValue},
-		{"unknown flag", "%RESPONSE_FLAGS% x", "UF,XYZ x", ErrValue},
+		{"unknown flag skipped", "%RESPONSE_FLAGS% x", "UF,XYZ x", nil},
+		{"empty flag", "%RESPONSE_FLAGS% x", "UF, x", ErrValue},
 		{"bad time", "%START_TIME% x", "yesterday x", ErrValue},
 		{"duration beyond 30 days", "%DURATION% x", "99999999999 x", ErrValue},
 		{"percent ok", "%RESPONSE_CODE% 100%%", "200 100%", nil},

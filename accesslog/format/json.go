@@ -3,6 +3,7 @@ package format
 import (
 	"fmt"
 	"slices"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/meshlens/meshlens/accesslog/entry"
@@ -285,10 +286,23 @@ func (s *jsonScanner) str() ([]byte, bool) {
 				return nil, false
 			}
 			s.i += 4
-			if r >= 0xd800 && r < 0xe000 {
-				r = utf8.RuneError // a surrogate half: replaced
+			if utf16.IsSurrogate(r) {
+				// A pair (\ud83d\ude00) is one rune of 4 bytes for the 12
+				// read; a lone half is replaced.
+				r2 := rune(-1)
+				if s.i+6 <= len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+					if lo, ok := hex4(s.b[s.i+2 : s.i+6]); ok {
+						r2 = lo
+					}
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					r = dec
+					s.i += 6
+				} else {
+					r = utf8.RuneError
+				}
 			}
-			w += utf8.EncodeRune(s.b[w:], r) // at most 3 bytes for the 6 read
+			w += utf8.EncodeRune(s.b[w:], r) // at most 4 bytes for the 6 or 12 read
 			continue
 		default:
 			return nil, false

@@ -49,17 +49,14 @@ type accessLogs struct {
 	wg   sync.WaitGroup
 }
 
-// proxyStream is one reporting proxy: its normaliser and the buffers of
-// its batches. Its batches are consumed one at a time (mu), as the ingest
-// contract asks.
+// proxyStream is one reporting proxy: its normaliser. Its batches are
+// consumed one at a time (mu), as the ingest contract asks; their buffers
+// come from bufPool.
 type proxyStream struct {
 	mu       sync.Mutex
 	st       *accesslog.Stream
 	local    accesslog.StreamLocal
 	lastUsed time.Time // guarded by accessLogs.mu
-	entries  []entry.Entry
-	recs     []accesslog.Record
-	arena    []byte
 	env      format.Values
 }
 
@@ -237,40 +234,92 @@ func (a *accessLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 			m.dropped.WithLabelValues(reasonStreamLimit).Add(float64(n))
 			continue
 		}
-		a.consume(ctx, s, rl, n, now)
+		a.consume(ctx, s, rl, now)
 	}
 	return nil
 }
 
-// consume decodes and normalises one resource's records on its stream.
-func (a *accessLogs) consume(ctx context.Context, s *proxyStream, rl plog.ResourceLogs, n int, now time.Time) {
-	m := a.metrics
+// subBatch is how many log records are decoded, normalised and handed to
+// the hub at a time: what one call holds of a resource however many
+// records it has.
+const subBatch = 1024
+
+// batchBufs are one sub-batch's buffers, shared by all streams through
+// bufPool, so that a stream between batches holds none (as the ALS
+// decoder's views).
+type batchBufs struct {
+	lrs     []plog.LogRecord
+	entries []entry.Entry
+	recs    []accesslog.Record
+	arena   []byte
+}
+
+// maxPooledArena is the largest arena put back in the pool: a sub-batch of
+// larger bodies gets its own, which goes with it.
+const maxPooledArena = 1 << 20
+
+var bufPool = sync.Pool{New: func() any {
+	return &batchBufs{
+		lrs: make([]plog.LogRecord, 0, subBatch), entries: make([]entry.Entry, 0, subBatch), recs: make([]accesslog.Record, 0, subBatch),
+	}
+}}
+
+// consume decodes and normalises one resource's records on its stream, a
+// sub-batch at a time.
+func (a *accessLogs) consume(ctx context.Context, s *proxyStream, rl plog.ResourceLogs, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.arena = s.arena[:0]
-	if need := arenaBytes(rl); cap(s.arena) < need {
-		s.arena = make([]byte, 0, need) // never grown while entries alias it
-	}
-	if cap(s.entries) < n {
-		s.entries = make([]entry.Entry, n)
-	}
-	s.entries = s.entries[:0]
-	bad := 0
+	b := bufPool.Get().(*batchBufs)
+	defer func() {
+		if cap(b.arena) > maxPooledArena {
+			b.arena = nil
+		}
+		// Nothing in the pool keeps a stream's strings or a request's
+		// records alive.
+		clear(b.recs[:cap(b.recs)])
+		clear(b.lrs[:cap(b.lrs)])
+		bufPool.Put(b)
+	}()
+	b.lrs = b.lrs[:0]
 	for j := range rl.ScopeLogs().Len() {
 		lrs := rl.ScopeLogs().At(j).LogRecords()
 		for k := range lrs.Len() {
-			s.entries = s.entries[:len(s.entries)+1]
-			if err := a.decode(s, lrs.At(k), &s.entries[len(s.entries)-1]); err != nil {
-				s.entries = s.entries[:len(s.entries)-1]
-				bad++
+			b.lrs = append(b.lrs, lrs.At(k))
+			if len(b.lrs) == subBatch {
+				a.consumeBatch(ctx, s, b, b.lrs, now)
+				b.lrs = b.lrs[:0]
 			}
+		}
+	}
+	if len(b.lrs) > 0 {
+		a.consumeBatch(ctx, s, b, b.lrs, now)
+	}
+}
+
+// consumeBatch decodes, normalises and hands to the hub one sub-batch.
+func (a *accessLogs) consumeBatch(ctx context.Context, s *proxyStream, b *batchBufs, lrs []plog.LogRecord, now time.Time) {
+	m := a.metrics
+	b.arena = b.arena[:0]
+	if need := arenaBytes(lrs); cap(b.arena) < need {
+		// Sized for the sub-batch: decode's appends never reallocate it
+		// (were one to, the entries before it would keep the old array,
+		// which nothing writes again).
+		b.arena = make([]byte, 0, need)
+	}
+	b.entries = b.entries[:0]
+	bad := 0
+	for _, lr := range lrs {
+		b.entries = append(b.entries, entry.Entry{})
+		if err := a.decode(s, b, lr, &b.entries[len(b.entries)-1]); err != nil {
+			b.entries = b.entries[:len(b.entries)-1]
+			bad++
 		}
 	}
 	if bad > 0 {
 		m.rejected.WithLabelValues(reasonMalformed).Add(float64(bad))
 	}
-	recs, out, err := s.st.Normalize(s.entries, s.recs[:0], now)
-	s.recs = recs
+	recs, out, err := s.st.Normalize(b.entries, b.recs[:0], now)
+	b.recs = recs
 	m.count(&out)
 	if err != nil {
 		return // counted as rejected (no identifier) by the outcome
@@ -282,23 +331,22 @@ func (a *accessLogs) consume(ctx context.Context, s *proxyStream, rl plog.Resour
 	m.processed.Add(float64(len(recs)))
 }
 
-// arenaBytes is what decode copies of a resource's records: bodies and
-// attribute values, numbers at their longest.
-func arenaBytes(rl plog.ResourceLogs) int {
+// arenaBytes is what decode copies of the records: bodies and attribute
+// values, numbers at their longest (a double written in full: 330 bytes).
+func arenaBytes(lrs []plog.LogRecord) int {
 	n := 0
-	for j := range rl.ScopeLogs().Len() {
-		lrs := rl.ScopeLogs().At(j).LogRecords()
-		for k := range lrs.Len() {
-			lr := lrs.At(k)
-			if lr.Body().Type() == pcommon.ValueTypeStr {
-				n += len(lr.Body().Str())
-			}
-			for _, v := range lr.Attributes().All() {
-				if v.Type() == pcommon.ValueTypeStr {
-					n += len(v.Str())
-				} else {
-					n += 24
-				}
+	for _, lr := range lrs {
+		if lr.Body().Type() == pcommon.ValueTypeStr {
+			n += len(lr.Body().Str())
+		}
+		for _, v := range lr.Attributes().All() {
+			switch v.Type() {
+			case pcommon.ValueTypeStr:
+				n += len(v.Str())
+			case pcommon.ValueTypeDouble:
+				n += 330
+			default:
+				n += 24
 			}
 		}
 	}
@@ -307,22 +355,22 @@ func arenaBytes(rl plog.ResourceLogs) int {
 
 // decode fills e from lr: from its attributes when they carry any field
 // the attribute map names, else from its body with the body format.
-func (a *accessLogs) decode(s *proxyStream, lr plog.LogRecord, e *entry.Entry) error {
+func (a *accessLogs) decode(s *proxyStream, b *batchBufs, lr plog.LogRecord, e *entry.Entry) error {
 	format.Begin(e, &s.env)
 	fromAttrs := false
 	for k, v := range lr.Attributes().All() {
-		start := len(s.arena)
+		start := len(b.arena)
 		switch v.Type() {
 		case pcommon.ValueTypeStr:
-			s.arena = append(s.arena, v.Str()...)
+			b.arena = append(b.arena, v.Str()...)
 		case pcommon.ValueTypeInt:
-			s.arena = strconv.AppendInt(s.arena, v.Int(), 10)
+			b.arena = strconv.AppendInt(b.arena, v.Int(), 10)
 		case pcommon.ValueTypeDouble:
-			s.arena = strconv.AppendFloat(s.arena, v.Double(), 'f', -1, 64)
+			b.arena = strconv.AppendFloat(b.arena, v.Double(), 'f', -1, 64)
 		default:
 			continue
 		}
-		val := s.arena[start:len(s.arena):len(s.arena)]
+		val := b.arena[start:len(b.arena):len(b.arena)]
 		known := a.attrs.Known(k)
 		if err := a.attrs.Set(e, &s.env, k, val); err != nil {
 			return err
@@ -335,9 +383,9 @@ func (a *accessLogs) decode(s *proxyStream, lr plog.LogRecord, e *entry.Entry) e
 	if lr.Body().Type() != pcommon.ValueTypeStr {
 		return errors.New("no access log fields in the attributes and no text body")
 	}
-	start := len(s.arena)
-	s.arena = append(s.arena, lr.Body().Str()...)
-	line := s.arena[start:len(s.arena):len(s.arena)]
+	start := len(b.arena)
+	b.arena = append(b.arena, lr.Body().Str()...)
+	line := b.arena[start:len(b.arena):len(b.arena)]
 	if a.body.json != nil {
 		return a.body.json.Parse(line, e, &s.env)
 	}

@@ -201,3 +201,29 @@ func TestLongKeysStayApart(t *testing.T) {
 	assert.Equal(t, "two", h.recs[1].Source.App)
 	assert.InDelta(t, 2, testutil.ToFloat64(e.metrics.streams), 0)
 }
+
+// TestLargeResourceInSubBatches: a resource of many records is taken a
+// sub-batch at a time (what a call holds is bounded by subBatch records,
+// from a pool shared by the streams: a stream between calls holds no
+// buffer), and every record is still counted once.
+func TestLargeResourceInSubBatches(t *testing.T) {
+	e, h := start(t, nil)
+	lines := make([]string, 0, 3*subBatch+7)
+	for i := range cap(lines) {
+		if i%100 == 0 {
+			lines = append(lines, "not a line")
+			continue
+		}
+		lines = append(lines, clientLine)
+	}
+	ld := plog.NewLogs()
+	podLogs(ld, "foo", "sleep-1", "sleep", "sleep", lines...)
+	require.NoError(t, e.ConsumeLogs(context.Background(), ld))
+	bad := (len(lines) + 99) / 100
+	assert.Len(t, h.recs, len(lines)-bad)
+	assert.InDelta(t, len(lines)-bad, testutil.ToFloat64(e.metrics.processed), 0)
+	assert.InDelta(t, bad, testutil.ToFloat64(e.metrics.rejected.WithLabelValues(reasonMalformed)), 0)
+	b := bufPool.Get().(*batchBufs)
+	defer bufPool.Put(b)
+	assert.LessOrEqual(t, cap(b.entries), subBatch, "the pooled buffers hold one sub-batch")
+}

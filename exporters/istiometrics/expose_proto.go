@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -18,8 +19,9 @@ import (
 // state between messages), so that nothing holds a whole family.
 //
 // The three histograms carry their classic buckets (without +Inf, which
-// the count gives, as client_golang writes them) with the duration
-// buckets' exemplars and, when native histograms are on, their native
+// the count gives, unless it carries an exemplar, as client_golang writes
+// them) with the duration buckets' exemplars and, when native histograms
+// are on, their native
 // buckets: a scraper with native histograms on reads the native ones (and
 // the classic too when told to, Prometheus's scrape_classic_histograms),
 // one without reads the classic.
@@ -126,7 +128,7 @@ func protoLabels(l *labels, tcp bool) []byte {
 		}
 		b = appendLabelPair(b, pbMetricLabel, n, vals[i])
 	}
-	return b
+	return slices.Clone(b) // kept with the series: no spare capacity
 }
 
 func appendLabelPair[V string | []byte](b []byte, field protowire.Number, name string, value V) []byte {
@@ -209,6 +211,18 @@ func (pw *protoWriter) hist(block []byte, h *hist, bounds []float64, ex []exempl
 		if i < len(ex) && ex[i].unixMs != 0 {
 			sub = appendExemplar(sub, &ex[i])
 		}
+		pw.sub = sub
+		b = protowire.AppendTag(b, pbHistBucket, protowire.BytesType)
+		b = protowire.AppendBytes(b, sub)
+	}
+	if i := len(bounds); i < len(ex) && ex[i].unixMs != 0 {
+		// The +Inf bucket, which the count implies, is written only to
+		// carry its exemplar (as client_golang does).
+		sub := protowire.AppendTag(pw.sub[:0], pbBucketCount, protowire.VarintType)
+		sub = protowire.AppendVarint(sub, h.count)
+		sub = protowire.AppendTag(sub, pbBucketBound, protowire.Fixed64Type)
+		sub = protowire.AppendFixed64(sub, math.Float64bits(math.Inf(1)))
+		sub = appendExemplar(sub, &ex[i])
 		pw.sub = sub
 		b = protowire.AppendTag(b, pbHistBucket, protowire.BytesType)
 		b = protowire.AppendBytes(b, sub)

@@ -37,8 +37,11 @@ const (
 	// DefaultNativeSchema and DefaultNativeMaxBuckets are the defaults.
 	DefaultNativeSchema     = 3
 	DefaultNativeMaxBuckets = 160
-	// minNativeMaxBuckets: schema -4 covers every positive float64 in
-	// 2^(1024+1074)/2^16 < 33 buckets.
+	// minNativeMaxBuckets is the least span allowed. At schema -4 (a factor
+	// of 2^16 a bucket) 33 buckets cover 2^528, far beyond any duration or
+	// size; only values spanning more (which meshlens's clamped durations
+	// and sizes cannot) would widen a histogram past max_buckets there,
+	// the lowest schema.
 	minNativeMaxBuckets = 33
 	// maxNativeMaxBuckets: 1.5 MiB of buckets a series at most.
 	maxNativeMaxBuckets = 1 << 16

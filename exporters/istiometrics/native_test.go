@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,9 @@ func TestWriteProtobufEqualsText(t *testing.T) {
 				if h := m.GetHistogram(); h != nil {
 					// The text has the +Inf bucket; protobuf leaves it to
 					// the count.
-					h.Bucket = append(h.Bucket, &dto.Bucket{CumulativeCount: proto.Uint64(h.GetSampleCount()), UpperBound: proto.Float64(math.Inf(1))})
+					if last := h.Bucket[len(h.Bucket)-1]; !math.IsInf(last.GetUpperBound(), 1) {
+						h.Bucket = append(h.Bucket, &dto.Bucket{CumulativeCount: proto.Uint64(h.GetSampleCount()), UpperBound: proto.Float64(math.Inf(1))})
+					}
 					if native {
 						require.NotZero(t, h.GetZeroThreshold(), "a native histogram")
 						var n uint64
@@ -336,4 +339,52 @@ func TestNativeKeyMatchesSearch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProtobufExemplars: the protobuf exposition carries the exemplars the
+// OpenMetrics one does, bucket by bucket, the +Inf bucket's included.
+func TestProtobufExemplars(t *testing.T) {
+	a := New(nativeConfig())
+	mk := func(ms int64, id byte) accesslog.Record {
+		r := accesslog.Record{
+			Kind: accesslog.KindHTTP, Reporter: accesslog.ReporterDestination, Protocol: accesslog.ProtocolHTTP,
+			Final: true, ResponseCode: 200, DurationNanos: ms * 1e6,
+		}
+		r.Trace.Format = accesslog.TraceW3C
+		r.Trace.TraceID[0], r.Trace.SpanID[0] = id, id
+		return r
+	}
+	a.ConsumeRecords([]accesslog.Record{mk(3, 0xaa), mk(70, 0xcc), mk(7_200_000, 0xbb)}, nil, now)
+
+	var om, pb bytes.Buffer
+	require.NoError(t, a.WriteText(&om, FormatOpenMetrics))
+	require.NoError(t, a.WriteProtobuf(&pb))
+	want := map[string]string{} // le -> trace id
+	for _, line := range strings.Split(om.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, RequestDuration+"_bucket{")
+		if !ok || !strings.Contains(rest, " # {trace_id=") {
+			continue
+		}
+		le := rest[strings.Index(rest, `le="`)+4:]
+		le = le[:strings.IndexByte(le, '"')]
+		tid := rest[strings.Index(rest, `trace_id="`)+10:]
+		want[le] = tid[:32]
+	}
+	require.Len(t, want, 3)
+	_, fams := readProtobuf(t, pb.Bytes())
+	got := map[string]string{}
+	for _, b := range fams[RequestDuration].Metric[0].GetHistogram().GetBucket() {
+		if ex := b.GetExemplar(); ex != nil {
+			le := strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)
+			if math.IsInf(b.GetUpperBound(), 1) {
+				le = "+Inf"
+			}
+			for _, l := range ex.GetLabel() {
+				if l.GetName() == "trace_id" {
+					got[le] = l.GetValue()
+				}
+			}
+		}
+	}
+	assert.Equal(t, want, got)
 }
