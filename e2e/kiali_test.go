@@ -189,6 +189,7 @@ func TestE2EKialiUI(t *testing.T) {
 
 	ctx, problems := browser(t, chromium)
 	var nl netLog
+	run := &kialiRun{browser: ctx, m: m, nl: &nl}
 
 	const namespaces = "default,istio-system"
 	statuses := map[string]int{} // health statuses drawn, over every graph
@@ -208,14 +209,14 @@ func TestE2EKialiUI(t *testing.T) {
 				// temporary file.
 				shot = cmpOr(os.Getenv("MESHLENS_KIALI_SCREENSHOT"), filepath.Join(t.TempDir(), "kiali.png"))
 			}
-			count(checkKialiGraph(ctx, t, m, page, "/kiali/api/namespaces/graph", &nl, shot))
+			count(run.checkGraph(t, page, "/kiali/api/namespaces/graph", shot))
 		})
 	}
 	t.Run("node graph", func(t *testing.T) {
 		page := base + "console/graph/node/namespaces/default/workloads/productpage-v1?" + url.Values{
 			"graphType": {"workload"}, "duration": {"60"}, "refresh": {"0"},
 		}.Encode()
-		st := checkKialiGraph(ctx, t, m, page, "/kiali/api/namespaces/default/workloads/productpage-v1/graph", &nl, "")
+		st := run.checkGraph(t, page, "/kiali/api/namespaces/default/workloads/productpage-v1/graph", "")
 		require.NotEmpty(t, st.Nodes)
 		count(st)
 	})
@@ -233,7 +234,7 @@ func TestE2EKialiUI(t *testing.T) {
 		assert.True(t, strings.HasPrefix(ev.URL, "http://"+m.HTTP+"/") || strings.HasPrefix(ev.URL, "data:"),
 			"a request to anything but meshlens: %s", ev.URL)
 		assert.Empty(t, ev.Failed, ev.URL)
-		assert.True(t, ev.Status < 400, "%d %s", ev.Status, ev.URL)
+		assert.Less(t, ev.Status, int64(400), ev.URL)
 	}
 	assert.Empty(t, problems(), "console errors")
 }
@@ -242,9 +243,17 @@ func TestE2EKialiUI(t *testing.T) {
 // exactly the nodes and edges of meshlens's answer to the graph request the
 // UI made (apiPath, with the UI's own parameters), and the health status
 // Kiali's default tolerances give each workload, app and service.
-func checkKialiGraph(browserCtx context.Context, t *testing.T, m *meshlens, page, apiPath string, nl *netLog, shot string) cyState {
+// kialiRun is the browser, meshlens and the network log of the test.
+type kialiRun struct {
+	browser context.Context //nolint:containedctx // the browser of the whole test, shared by its tabs
+	m       *meshlens
+	nl      *netLog
+}
+
+func (k *kialiRun) checkGraph(t *testing.T, page, apiPath, shot string) cyState {
 	t.Helper()
-	ctx, tabProblems := tab(t, browserCtx)
+	m, nl := k.m, k.nl
+	ctx, tabProblems := tab(k.browser, t)
 	require.NoError(t, nl.listen(ctx))
 	_, err := chromedp.Run(ctx, chromedp.Navigate(page))
 	require.NoError(t, err)
@@ -359,8 +368,6 @@ func diffGraph(st cyState, want kialiGraph) string {
 }
 
 // Kiali's health statuses, by priority (kiali-ui types/Health.ts).
-var healthPriority = map[string]int{"No health information": 0, "Healthy": 1, "Not Ready": 2, "Degraded": 3, "Failure": 4}
-
 var healthName = []string{"No health information", "Healthy", "Not Ready", "Degraded", "Failure"}
 
 type requestHealth struct {
@@ -391,8 +398,10 @@ func kialiStatus(h nodeHealthJSON) string {
 		code, protocol   string
 		degraded, failed float64
 	}{
-		{`5\d\d`, "http", 0, 10}, {`4\d\d`, "http", 10, 20},
-		{`^[1-9]$|^1[0-6]$`, "grpc", 0, 10}, {`^-$`, "http|grpc", 0, 10},
+		{`5\d\d`, "http", 0, 10},
+		{`4\d\d`, "http", 10, 20},
+		{`^[1-9]$|^1[0-6]$`, "grpc", 0, 10},
+		{`^-$`, "http|grpc", 0, 10},
 	}
 	status := 0
 	for _, ws := range append(h.WorkloadStatuses, h.WorkloadStatus) {
@@ -477,7 +486,7 @@ func diffHealth(t *testing.T, m *meshlens, st cyState) string {
 
 // tab opens a new tab of the browser of browser() and returns its context
 // and the console errors and exceptions it logged.
-func tab(t *testing.T, browserCtx context.Context) (context.Context, func() []string) {
+func tab(browserCtx context.Context, t *testing.T) (context.Context, func() []string) {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)

@@ -128,7 +128,7 @@ func TestKialiConfig(t *testing.T) {
 		cfg.Kiali.WebRoot, cfg.MetricsPath = tc.webRoot, tc.metrics
 		err := cfg.Validate()
 		if tc.want == "" {
-			assert.NoError(t, err, tc.webRoot)
+			require.NoError(t, err, tc.webRoot)
 			continue
 		}
 		require.Error(t, err, tc.webRoot)
@@ -139,6 +139,6 @@ func TestKialiConfig(t *testing.T) {
 	h, err := newHub(cfg, extensiontest.NewNopSettings(Type), time.Now)
 	require.NoError(t, err)
 	cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
-	assert.ErrorContains(t, h.Start(context.Background(), componenttest.NewNopHost()), "is not a Kiali UI build")
+	require.ErrorContains(t, h.Start(context.Background(), componenttest.NewNopHost()), "is not a Kiali UI build")
 	require.NoError(t, h.Shutdown(context.Background()))
 }
