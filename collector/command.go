@@ -3,11 +3,13 @@ package collector
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -75,9 +77,14 @@ func NewCommand() *cobra.Command {
 	cmd.Flags().StringVar(&demoEndpoint, "demo-endpoint", cmp.Or(os.Getenv("MESHLENS_GRPC_ENDPOINT"), "localhost:9001"),
 		"gRPC endpoint the --demo mesh sends to (default: MESHLENS_GRPC_ENDPOINT, else localhost:9001)")
 	tracesEndpoint := addTracesFlag(cmd) // --traces-endpoint: traces.go
+	kialiUI := cmd.Flags().String(kialiUIFlag, "",
+		"serve this Kiali UI build (the build/ folder of the npm package @kiali/kiali-ui) at /kiali/ (extensions::meshlens::kiali::ui_dir)")
 	run := cmd.RunE
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		if err := useDefaultConfig(c); err != nil {
+			return err
+		}
+		if err := useKialiUI(c, *kialiUI); err != nil {
 			return err
 		}
 		return useTracesEndpoint(c, *tracesEndpoint) // after the base config, before --set
@@ -213,4 +220,28 @@ func startRecording(path, what string, start func(io.Writer) error, stop func())
 		return nil, fmt.Errorf("start %s: %w", what, err)
 	}
 	return func() { stop(); _ = f.Close() }, nil
+}
+
+const kialiUIFlag = "kiali-ui"
+
+// useKialiUI sets extensions::meshlens::kiali::ui_dir to dir after the
+// config the command already has (--set still applies last). It does
+// nothing for an empty dir.
+func useKialiUI(c *cobra.Command, dir string) error {
+	f := c.Flags().Lookup("config")
+	if dir == "" || f == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("--%s: %w", kialiUIFlag, err)
+	}
+	quoted, err := json.Marshal(abs) // a JSON string is a YAML double-quoted scalar
+	if err != nil {
+		return fmt.Errorf("--%s: %w", kialiUIFlag, err)
+	}
+	if err := c.Flags().Set("config", "yaml:extensions::meshlens::kiali::ui_dir: "+string(quoted)); err != nil {
+		return fmt.Errorf("--%s: %w", kialiUIFlag, err)
+	}
+	return nil
 }

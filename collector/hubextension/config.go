@@ -35,6 +35,8 @@ type Config struct {
 	SpanMetrics SpanMetricsConfig `mapstructure:"span_metrics"`
 	// Topology sets the live service graph: bounds, idle TTL, windows.
 	Topology topology.Config `mapstructure:"topology"`
+	// Kiali serves a Kiali UI build under its web root (docs/kiali.md).
+	Kiali KialiConfig `mapstructure:"kiali"`
 
 	_ struct{}
 }
@@ -64,6 +66,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Topology.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("topology: %w", err))
+	}
+	if err := c.Kiali.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("kiali: %w", err))
+	}
+	if c.Kiali.WebRoot != "" && (c.MetricsPath == c.Kiali.WebRoot || strings.HasPrefix(c.MetricsPath, c.Kiali.WebRoot+"/")) {
+		errs = errors.Join(errs, fmt.Errorf("metrics_path %q collides with kiali::web_root %q", c.MetricsPath, c.Kiali.WebRoot))
 	}
 	return errs
 }

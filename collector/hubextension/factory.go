@@ -35,6 +35,7 @@ func createDefaultConfig() component.Config {
 		EnvoyStats:  envoystats.DefaultConfig(),
 		SpanMetrics: defaultSpanMetricsConfig(),
 		Topology:    topology.DefaultConfig(),
+		Kiali:       KialiConfig{WebRoot: DefaultKialiWebRoot},
 	}
 }
 

@@ -89,7 +89,9 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		h.records,
 	)
-	graph, err := api.NewLive(cfg.Topology, api.Options{Start: now()})
+	ks := cfg.Auth.kialiSettings()
+	ks.Version = set.BuildInfo.Version
+	graph, err := api.NewLive(cfg.Topology, api.Options{Start: now(), Kiali: ks})
 	if err != nil {
 		return nil, fmt.Errorf("create topology: %w", err)
 	}
@@ -155,7 +157,18 @@ func (h *Hub) SetReady(name string, ready bool) {
 // Start binds the HTTP port and serves in the background.
 func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	h.mux.HandleFunc(h.cfg.MetricsPath, h.serveMetrics)
-	h.mux.Handle("/api/", h.graph.Handler(h.now))
+	apiHandler := h.graph.Handler(h.now)
+	h.mux.Handle("/api/", apiHandler)
+	// Kiali's UI calls the API under its web root: <web_root>/api/….
+	h.mux.Handle(h.cfg.Kiali.WebRoot+"/api/", http.StripPrefix(h.cfg.Kiali.WebRoot, apiHandler))
+	if h.cfg.Kiali.UIDir != "" {
+		ui, err := newKialiUI(h.cfg.Kiali.UIDir, h.cfg.Kiali.WebRoot)
+		if err != nil {
+			return err
+		}
+		h.mux.Handle(h.cfg.Kiali.WebRoot+"/", ui)
+		h.mux.Handle(h.cfg.Kiali.WebRoot, http.RedirectHandler(h.cfg.Kiali.WebRoot+"/", http.StatusFound))
+	}
 	h.mux.Handle("/", web.Handler()) // the graph page at "/" and its /assets/
 	h.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/meshlens/meshlens/topology/api"
 )
 
 // AuthConfig protects the HTTP API, the page and /metrics. /healthz and
@@ -46,6 +48,20 @@ func (a *AuthConfig) validate(endpoint string) error {
 		"(the API, the page and /metrics are only served without authentication on localhost)", endpoint)
 }
 
+// kialiSettings are what Kiali's UI is told of authentication: with basic
+// auth the browser authenticates every request itself (Kiali's anonymous
+// flow, under the basic user's name); a bearer token alone must be added
+// by a proxy in front (Kiali's header strategy).
+func (a *AuthConfig) kialiSettings() api.KialiSettings {
+	switch {
+	case a.Username != "":
+		return api.KialiSettings{AuthStrategy: "anonymous", Username: a.Username}
+	case a.BearerToken != "":
+		return api.KialiSettings{AuthStrategy: "header"}
+	}
+	return api.KialiSettings{AuthStrategy: "anonymous"}
+}
+
 // secure wraps the hub's handler: security headers on every response, only
 // GET and HEAD (the API is read-only), and authentication where configured.
 func secure(auth AuthConfig, next http.Handler) http.Handler {
@@ -59,7 +75,10 @@ func secure(auth AuthConfig, next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		h.Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The one POST: Kiali's UI logs in (header strategy) by posting to
+		// <web_root>/api/authenticate, which changes nothing.
+		login := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/api/authenticate")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !login {
 			h.Set("Allow", "GET, HEAD")
 			http.Error(w, "meshlens's HTTP API is read-only", http.StatusMethodNotAllowed)
 			return

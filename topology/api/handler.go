@@ -24,6 +24,9 @@ func (l *Live) Handler(now func() time.Time) http.Handler {
 	mux.HandleFunc("GET /api/v1/graph.dot", func(w http.ResponseWriter, r *http.Request) { l.serveGraph(w, r, now, true) })
 	mux.HandleFunc("GET /api/v1/graph/stream", func(w http.ResponseWriter, r *http.Request) { l.serveStream(w, r, now) })
 	mux.HandleFunc("GET /api/namespaces/graph", func(w http.ResponseWriter, r *http.Request) { l.serveKiali(w, r, now) })
+	l.kialiRoutes(mux, now)
+	l.nodeGraphRoutes(mux, now)
+	l.metricsRoutes(mux, now)
 	return mux
 }
 

@@ -26,6 +26,8 @@ type Options struct {
 	// longer than the time since divide by the time since. Zero: the time
 	// of the first record.
 	Start time.Time
+	// Kiali is what the Kiali endpoints say of the server (kialiapp.go).
+	Kiali KialiSettings
 }
 
 func (o Options) withDefaults() Options {

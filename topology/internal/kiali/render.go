@@ -29,9 +29,11 @@ type Options struct {
 	ThroughputType string
 }
 
-// Appender names Kiali accepts.
+// Appender names Kiali accepts: those of Kiali today and "healthConfig",
+// the health-annotation appender of Kiali up to 1.x that Kiali's UI of that
+// time still sends (meshlens has no annotations: it adds nothing).
 var Appenders = []string{
-	"aggregateNode", "ambient", "deadNode", "extensions", "health", "idleNode", "istio", "labeler",
+	"aggregateNode", "ambient", "deadNode", "extensions", "health", "healthConfig", "idleNode", "istio", "labeler",
 	"meshCheck", "outsider", "responseTime", "securityPolicy", "serviceEntry", "sidecarsCheck",
 	"throughput", "trafficGenerator", "workloadEntry",
 }
@@ -86,6 +88,10 @@ func Render(s *topology.Snapshot, o *Options) *Config {
 		incoming[e.Target], outgoing[e.Source] = true, true
 		addNodeRates(nodeTraffic, e.Source, e.Target, &r)
 	}
+	var health map[string]*RequestHealth
+	if o.appender("health") {
+		health = nodeRequests(s)
+	}
 	ids := map[string]string{}
 	var nodes []*NodeData
 	for i := range s.Nodes {
@@ -95,6 +101,9 @@ func Render(s *topology.Snapshot, o *Options) *Config {
 		}
 		nd := o.node(n, nodeTraffic[n.ID])
 		nd.IsRoot = outgoing[n.ID] && !incoming[n.ID]
+		if health != nil && !nd.IsInaccessible {
+			nd.HealthData = nodeHealth(n, health[n.ID])
+		}
 		ids[n.ID] = nd.ID
 		nodes = append(nodes, nd)
 	}
