@@ -65,7 +65,7 @@ func serviceNode(cluster, namespace, name string, injected bool) Node {
 	return Node{
 		ID: "svc_" + cluster + "_" + namespace + "_" + name, Type: NodeService,
 		Cluster: cluster, Namespace: namespace, Service: name, Injected: injected,
-		EgressCluster: name == "PassthroughCluster" || name == "BlackHoleCluster",
+		EgressCluster: egressCluster(name),
 	}
 }
 
@@ -102,11 +102,11 @@ func sourceNode(k *wlKey, g Granularity) Node {
 
 // destNode is the callee's node: its workload (or app) when known, else the
 // service it was reached through.
-func destNode(cluster string, svc *svcKey, k *wlKey, g Granularity) Node {
+func destNode(cluster string, svc *svcKey, k, src *wlKey, g Granularity) Node {
 	d := *k
 	d.Cluster = cluster
 	if !ok(d.Namespace) {
-		d.Namespace = svc.Namespace
+		d.Namespace = svcNamespace(svc, k, src)
 	}
 	if !ok(d.Name) && !ok(d.CanonicalService) && !ok(svc.Name) {
 		return serviceNode(cluster, d.Namespace, unknown, false)
@@ -125,5 +125,5 @@ func destNode(cluster string, svc *svcKey, k *wlKey, g Granularity) Node {
 	if ok(d.Name) {
 		return workloadNode(&d)
 	}
-	return serviceNode(cluster, svcNamespace(svc, k), svc.Name, false)
+	return serviceNode(cluster, svcNamespace(svc, k, src), svc.Name, false)
 }

@@ -32,9 +32,9 @@ type builder struct {
 	nw    int
 	nodes map[string]*nodeAcc
 	edges map[string]*outEdge
-	// service graphs: the service node a workload serves (by node id), and
-	// service nodes by "namespace/name".
-	served   map[int32]Node
+	// service graphs: the service nodes a workload serves (by node id;
+	// sorted by id), and service nodes by "namespace/name".
+	served   map[int32][]Node
 	services map[string]Node
 	slab     aggSlab // the output edges' aggregates
 }
@@ -63,29 +63,39 @@ type hop struct {
 // serves (the server side of an edge names both) and every service seen.
 func (b *builder) indexServices() {
 	es := b.es
-	b.served = map[int32]Node{}
+	b.served = map[int32][]Node{}
 	b.services = map[string]Node{}
 	for _, key := range es.keys {
 		src, dst, svc := es.nodes[key.src].key, es.nodes[key.dst].key, es.svcs[key.svc].key
 		if !ok(svc.Name) {
 			continue
 		}
-		n := b.serviceNode(destCluster(&src, &dst, &svc), svcNamespace(&svc, &dst), svc.Name)
+		n := b.serviceNode(destCluster(&src, &dst, &svc), svcNamespace(&svc, &dst, &src), svc.Name)
 		sk := n.Namespace + "/" + n.Service
 		if cur, found := b.services[sk]; !found || n.ID < cur.ID {
 			b.services[sk] = n
 		}
 		if ok(dst.Name) {
-			if cur, found := b.served[key.dst]; !found || n.ID < cur.ID {
-				b.served[key.dst] = n
+			list := b.served[key.dst]
+			if i, found := slices.BinarySearchFunc(list, n.ID, func(x Node, id string) int { return cmp.Compare(x.ID, id) }); !found {
+				b.served[key.dst] = slices.Insert(list, i, n)
 			}
 		}
 	}
 }
 
-func svcNamespace(svc *svcKey, dst *wlKey) string {
-	if ok(svc.Namespace) {
+// svcNamespace is the namespace of the service node of svc: the service's,
+// else its callee's, else, for a host outside the mesh (a ServiceEntry's,
+// whose namespace only Kubernetes knows), the caller's — where Kiali would
+// find the ServiceEntry the caller uses — rather than "unknown".
+func svcNamespace(svc *svcKey, dst, src *wlKey) string {
+	switch {
+	case ok(svc.Namespace):
 		return svc.Namespace
+	case ok(dst.Namespace):
+		return dst.Namespace
+	case ExternalHost(svc.Host) && !egressCluster(svc.Name) && ok(src.Namespace):
+		return src.Namespace
 	}
 	return dst.Namespace
 }
@@ -107,15 +117,23 @@ func (b *builder) hops(ie *internal) []hop {
 	cluster := destCluster(&src, &dst, &svc)
 	var ref *ServiceRef
 	if ok(svc.Name) {
-		ref = &ServiceRef{Cluster: cluster, Namespace: svcNamespace(&svc, &dst), Name: svc.Name}
+		ref = &ServiceRef{Cluster: cluster, Namespace: svcNamespace(&svc, &dst, &src), Name: svc.Name}
 	}
 	if b.o.Granularity == Service {
+		to := b.serviceNode(cluster, svcNamespace(&svc, &dst, &src), svc.Name)
+		// A workload behind several services calls out from each of them,
+		// as Kiali repeats its outgoing edges under every service.
+		if served := b.served[key.src]; len(served) > 0 && !src.unknownSource() {
+			hops := make([]hop, len(served))
+			for i, from := range served {
+				hops[i] = hop{src: from, dst: to, svc: ref}
+			}
+			return hops
+		}
 		var from Node
-		switch n, served := b.served[key.src]; {
+		switch {
 		case src.unknownSource():
 			from = unknownNode()
-		case served:
-			from = n
 		default:
 			if n, found := b.services[src.Namespace+"/"+src.CanonicalService]; found && ok(src.CanonicalService) {
 				from = n
@@ -123,11 +141,10 @@ func (b *builder) hops(ie *internal) []hop {
 				from = sourceNode(&src, Workload)
 			}
 		}
-		to := b.serviceNode(cluster, svcNamespace(&svc, &dst), svc.Name)
 		return []hop{{src: from, dst: to, svc: ref}}
 	}
 	from := sourceNode(&src, b.o.Granularity)
-	to := destNode(cluster, &svc, &dst, b.o.Granularity)
+	to := destNode(cluster, &svc, &dst, &src, b.o.Granularity)
 	if b.o.InjectServiceNodes && ref != nil && to.Type != NodeService {
 		mid := b.serviceNode(cluster, ref.Namespace, svc.Name)
 		return []hop{{src: from, dst: mid, svc: ref}, {src: mid, dst: to, svc: ref}}
@@ -280,7 +297,7 @@ func (b *builder) finish(now time.Time, spans []span) *Snapshot {
 		slices.Sort(n.Hosts)
 		if n.Type == NodeService && !n.EgressCluster && !servedSide[id] {
 			for _, h := range n.Hosts {
-				if externalHost(h) {
+				if ExternalHost(h) {
 					n.External = true
 				}
 			}
@@ -292,10 +309,17 @@ func (b *builder) finish(now time.Time, spans []span) *Snapshot {
 	return snap
 }
 
-// externalHost reports whether a destination service host looks like a
+// egressCluster reports whether a service name is Istio's
+// PassthroughCluster or BlackHoleCluster, which Kiali leaves in namespace
+// unknown.
+func egressCluster(name string) bool {
+	return name == "PassthroughCluster" || name == "BlackHoleCluster"
+}
+
+// ExternalHost reports whether a destination service host looks like a
 // host outside the cluster: a DNS name with a dot that is not a Kubernetes
 // service name and not an IP address.
-func externalHost(h string) bool {
+func ExternalHost(h string) bool {
 	if h == "" || !strings.Contains(h, ".") || strings.Contains(h, ".svc") || strings.HasSuffix(h, ".local") {
 		return false
 	}

@@ -80,6 +80,15 @@ func Nodes(ls map[string]string, graphType string) (src, dst string) {
 		dstCluster = srcCluster
 	}
 	srcNS := label(ls, "source_workload_namespace")
+	// meshlens's one difference here (docs/api.md): a host outside the mesh
+	// whose namespace the series do not say (a ServiceEntry's, which only
+	// Kubernetes knows) is drawn in its caller's namespace, not "unknown".
+	if !known(svcNS) && !known(label(ls, "destination_workload_namespace")) && known(srcNS) &&
+		topology.ExternalHost(label(ls, "destination_service")) {
+		if name := label(ls, "destination_service_name"); name != "PassthroughCluster" && name != "BlackHoleCluster" {
+			svcNS = srcNS
+		}
+	}
 	src = id(graphType, srcCluster, srcNS, "", srcNS, label(ls, "source_workload"), label(ls, "source_canonical_service"))
 	dst = id(graphType, dstCluster, svcNS, label(ls, "destination_service_name"),
 		label(ls, "destination_workload_namespace"), label(ls, "destination_workload"), label(ls, "destination_canonical_service"))

@@ -212,3 +212,39 @@ func TestKialiBookinfo(t *testing.T) {
 	assert.Equal(t, []string{"default/details", "default/productpage", "default/reviews", "istio-system/istio-ingressgateway", "unknown/unknown"}, names)
 	assert.Len(t, cfg.Elements.Edges, 4, "the servers' reports name no caller (no peer metadata in the captures)")
 }
+
+// TestKialiIdleNodes: with includeIdleEdges, the nodes of edges without
+// traffic in the window are drawn and marked isIdle, as Kiali's idleNode
+// appender marks them; a node with traffic is not; without the appender
+// nothing is marked.
+func TestKialiIdleNodes(t *testing.T) {
+	l := newLive(t, Options{})
+	from := meshtest.Workload("shop", "frontend-v1", "frontend", "v1")
+	old := meshtest.Call{
+		From: from, To: meshtest.Workload("shop", "legacy-v1", "legacy", "v1"), Service: meshtest.Service("shop", "legacy"),
+		Protocol: accesslog.ProtocolHTTP, Code: 200, GRPC: -1, Duration: time.Millisecond, Sides: meshtest.BothSides, Count: 3,
+	}
+	live := old
+	live.To, live.Service = meshtest.Workload("shop", "backend-v1", "backend", "v1"), meshtest.Service("shop", "backend")
+	l.ConsumeRecords(old.Records(), nil, testNow.Add(-5*time.Minute))
+	l.ConsumeRecords(live.Records(), nil, testNow)
+	h := l.Handler(func() time.Time { return testNow.Add(time.Second) })
+	idle := func(query string) map[string]bool {
+		code, body := get(t, h, "/api/namespaces/graph?namespaces=shop&graphType=workload&duration=60s"+query)
+		require.Equal(t, http.StatusOK, code, string(body))
+		var cfg struct {
+			Elements struct {
+				Nodes []struct{ Data map[string]any }
+			}
+		}
+		require.NoError(t, json.Unmarshal(body, &cfg))
+		out := map[string]bool{}
+		for _, n := range cfg.Elements.Nodes {
+			out[n.Data["workload"].(string)], _ = n.Data["isIdle"].(bool)
+		}
+		return out
+	}
+	assert.Equal(t, map[string]bool{"frontend-v1": false, "backend-v1": false}, idle(""))
+	assert.Equal(t, map[string]bool{"frontend-v1": false, "backend-v1": false, "legacy-v1": true}, idle("&includeIdleEdges=true"))
+	assert.Equal(t, map[string]bool{"frontend-v1": false, "backend-v1": false, "legacy-v1": false}, idle("&includeIdleEdges=true&appenders=deadNode"))
+}

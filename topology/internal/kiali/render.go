@@ -268,6 +268,9 @@ func (o *Options) node(n *topology.Node, traffic nodeRates) *NodeData {
 			nd.Traffic = append(nd.Traffic, pt)
 		}
 	}
+	// A node drawn only for edges without traffic in the window (with
+	// includeIdleEdges) is idle, as Kiali's idleNode appender marks it.
+	nd.IsIdle = len(nd.Traffic) == 0 && o.appender("idleNode")
 	switch {
 	case n.Type == topology.NodeUnknown:
 		nd.IsInaccessible = true

@@ -69,6 +69,7 @@ type NodeData struct {
 	Traffic        []ProtocolTraffic `json:"traffic,omitempty"`
 	HealthData     any               `json:"healthData"`
 	IsBox          string            `json:"isBox,omitempty"`
+	IsIdle         bool              `json:"isIdle,omitempty"`
 	IsInaccessible bool              `json:"isInaccessible,omitempty"`
 	IsInjected     bool              `json:"isInjected,omitempty"`
 	IsOutside      bool              `json:"isOutside,omitempty"`
