@@ -67,3 +67,47 @@ func TestExternalServiceInCallersNamespace(t *testing.T) {
 		assert.Equal(t, map[string]string{"api.external.com": "shop", "PassthroughCluster": "unknown"}, ns, gran.String())
 	}
 }
+
+// TestFocusKeepsTheNodesShare: a node graph (Focus) keeps the traffic of
+// its node alone, so the edge into the service node in front of backend-v1
+// carries v1's requests, not the service's (v1 and v2), as Kiali's node
+// graph, which queries v1's series.
+func TestFocusKeepsTheNodesShare(t *testing.T) {
+	g := newGraph(t, topology.Config{})
+	v1 := call(meshtest.BothSides, 30, 200)
+	v2 := call(meshtest.BothSides, 10, 200)
+	v2.To = backend2
+	observe(g, testNow, v1, v2)
+	for _, tt := range []struct {
+		name  string
+		focus func(topology.End) bool
+		want  map[string]float64
+	}{
+		{"none", nil, map[string]float64{
+			"wl_east_shop_frontend-v1 svc_east_shop_backend": 40,
+			"svc_east_shop_backend wl_east_shop_backend-v1":  30,
+			"svc_east_shop_backend wl_east_shop_backend-v2":  10,
+		}},
+		{"backend-v1", func(e topology.End) bool { return e.Namespace == "shop" && e.Workload == "backend-v1" }, map[string]float64{
+			"wl_east_shop_frontend-v1 svc_east_shop_backend": 30,
+			"svc_east_shop_backend wl_east_shop_backend-v1":  30,
+		}},
+		{"service backend", func(e topology.End) bool { return e.ServiceNamespace == "shop" && e.Service == "backend" }, map[string]float64{
+			"wl_east_shop_frontend-v1 svc_east_shop_backend": 40,
+			"svc_east_shop_backend wl_east_shop_backend-v1":  30,
+			"svc_east_shop_backend wl_east_shop_backend-v2":  10,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			snap, err := g.Snapshot(testNow, topology.SnapshotOptions{
+				Windows: []time.Duration{time.Minute}, InjectServiceNodes: true, Focus: tt.focus,
+			})
+			require.NoError(t, err)
+			got := map[string]float64{}
+			for _, e := range snap.Edges {
+				got[e.Source+" "+e.Target] += e.Stats[0].Requests
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

@@ -30,6 +30,19 @@ type SnapshotOptions struct {
 	// and callee (Kiali's injectServiceNodes) in workload, app and
 	// versionedApp graphs. Service graphs always have service nodes.
 	InjectServiceNodes bool
+	// Focus, when set, keeps only the traffic one of whose ends it selects,
+	// before the edges are mapped onto nodes: Kiali's node graphs, which
+	// query the series of the node alone, so that an edge into a service
+	// node in front of the node carries the node's share of the service's
+	// traffic, not all of it.
+	Focus func(End) bool
+}
+
+// End is one end of the traffic a Focus looks at: the caller (Service
+// empty) or the callee with the service it was reached through.
+type End struct {
+	Namespace, Workload, App, Version string // the workload's
+	Service, ServiceNamespace         string // the service the callee was reached through
 }
 
 type span struct {
@@ -128,6 +141,9 @@ func build(now time.Time, o SnapshotOptions, spans []span, es *edgeSet) *Snapsho
 		b.indexServices()
 	}
 	for k := range es.ies {
+		if o.Focus != nil && !b.focused(&es.ies[k]) {
+			continue
+		}
 		b.add(&es.ies[k])
 	}
 	return b.finish(now, spans)

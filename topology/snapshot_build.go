@@ -88,6 +88,22 @@ func (b *builder) indexServices() {
 // else its callee's, else, for a host outside the mesh (a ServiceEntry's,
 // whose namespace only Kubernetes knows), the caller's — where Kiali would
 // find the ServiceEntry the caller uses — rather than "unknown".
+// focused reports whether o.Focus selects one of the stored edge's ends.
+func (b *builder) focused(ie *internal) bool {
+	key := ie.key
+	src, dst, svc := b.es.nodes[key.src].key, b.es.nodes[key.dst].key, b.es.svcs[key.svc].key
+	svcNS := svcNamespace(&svc, &dst, &src)
+	dstNS := dst.Namespace
+	if !ok(dstNS) {
+		dstNS = svcNS
+	}
+	return b.o.Focus(End{Namespace: src.Namespace, Workload: src.Name, App: src.CanonicalService, Version: src.CanonicalRevision}) ||
+		b.o.Focus(End{
+			Namespace: dstNS, Workload: dst.Name, App: dst.CanonicalService, Version: dst.CanonicalRevision,
+			Service: svc.Name, ServiceNamespace: svcNS,
+		})
+}
+
 func svcNamespace(svc *svcKey, dst, src *wlKey) string {
 	switch {
 	case ok(svc.Namespace):

@@ -12,38 +12,46 @@ import (
 // around one workload, app, app version or service, with Kiali's graph
 // parameters.
 func (l *Live) nodeGraphRoutes(mux *http.ServeMux, now func() time.Time) {
-	route := func(pattern string, focus func(r *http.Request) func(*topology.Node) bool) {
+	// Each node graph keeps the traffic of its node alone (Focus, on the
+	// stored edges: Kiali queries the node's series), then the part of the
+	// graph around the node (Around).
+	route := func(pattern string, focus func(r *http.Request) (func(topology.End) bool, func(*topology.Node) bool)) {
 		mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
-			l.serveNodeGraph(w, r, now(), focus(r))
+			ends, nodes := focus(r)
+			l.serveNodeGraph(w, r, now(), ends, nodes)
 		})
 	}
-	route("/api/namespaces/{ns}/workloads/{workload}/graph", func(r *http.Request) func(*topology.Node) bool {
+	route("/api/namespaces/{ns}/workloads/{workload}/graph", func(r *http.Request) (func(topology.End) bool, func(*topology.Node) bool) {
 		ns, wl := r.PathValue("ns"), r.PathValue("workload")
-		return func(n *topology.Node) bool {
-			return n.Namespace == ns && n.Workload == wl && n.Type != topology.NodeService
-		}
+		return func(e topology.End) bool { return e.Namespace == ns && e.Workload == wl },
+			func(n *topology.Node) bool {
+				return n.Namespace == ns && n.Workload == wl && n.Type != topology.NodeService
+			}
 	})
-	route("/api/namespaces/{ns}/applications/{app}/graph", func(r *http.Request) func(*topology.Node) bool {
+	route("/api/namespaces/{ns}/applications/{app}/graph", func(r *http.Request) (func(topology.End) bool, func(*topology.Node) bool) {
 		ns, app := r.PathValue("ns"), r.PathValue("app")
-		return func(n *topology.Node) bool {
-			return n.Namespace == ns && n.App == app && n.Type != topology.NodeService
-		}
+		return func(e topology.End) bool { return e.Namespace == ns && e.App == app },
+			func(n *topology.Node) bool {
+				return n.Namespace == ns && n.App == app && n.Type != topology.NodeService
+			}
 	})
-	route("/api/namespaces/{ns}/applications/{app}/versions/{version}/graph", func(r *http.Request) func(*topology.Node) bool {
+	route("/api/namespaces/{ns}/applications/{app}/versions/{version}/graph", func(r *http.Request) (func(topology.End) bool, func(*topology.Node) bool) {
 		ns, app, v := r.PathValue("ns"), r.PathValue("app"), r.PathValue("version")
-		return func(n *topology.Node) bool {
-			return n.Namespace == ns && n.App == app && n.Version == v && n.Type != topology.NodeService
-		}
+		return func(e topology.End) bool { return e.Namespace == ns && e.App == app && e.Version == v },
+			func(n *topology.Node) bool {
+				return n.Namespace == ns && n.App == app && n.Version == v && n.Type != topology.NodeService
+			}
 	})
-	route("/api/namespaces/{ns}/services/{service}/graph", func(r *http.Request) func(*topology.Node) bool {
+	route("/api/namespaces/{ns}/services/{service}/graph", func(r *http.Request) (func(topology.End) bool, func(*topology.Node) bool) {
 		ns, svc := r.PathValue("ns"), r.PathValue("service")
-		return func(n *topology.Node) bool {
-			return n.Type == topology.NodeService && n.Namespace == ns && n.Service == svc
-		}
+		return func(e topology.End) bool { return e.ServiceNamespace == ns && e.Service == svc },
+			func(n *topology.Node) bool {
+				return n.Type == topology.NodeService && n.Namespace == ns && n.Service == svc
+			}
 	})
 }
 
-func (l *Live) serveNodeGraph(w http.ResponseWriter, r *http.Request, now time.Time, focus func(*topology.Node) bool) {
+func (l *Live) serveNodeGraph(w http.ResponseWriter, r *http.Request, now time.Time, ends func(topology.End) bool, focus func(*topology.Node) bool) {
 	ns := r.PathValue("ns")
 	if !validNamespace(ns) {
 		l.writeError(w, badf("invalid namespace %q", ns))
@@ -61,6 +69,7 @@ func (l *Live) serveNodeGraph(w http.ResponseWriter, r *http.Request, now time.T
 		l.writeError(w, err)
 		return
 	}
+	q.snap.Focus = ends
 	snap, err := l.snapshot(r.Context(), &q)
 	if err != nil {
 		l.writeError(w, err)
