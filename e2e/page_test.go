@@ -222,7 +222,7 @@ func TestE2EGraphPage(t *testing.T) {
 		ingress, productpage, "wl_Kubernetes_default_details-v1",
 		"wl_Kubernetes_default_reviews-v1", reviews2, "wl_Kubernetes_default_reviews-v3", ratings,
 		"wl_Kubernetes_default_recommendations-v1", "wl_Kubernetes_default_mongodb-v1",
-		"svc_unknown_unknown_www.googleapis.com", "svc_unknown_unknown_PassthroughCluster",
+		"svc_unknown_default_www.googleapis.com", "svc_unknown_unknown_PassthroughCluster",
 	}
 	edge := productpage + "." + reviews2 + ".http"
 	wantEdges := []string{
@@ -236,7 +236,7 @@ func TestE2EGraphPage(t *testing.T) {
 		reviews2 + "." + ratings + ".http",
 		"wl_Kubernetes_default_reviews-v3." + ratings + ".http",
 		ratings + ".wl_Kubernetes_default_mongodb-v1.tcp",
-		"wl_Kubernetes_default_details-v1.svc_unknown_unknown_www.googleapis.com.tcp",
+		"wl_Kubernetes_default_details-v1.svc_unknown_default_www.googleapis.com.tcp",
 	}
 	t0 := time.Now()
 	st := waitPage(ctx, t, "Bookinfo nodes and edges drawn", 60*time.Second, func(s pageState) bool {
