@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -207,7 +208,7 @@ func TestE2EKialiUI(t *testing.T) {
 			if gt == "versionedApp" {
 				// For docs/screenshots (MESHLENS_KIALI_SCREENSHOT), else a
 				// temporary file.
-				shot = cmpOr(os.Getenv("MESHLENS_KIALI_SCREENSHOT"), filepath.Join(t.TempDir(), "kiali.png"))
+				shot = cmp.Or(os.Getenv("MESHLENS_KIALI_SCREENSHOT"), filepath.Join(t.TempDir(), "kiali.png"))
 			}
 			count(run.checkGraph(t, page, "/kiali/api/namespaces/graph", shot))
 		})
@@ -490,34 +491,5 @@ func tab(browserCtx context.Context, t *testing.T) (context.Context, func() []st
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)
-	var (
-		mu       sync.Mutex
-		problems []string
-	)
-	msgs := chromedp.Console(ctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	}()
-	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1600, 1000)))
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(problems)
-	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return ctx, watchConsole(ctx, t)
 }

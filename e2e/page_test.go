@@ -51,6 +51,13 @@ func browser(t *testing.T, chromium string) (context.Context, func() []string) {
 		cancelAlloc() // waits for the browser to exit and removes its profile
 		cancelParent()
 	})
+	return ctx, watchConsole(ctx, t)
+}
+
+// watchConsole sizes the tab of ctx and returns the console errors and
+// exceptions it logged so far.
+func watchConsole(ctx context.Context, t *testing.T) func() []string {
+	t.Helper()
 	var (
 		mu       sync.Mutex
 		problems []string
@@ -69,7 +76,7 @@ func browser(t *testing.T, chromium string) (context.Context, func() []string) {
 		}
 	}()
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1600, 1000)))
-	return ctx, func() []string {
+	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(problems)

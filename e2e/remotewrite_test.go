@@ -17,9 +17,9 @@ import (
 )
 
 // remoteWriteConfig is meshlens's default config plus the meshlens_metrics
-// receiver pushing every second to promURL with Prometheus remote write,
-// configured as docs/push.md says so that the pushed series are named and
-// labelled as the scraped ones.
+// receiver pushing every %s (first argument) to the Prometheus at %s
+// (second) with Prometheus remote write, configured as docs/push.md says
+// so that the pushed series are named and labelled as the scraped ones.
 const remoteWriteConfig = `extensions:
   meshlens:
     endpoint: ${env:MESHLENS_HTTP_ENDPOINT}
@@ -29,7 +29,7 @@ receivers:
     hub: meshlens
   meshlens_metrics:
     hub: meshlens
-    collection_interval: 1s
+    collection_interval: %s
 exporters:
   nop:
   prometheus_remote_write:
@@ -69,7 +69,7 @@ func TestE2ERemoteWrite(t *testing.T) {
 	captures.Dir(t) // without the real captures, skip before starting anything
 	promAddr := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "meshlens.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, remoteWriteConfig, "http://"+promAddr), 0o644))
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, remoteWriteConfig, "1s", "http://"+promAddr), 0o644))
 	mesh := startMeshlens(t, "--config", cfgPath)
 	prom := startPrometheusWith(t, promAddr, "scrape", []string{"--web.enable-remote-write-receiver"}, mesh.HTTP)
 

@@ -365,46 +365,6 @@ func (s *scale) scrape(t *testing.T, rep *strings.Builder) {
 	assert.GreaterOrEqual(t, alone.rate(), scaleMinIngest*s.rate, "ingest entries/s alone")
 }
 
-// scalePushConfig is meshlens's default config plus the push of
-// docs/push.md (meshlens_metrics → prometheus_remote_write) to %s every
-// %s, Istio series only (envoy_* and span metrics are few here).
-const scalePushConfig = `extensions:
-  meshlens:
-    endpoint: ${env:MESHLENS_HTTP_ENDPOINT}
-receivers:
-  envoyals:
-    endpoint: ${env:MESHLENS_GRPC_ENDPOINT}
-    hub: meshlens
-  meshlens_metrics:
-    hub: meshlens
-    collection_interval: %s
-exporters:
-  nop:
-  prometheus_remote_write:
-    http:
-      endpoint: %s/api/v1/write
-      tls:
-        insecure: true
-    translation_strategy: UnderscoreEscapingWithoutSuffixes
-    disable_scope_info: true
-    target_info:
-      enabled: false
-    remote_write_queue:
-      enabled: false
-service:
-  extensions: [meshlens]
-  pipelines:
-    traces:
-      receivers: [envoyals]
-      exporters: [nop]
-    metrics:
-      receivers: [meshlens_metrics]
-      exporters: [prometheus_remote_write]
-  telemetry:
-    metrics:
-      level: none
-`
-
 // pushSink is a remote-write endpoint that reads every request and
 // answers 204, counting requests and bytes.
 type pushSink struct {
@@ -443,7 +403,7 @@ func (s *scale) push(t *testing.T, rep *strings.Builder) {
 		t.Fatalf("MESHLENS_SCALE_PUSH=%q: want sink or prometheus", target)
 	}
 	cfgPath := filepath.Join(t.TempDir(), "meshlens.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, scalePushConfig, s.interval, url), 0o644))
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, remoteWriteConfig, s.interval, url), 0o644))
 	args := append([]string{"--config", cfgPath}, strings.Fields(os.Getenv("MESHLENS_SCALE_ARGS"))...)
 	m := startMeshlens(t, args...)
 	defer stopLogged(t, "meshlens", m.process)

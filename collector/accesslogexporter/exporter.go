@@ -19,6 +19,7 @@ import (
 	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/accesslog/entry"
 	"github.com/meshlens/meshlens/accesslog/format"
+	"github.com/meshlens/meshlens/collector/internal/conntable"
 	"github.com/meshlens/meshlens/collector/internal/hubref"
 )
 
@@ -37,7 +38,7 @@ type accessLogs struct {
 	now   func() time.Time
 	body  bodyParser
 	attrs *format.JSONFormat
-	conns *lockedConns
+	conns *conntable.Locked
 
 	sink    Sink
 	metrics *selfMetrics
@@ -67,18 +68,6 @@ const (
 	tcpConnectionTTL  = 10 * time.Minute
 )
 
-// lockedConns is the shared TCP connection table behind a lock.
-type lockedConns struct {
-	mu sync.Mutex
-	t  *accesslog.ConnTable
-}
-
-func (l *lockedConns) Track(key accesslog.ConnKey, sent, received uint64, final bool, now time.Time) (uint64, uint64, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.t.Track(key, sent, received, final, now)
-}
-
 func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*accessLogs, error) {
 	body, err := cfg.bodyParser()
 	if err != nil {
@@ -90,7 +79,7 @@ func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*acc
 	}
 	return &accessLogs{
 		cfg: cfg, set: set, now: now, body: body, attrs: attrs,
-		conns:   &lockedConns{t: accesslog.NewConnTable(maxTCPConnections, tcpConnectionTTL)},
+		conns:   conntable.New(maxTCPConnections, tcpConnectionTTL),
 		streams: map[string]*proxyStream{},
 		stop:    make(chan struct{}),
 	}, nil
@@ -151,9 +140,7 @@ func (a *accessLogs) expireLoop() {
 		case <-t.C:
 			now := a.now()
 			a.expire(now)
-			a.conns.mu.Lock()
-			a.conns.t.Expire(now)
-			a.conns.mu.Unlock()
+			a.conns.Expire(now)
 		}
 	}
 }

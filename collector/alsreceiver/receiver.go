@@ -30,6 +30,7 @@ import (
 	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/collector/internal/conntable"
 	"github.com/meshlens/meshlens/collector/internal/hubref"
 	"github.com/meshlens/meshlens/exporters/spans"
 )
@@ -73,7 +74,7 @@ type alsReceiver struct {
 	sink     Sink
 	stats    EnvoyStatsSink
 	metrics  *selfMetrics
-	conns    *lockedConns
+	conns    *conntable.Locked
 	stopOnce sync.Once
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -98,7 +99,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces, now f
 		set:   set,
 		next:  next,
 		now:   now,
-		conns: &lockedConns{t: accesslog.NewConnTable(cfg.MaxTCPConnections, cfg.TCPConnectionTTL)},
+		conns: conntable.New(cfg.MaxTCPConnections, cfg.TCPConnectionTTL),
 		stop:  make(chan struct{}),
 
 		evictIdleAfter: defaultEvictIdleAfter,
@@ -156,7 +157,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.stats, _ = sink.(EnvoyStatsSink)
 	r.guard = newGuard(r.now, r.cfg.receiveBudget(), r.cfg.StreamIdleTimeout, r.cfg.MessageTimeout, r.evictIdleAfter,
 		"/"+alsV3Service+"/StreamAccessLogs", "/"+metricsV3Service+"/StreamMetrics")
-	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.overflow, r.guard.receiving)
+	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.Overflow, r.guard.receiving)
 	if err != nil {
 		return fmt.Errorf("register receiver metrics: %w", err)
 	}
@@ -616,36 +617,6 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 			r.stats.ConsumeEnvoyStats(proxy, msg.GetEnvoyMetrics(), r.now())
 		}
 	}
-}
-
-// lockedConns shares one ConnTable between all streams.
-type lockedConns struct {
-	mu sync.Mutex
-	t  *accesslog.ConnTable
-}
-
-func (l *lockedConns) Track(key accesslog.ConnKey, sent, received uint64, final bool, now time.Time) (uint64, uint64, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.t.Track(key, sent, received, final, now)
-}
-
-func (l *lockedConns) overflow() float64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return float64(l.t.Overflow)
-}
-
-func (l *lockedConns) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.t.Len()
-}
-
-func (l *lockedConns) Expire(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.t.Expire(now)
 }
 
 // guardStatus is what the handler of a stream the guard ended returns. The

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,7 +38,7 @@ func (l *Live) kialiRoutes(mux *http.ServeMux, now func() time.Time) {
 		return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, v) }
 	}
 	session := func(w http.ResponseWriter, _ *http.Request) {
-		user := cmpOr(ks.Username, "anonymous")
+		user := cmp.Or(ks.Username, "anonymous")
 		writeJSON(w, http.StatusOK, map[string]string{
 			"username": user, "expiresOn": now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
 		})
@@ -55,7 +56,7 @@ func (l *Live) kialiRoutes(mux *http.ServeMux, now func() time.Time) {
 	mux.HandleFunc("GET /api/config", static(l.kialiConfig()))
 	mux.HandleFunc("GET /api/status", static(map[string]any{
 		"status": map[string]string{
-			"Kiali state": "running", "Kiali core version": "meshlens " + cmpOr(ks.Version, "dev"),
+			"Kiali state": "running", "Kiali core version": "meshlens " + cmp.Or(ks.Version, "dev"),
 			"Kiali core commit hash": "", "Kiali container version": "",
 		},
 		"externalServices": []any{}, "warningMessages": []string{},
@@ -91,13 +92,6 @@ func (l *Live) kialiRoutes(mux *http.ServeMux, now func() time.Time) {
 			l.serveNodeHealth(w, r, now(), kind)
 		})
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // kialiConfig is Kiali's public configuration (kiali/kiali
@@ -193,7 +187,7 @@ func (l *Live) healthSnapshots(r *http.Request, now time.Time, kind, ns string) 
 
 func (l *Live) serveNamespaceHealth(w http.ResponseWriter, r *http.Request, now time.Time) {
 	ns := r.PathValue("ns")
-	kind := cmpOr(r.URL.Query().Get("type"), "app")
+	kind := cmp.Or(r.URL.Query().Get("type"), "app")
 	s, wl, err := l.healthSnapshots(r, now, kind, ns)
 	if err != nil {
 		l.writeError(w, err)
