@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -151,9 +152,12 @@ func set(e *entry.Entry, f field, v []byte) bool {
 		}
 	case fieldDuration:
 		n, ok := parseUint(v)
-		if !ok || n > uint64(accesslog.MaxDuration/time.Millisecond) {
+		if !ok {
 			return false
 		}
+		// The normaliser clamps an implausible duration and counts it
+		// (as for ALS); here it only must not overflow.
+		n = min(n, uint64(math.MaxInt64/int64(time.Millisecond)))
 		e.HasDuration, e.Duration = true, int64(n)*int64(time.Millisecond) //nolint:gosec // bounded above
 	case fieldForwardedFor:
 		e.ForwardedFor = v

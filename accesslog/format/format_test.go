@@ -227,7 +227,8 @@ func TestErrors(t *testing.T) {
 		{"unknown flag skipped", "%RESPONSE_FLAGS% x", "UF,XYZ x", nil},
 		{"empty flag", "%RESPONSE_FLAGS% x", "UF, x", ErrValue},
 		{"bad time", "%START_TIME% x", "yesterday x", ErrValue},
-		{"duration beyond 30 days", "%DURATION% x", "99999999999 x", ErrValue},
+		{"duration beyond 30 days: the normaliser clamps it", "%DURATION% x", "99999999999 x", nil},
+		{"duration not a number", "%DURATION% x", "12ms x", ErrValue},
 		{"percent ok", "%RESPONSE_CODE% 100%%", "200 100%", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

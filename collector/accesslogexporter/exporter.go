@@ -186,6 +186,7 @@ func (a *accessLogs) stream(key string, newProxy func() *accesslog.Proxy, now ti
 	}
 	st := accesslog.NewStream(a.cfg.Normalizer, a.conns)
 	st.SetProxy(newProxy())
+	a.metrics.normalised(st, accesslog.Truncations{}, [accesslog.NumClampFields]int{}, [accesslog.NumResetReasons]int{}) // the node's values cut
 	s := &proxyStream{st: st, lastUsed: now}
 	a.streams[key] = s
 	return s
@@ -305,9 +306,11 @@ func (a *accessLogs) consumeBatch(ctx context.Context, s *proxyStream, b *batchB
 	if bad > 0 {
 		m.rejected.WithLabelValues(reasonMalformed).Add(float64(bad))
 	}
+	truncated, clamped, resets := s.st.LabelsTruncated, s.st.Clamped, s.st.InternResets
 	recs, out, err := s.st.Normalize(b.entries, b.recs[:0], now)
 	b.recs = recs
 	m.count(&out)
+	m.normalised(s.st, truncated, clamped, resets)
 	if err != nil {
 		return // counted as rejected (no identifier) by the outcome
 	}

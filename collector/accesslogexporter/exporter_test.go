@@ -2,6 +2,7 @@ package accesslogexporter
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -226,4 +227,26 @@ func TestLargeResourceInSubBatches(t *testing.T) {
 	b := bufPool.Get().(*batchBufs)
 	defer bufPool.Put(b)
 	assert.LessOrEqual(t, cap(b.entries), subBatch, "the pooled buffers hold one sub-batch")
+}
+
+// TestNormaliserCounters: what the normaliser does to a record's values is
+// counted as for ALS: a value cut to max_label_length by the field it came
+// from (the node's too), an implausible duration clamped.
+func TestNormaliserCounters(t *testing.T) {
+	e, h := start(t, nil)
+	long := strings.Repeat("x", 2000)
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("node_name", "sidecar~10.0.0.1~"+long+".foo~foo.svc.cluster.local")
+	a := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Attributes()
+	a.PutStr("method", "GET")
+	a.PutInt("response_code", 200)
+	a.PutStr("upstream_cluster", "outbound|80||"+long+".svc.cluster.local")
+	a.PutInt("duration", int64(60*24*time.Hour/time.Millisecond)) // 60 days: clamped to 30
+	require.NoError(t, e.ConsumeLogs(context.Background(), ld))
+	require.Len(t, h.recs, 1)
+	m := e.metrics
+	assert.Positive(t, testutil.ToFloat64(m.truncated.WithLabelValues("node_id")))
+	assert.Positive(t, testutil.ToFloat64(m.truncated.WithLabelValues("upstream_cluster")))
+	assert.InDelta(t, 1, testutil.ToFloat64(m.clamped.WithLabelValues("duration")), 0)
 }
