@@ -4,9 +4,12 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/meshlens/meshlens/accesslog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -77,4 +80,25 @@ func TestTrackerBounds(t *testing.T) {
 	assert.Equal(t, 1, tr.Expire(t0.Add(time.Minute)), "b idle for the ttl")
 	tr.Received("c", 1, t0.Add(time.Minute))
 	assert.Len(t, tr.proxies, 2, "room again")
+}
+
+// TestLockedCountsBatches: a batch's records count for their proxy, and
+// the proxy's logger stats are read from a Metrics Service report.
+func TestLockedCountsBatches(t *testing.T) {
+	l := NewLocked(10, time.Minute)
+	recs := make([]accesslog.Record, 3)
+	for i := range recs {
+		recs[i].NodeID = "n"
+	}
+	counter := func(name string, v float64) *dto.MetricFamily {
+		return &dto.MetricFamily{Name: &name, Metric: []*dto.Metric{{Counter: &dto.Counter{Value: &v}}}}
+	}
+	l.ObserveStats("n", []*dto.MetricFamily{counter(StatLogsWritten, 100), counter(StatLogsDropped, 0), counter("other", 7)}, t0)
+	l.ConsumeRecords(recs, nil, t0)
+	l.ConsumeRecords(nil, nil, t0)
+	l.ObserveStats("n", []*dto.MetricFamily{counter(StatLogsWritten, 104), counter(StatLogsDropped, 1)}, t0)
+	p, ok := l.Proxy("n")
+	require.True(t, ok)
+	assert.Equal(t, uint64(3), p.Received)
+	assert.Equal(t, uint64(2), p.Missing())
 }
