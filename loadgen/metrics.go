@@ -47,6 +47,14 @@ const (
 	statActiveClusters  = "cluster_manager.active_clusters"
 	statInboundCxTotal  = "listener.0.0.0.0_15006.downstream_cx_total"
 	statInboundCxActive = "listener.0.0.0.0_15006.downstream_cx_active"
+	// statLogsWritten is Envoy's count of access-log entries its gRPC
+	// access loggers took (one per entry the generator logs at a request's
+	// or connection's end): what meshlens's completeness is measured
+	// against.
+	statLogsWritten = "access_logs.grpc_access_log.logs_written"
+	// statLogsDropped is its count of entries dropped: 0 here (Envoy sends
+	// the counter from its logger's creation on).
+	statLogsDropped = "access_logs.grpc_access_log.logs_dropped"
 )
 
 type statVal struct {
@@ -83,6 +91,10 @@ func codeClass(code uint32) string {
 // apply records one stat event.
 func (s *proxyStats) apply(ev *statEvent) {
 	e := ev.edge
+	if ev.kind == evReqEnd || ev.kind == evConnClose {
+		s.add(statLogsWritten, false, 1) // the entry logged at the end
+		s.add(statLogsDropped, false, 0)
+	}
 	if ev.server {
 		hcm := "http.inbound_0.0.0.0_" + strconv.FormatUint(uint64(e.to.targetPort), 10) + "."
 		switch ev.kind {

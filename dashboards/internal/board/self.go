@@ -33,6 +33,12 @@ const (
 	processRSS       = "process_resident_memory_bytes"
 	goHeapInuse      = "go_memstats_heap_inuse_bytes"
 	goGoroutines     = "go_goroutines"
+	proxyReceived    = "meshlens_proxy_entries_received_total"
+	proxyMissing     = "meshlens_proxy_entries_missing"
+	// Envoy's own count of its gRPC access loggers' entries, re-exported
+	// from the Metrics Service.
+	envoyLogsWritten = "envoy_access_logs_grpc_access_log_logs_written"
+	envoyLogsDropped = "envoy_access_logs_grpc_access_log_logs_dropped"
 )
 
 // self is meshlens watching itself: ingest, identity resolution, series
@@ -108,6 +114,18 @@ func self() spec {
 				timeseriesPanel("Envoy restarts and metric families", "Envoy counters that went down (restarts, kept cumulative) and metric families received, per second.", unitCps,
 					q(orZero(sumRate("", envoyRestarts)), "restarts"),
 					q(sumRate("", metricFamilies), "metric families")),
+			}},
+			{title: "Telemetry completeness", panels: []panel{
+				timeseriesPanel("Completeness by proxy",
+					"Share of the entries each proxy's gRPC access loggers wrote or dropped (its Envoy's own count, over the Metrics Service) "+
+						"that meshlens received: the ten lowest. Below 100 %: the Envoy drops entries, they are lost on the way, "+
+						"or they go to another access-log server (alert MeshlensProxyTelemetryIncomplete).", unitPercent,
+					q("bottomk(10, "+sumRate("node_id", proxyReceived)+" / ("+sumRate("node_id", envoyLogsWritten)+" + "+
+						sumRate("node_id", envoyLogsDropped)+"))", "{{node_id}}")).ratio(),
+				timeseriesPanel("Entries missing by proxy",
+					"Entries a proxy's loggers wrote or dropped since meshlens first saw its stats that meshlens did not receive "+
+						"(in flight included: a logger flushes every second).", unitShort,
+					q(orNone(sumBy("node_id", sel(proxyMissing)), "node_id"), "{{node_id}}")),
 			}},
 			{title: "Span export", panels: []panel{
 				timeseriesPanel("Spans", "Spans per second rebuilt from access-log entries (built) and taken by the traces pipeline (exported); "+
