@@ -101,7 +101,7 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	spm := spans.NewLocked(cfg.spanMetricsConfig(), now)
 	reg.MustRegister(h.envoy.SelfMetrics())
 	h.gatherers = []prometheus.Gatherer{reg, newRegistryOf(spm), newRegistryOf(h.envoy)}
-	h.complete = completeness.NewLocked(maxCompletenessProxies, cmp.Or(cfg.Metrics.SeriesTTL, 10*time.Minute))
+	h.complete = completeness.NewLocked(maxCompletenessProxies, cmp.Or(cfg.Metrics.SeriesTTL, 10*time.Minute), cfg.EnvoyStats.CountersAsDeltas)
 	reg.MustRegister(h.complete)
 	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})

@@ -16,9 +16,9 @@ type Locked struct {
 	t  *Tracker
 }
 
-// NewLocked returns a Locked tracker (NewTracker's bounds).
-func NewLocked(maxProxies int, ttl time.Duration) *Locked {
-	return &Locked{t: NewTracker(maxProxies, ttl)}
+// NewLocked returns a Locked tracker (NewTracker's arguments).
+func NewLocked(maxProxies int, ttl time.Duration, deltas bool) *Locked {
+	return &Locked{t: NewTracker(maxProxies, ttl, deltas)}
 }
 
 // ConsumeRecords counts a batch's records by their reporting proxy.

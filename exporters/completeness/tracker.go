@@ -60,15 +60,18 @@ func (p *Proxy) Ratio() float64 {
 type Tracker struct {
 	max     int
 	ttl     time.Duration
+	deltas  bool // the proxies report counters as deltas
 	proxies map[string]*Proxy
 	// Untracked counts entries and stats of proxies beyond max.
 	Untracked uint64
 }
 
 // NewTracker returns a tracker of at most max proxies, each forgotten ttl
-// after it was last heard of.
-func NewTracker(maxProxies int, ttl time.Duration) *Tracker {
-	return &Tracker{max: maxProxies, ttl: ttl, proxies: map[string]*Proxy{}}
+// after it was last heard of. deltas says the proxies report their counters
+// as deltas (Envoy's report_counters_as_deltas, meshlens's
+// envoy_stats::counters_as_deltas), not cumulative.
+func NewTracker(maxProxies int, ttl time.Duration, deltas bool) *Tracker {
+	return &Tracker{max: maxProxies, ttl: ttl, deltas: deltas, proxies: map[string]*Proxy{}}
 }
 
 func (t *Tracker) proxy(node string, now time.Time) *Proxy {
@@ -97,13 +100,24 @@ func (t *Tracker) Received(node string, n int, now time.Time) {
 	}
 }
 
-// Stats records the proxy's cumulative logger counters. The first report
-// is the base; a counter lower than the last (the Envoy restarted) starts a
-// new base, and the entries received so far are set aside with it.
+// Stats records the proxy's logger counters. Cumulative (the default): the
+// first report is the base; a counter lower than the last (the Envoy
+// restarted) starts a new base, and the entries received so far are set
+// aside with it. As deltas: each report after the first adds.
 func (t *Tracker) Stats(node string, written, dropped uint64, now time.Time) {
 	p := t.proxy(node, now)
 	if p == nil {
 		t.Untracked++
+		return
+	}
+	if t.deltas {
+		// Each report counts since the last: the first, which may count
+		// entries logged before this tracker counted any, is the start.
+		if p.HasStats {
+			p.Written += written
+			p.Dropped += dropped
+		}
+		p.HasStats = true
 		return
 	}
 	if !p.HasStats || written < p.baseWritten+p.Written || dropped < p.baseDropped+p.Dropped {

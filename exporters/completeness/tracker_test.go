@@ -48,7 +48,7 @@ func TestTracker(t *testing.T) {
 		{"in flight: more written than received yet", []step{{stats: true}, {received: 70}, {stats: true, written: 100}}, 30, 0.7, 70, 70},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tr := NewTracker(10, time.Minute)
+			tr := NewTracker(10, time.Minute, false)
 			for i, s := range c.steps {
 				now := t0.Add(time.Duration(i) * time.Second)
 				if s.stats {
@@ -69,7 +69,7 @@ func TestTracker(t *testing.T) {
 }
 
 func TestTrackerBounds(t *testing.T) {
-	tr := NewTracker(2, time.Minute)
+	tr := NewTracker(2, time.Minute, false)
 	tr.Received("a", 1, t0)
 	tr.Received("b", 1, t0)
 	tr.Received("c", 5, t0)
@@ -85,7 +85,7 @@ func TestTrackerBounds(t *testing.T) {
 // TestLockedCountsBatches: a batch's records count for their proxy, and
 // the proxy's logger stats are read from a Metrics Service report.
 func TestLockedCountsBatches(t *testing.T) {
-	l := NewLocked(10, time.Minute)
+	l := NewLocked(10, time.Minute, false)
 	recs := make([]accesslog.Record, 3)
 	for i := range recs {
 		recs[i].NodeID = "n"
@@ -101,4 +101,20 @@ func TestLockedCountsBatches(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, uint64(3), p.Received)
 	assert.Equal(t, uint64(2), p.Missing())
+}
+
+// TestTrackerDeltas: proxies that report their counters as deltas
+// (report_counters_as_deltas) add up from their second report on.
+func TestTrackerDeltas(t *testing.T) {
+	tr := NewTracker(10, time.Minute, true)
+	tr.Stats("n", 500, 0, t0) // entries before the tracker counted: the start
+	tr.Received("n", 90, t0)
+	tr.Stats("n", 60, 2, t0)
+	tr.Received("n", 10, t0)
+	tr.Stats("n", 40, 0, t0)
+	p := tr.proxies["n"]
+	assert.Equal(t, uint64(100), p.Written)
+	assert.Equal(t, uint64(2), p.Dropped)
+	assert.Equal(t, uint64(2), p.Missing())
+	assert.InDelta(t, 100.0/102, p.Ratio(), 1e-9)
 }

@@ -34,7 +34,6 @@ const (
 	goHeapInuse      = "go_memstats_heap_inuse_bytes"
 	goGoroutines     = "go_goroutines"
 	proxyReceived    = "meshlens_proxy_entries_received_total"
-	proxyMissing     = "meshlens_proxy_entries_missing"
 	// Envoy's own count of its gRPC access loggers' entries, re-exported
 	// from the Metrics Service.
 	envoyLogsWritten = "envoy_access_logs_grpc_access_log_logs_written"
@@ -123,9 +122,11 @@ func self() spec {
 					q("bottomk(10, "+sumRate("node_id", proxyReceived)+" / ("+sumRate("node_id", envoyLogsWritten)+" + "+
 						sumRate("node_id", envoyLogsDropped)+"))", "{{node_id}}")).ratio(),
 				timeseriesPanel("Entries missing by proxy",
-					"Entries a proxy's loggers wrote or dropped since meshlens first saw its stats that meshlens did not receive "+
-						"(in flight included: a logger flushes every second).", unitShort,
-					q(orNone(sumBy("node_id", sel(proxyMissing)), "node_id"), "{{node_id}}")),
+					"Entries per second a proxy's loggers wrote or dropped that meshlens did not receive, over every replica "+
+						"(the counters of all instances summed, whichever instance got a proxy's streams; in flight included: "+
+						"a logger flushes every second).", unitCps,
+					q(orNone("clamp_min("+sumRate("node_id", envoyLogsWritten)+" + "+sumRate("node_id", envoyLogsDropped)+" - "+
+						sumRate("node_id", proxyReceived)+", 0)", "node_id"), "{{node_id}}")),
 			}},
 			{title: "Span export", panels: []panel{
 				timeseriesPanel("Spans", "Spans per second rebuilt from access-log entries (built) and taken by the traces pipeline (exported); "+
