@@ -25,26 +25,17 @@ const (
 // series, so that a scrape copies bytes instead of escaping label values.
 // The labels the overrides removed (l.removed) are left out.
 func (a *Aggregator) labelBlock(l *labels, tcp bool) []byte {
-	names := HTTPLabels
-	if tcp {
-		names = TCPLabels
-	}
-	var buf [numLabels]string
-	vals := l.values(buf[:0], tcp)
 	b := make([]byte, 0, 512)
 	b = append(b, '{')
-	for i, n := range names {
-		if !l.has(i, tcp) {
-			continue
-		}
+	l.each(tcp, func(name, value string) {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		b = append(b, n...)
+		b = append(b, name...)
 		b = append(b, '=', '"')
-		b = appendEscaped(b, vals[i])
+		b = appendEscaped(b, value)
 		b = append(b, '"')
-	}
+	})
 	return b
 }
 

@@ -115,19 +115,8 @@ func (pw *protoWriter) family(m metric, typ string) error {
 // protoLabels renders a series' label pairs (Metric field 1 entries),
 // leaving out the labels the overrides removed.
 func protoLabels(l *labels, tcp bool) []byte {
-	names := HTTPLabels
-	if tcp {
-		names = TCPLabels
-	}
-	var buf [numLabels]string
-	vals := l.values(buf[:0], tcp)
 	b := make([]byte, 0, 512)
-	for i, n := range names {
-		if !l.has(i, tcp) {
-			continue
-		}
-		b = appendLabelPair(b, pbMetricLabel, n, vals[i])
-	}
+	l.each(tcp, func(name, value string) { b = appendLabelPair(b, pbMetricLabel, name, value) })
 	return slices.Clone(b) // kept with the series: no spare capacity
 }
 

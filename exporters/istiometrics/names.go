@@ -64,6 +64,22 @@ func (l *labels) values(dst []string, tcp bool) []string {
 	return append(dst, flags, l.security.String())
 }
 
+// each calls f with the name and value of every label the series of l
+// carries, in HTTPLabels (tcp=false) or TCPLabels (tcp=true) order: the
+// labels the overrides removed are left out.
+func (l *labels) each(tcp bool, f func(name, value string)) {
+	names := HTTPLabels
+	if tcp {
+		names = TCPLabels
+	}
+	var buf [numLabels]string
+	for i, v := range l.values(buf[:0], tcp) {
+		if l.has(i, tcp) {
+			f(names[i], v)
+		}
+	}
+}
+
 // has reports whether the series of l carries the label of index j in
 // HTTPLabels (tcp=false) or TCPLabels (tcp=true): every reader of the
 // series (WriteText, Collector, OTelReader through the label block) leaves
