@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"maps"
 	"os"
 	"path/filepath"
@@ -19,29 +18,11 @@ import (
 // gives for OpenTelemetry access logs runs (meshlens validate, on top of
 // the default config).
 func TestOTelAccessLogDocConfigIsValid(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "ingest.md"))
-	require.NoError(t, err)
-	_, rest, ok := strings.Cut(string(raw), "## OpenTelemetry access logs")
-	require.True(t, ok)
-	_, rest, ok = strings.Cut(rest, "```yaml\n")
-	require.True(t, ok, "the section has a yaml block")
-	frag, _, ok := strings.Cut(rest, "```")
-	require.True(t, ok)
+	frag := docYAML(t, "ingest.md", "## OpenTelemetry access logs")
 	require.Contains(t, frag, "meshlens_accesslogs")
 	// The fragment is merged over the default config, as a second --config
 	// would be: its logs pipeline joins the default ones.
-	cfg := func(frag string) error {
-		dir := t.TempDir()
-		base, extra := filepath.Join(dir, "base.yaml"), filepath.Join(dir, "extra.yaml")
-		require.NoError(t, os.WriteFile(base, []byte(DefaultConfig), 0o600))
-		require.NoError(t, os.WriteFile(extra, []byte(frag), 0o600))
-		cmd := NewCommand()
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		cmd.SetArgs([]string{"validate", "--config", base, "--config", extra})
-		return cmd.Execute()
-	}
+	cfg := func(frag string) error { return validateConfig(t, DefaultConfig, frag) }
 	require.NoError(t, cfg(frag))
 	bad := strings.Replace(frag, "    hub: meshlens\n", "    hub: meshlens\n    format: apache\n", 1)
 	require.NotEqual(t, frag, bad)

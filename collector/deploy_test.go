@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,18 +28,39 @@ func kubernetesConfig(t *testing.T) string {
 	return cfg
 }
 
-// validateConfig runs `meshlens validate --config <file>`: the collector's
-// own resolution (env vars included) and every component's Validate.
-func validateConfig(t *testing.T, cfg string) error {
+// validateConfig runs `meshlens validate --config <file> [--config <file>...]`,
+// one file per config, merged in order as the collector merges them: the
+// collector's own resolution (env vars included) and every component's
+// Validate.
+func validateConfig(t *testing.T, cfgs ...string) error {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	args := []string{"validate"}
+	for i, cfg := range cfgs {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("config-%d.yaml", i))
+		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+		args = append(args, "--config", path)
+	}
 	cmd := NewCommand()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
-	cmd.SetArgs([]string{"validate", "--config", path})
+	cmd.SetArgs(args)
 	return cmd.Execute()
+}
+
+// docYAML returns the first yaml block of docs/<file> after the text
+// after ("" for the first of the file).
+func docYAML(t *testing.T, file, after string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "docs", file))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(raw), after)
+	require.True(t, ok, "docs/%s has %q", file, after)
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	require.True(t, ok, "docs/%s has a yaml block after %q", file, after)
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	return block
 }
 
 // TestKubernetesConfigMapIsValid validates the in-cluster config with

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,12 +11,7 @@ import (
 // to copy (meshlens_metrics → prometheusremotewrite) with meshlens's real
 // config validation, and that a typo in it is caught.
 func TestPushDocConfigIsValid(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "push.md"))
-	require.NoError(t, err)
-	_, rest, ok := strings.Cut(string(raw), "```yaml\n")
-	require.True(t, ok, "docs/push.md has a yaml block")
-	cfg, _, ok := strings.Cut(rest, "```")
-	require.True(t, ok)
+	cfg := docYAML(t, "push.md", "")
 	require.Contains(t, cfg, "meshlens_metrics")
 	require.NoError(t, validateConfig(t, cfg))
 
