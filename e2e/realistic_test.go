@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 
 	"github.com/meshlens/meshlens/loadgen"
 )
@@ -62,20 +63,15 @@ func TestE2ERealistic(t *testing.T) {
 	// every stream has sent its first message (within the first second)
 	// and meshlens has handled it.
 	conn, closeAll := dialConns(t, m.GRPC, streams)
-	done := make(chan error, 1)
-	var sent loadgen.Stats
-	go func() {
-		var err error
-		sent, err = mesh.Send(context.Background(), conn, loadgen.SendOptions{})
-		done <- err
-	}()
+	wait := sendInBackground(mesh, conn)
 	// No scrape inside the measured interval: with this mesh's series a
 	// scrape of /metrics costs tens of milliseconds of CPU.
 	time.Sleep(2*every + every/2)
 	n0 := m.metric(t, "meshlens_receiver_entries_processed_total")
 	cpu0, _ := procStat(t, pid)
 	t0 := time.Now()
-	require.NoError(t, <-done)
+	sent, err := wait()
+	require.NoError(t, err)
 	time.Sleep(every / 5) // the last messages are handled within milliseconds
 	cpu1, _ := procStat(t, pid)
 	steady := time.Since(t0)
@@ -146,6 +142,24 @@ const (
 // realisticFloor sends the realistic traffic to a bare grpc-go server
 // (TestDiscardServer) and returns its CPU per entry over the same steady
 // state: the transport's part of the realistic regime's cost.
+// sendInBackground sends the mesh's traffic on a goroutine of its own and
+// returns a func that waits for it to end.
+func sendInBackground(mesh *loadgen.ForeignTraffic, conn grpc.ClientConnInterface) func() (loadgen.Stats, error) {
+	done := make(chan struct{})
+	var (
+		sent loadgen.Stats
+		err  error
+	)
+	go func() {
+		defer close(done)
+		sent, err = mesh.Send(context.Background(), conn, loadgen.SendOptions{})
+	}()
+	return func() (loadgen.Stats, error) {
+		<-done
+		return sent, err
+	}
+}
+
 func realisticFloor(t *testing.T, mesh *loadgen.ForeignTraffic, streams int, every time.Duration) float64 {
 	t.Helper()
 	exe, err := os.Executable()
@@ -159,16 +173,11 @@ func realisticFloor(t *testing.T, mesh *loadgen.ForeignTraffic, streams int, eve
 	pid := p.cmd.Process.Pid
 	conn, closeAll := dialConns(t, addr, streams)
 	defer closeAll()
-	done := make(chan error, 1)
-	var sent loadgen.Stats
-	go func() {
-		var err error
-		sent, err = mesh.Send(context.Background(), conn, loadgen.SendOptions{})
-		done <- err
-	}()
+	wait := sendInBackground(mesh, conn)
 	time.Sleep(2*every + every/2)
 	cpu0, _ := procStat(t, pid)
-	require.NoError(t, <-done)
+	sent, err := wait()
+	require.NoError(t, err)
 	time.Sleep(every / 5)
 	cpu1, _ := procStat(t, pid)
 	require.EqualValues(t, mesh.EntryCount(), sent.Entries)
