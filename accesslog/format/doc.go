@@ -10,9 +10,10 @@
 // reads are those that carry what the canonical record needs (times,
 // codes, flags, bytes, addresses, the upstream cluster, request headers
 // for identity and tracing); any other operator is matched and ignored.
-// %ENVIRONMENT(...)% values (Istio's JSON carries the pod's name and
-// namespace) are returned to the caller, who decides who reported the
-// line.
+// %ENVIRONMENT(...)% values (formats that log the pod's name and
+// namespace, as some managed meshes' JSON does) are returned to the
+// caller, who decides who reported the line; meshlens's exporter reads
+// the reporter from the log's resource instead.
 //
 // This package is a pure core: no I/O, no goroutines, no clock.
 package format

@@ -7,9 +7,9 @@ import (
 	"github.com/meshlens/meshlens/accesslog/entry"
 )
 
-// Values holds what a line's %ENVIRONMENT(...)% operators said: in
-// Istio's JSON encoding the reporting pod's name and namespace
-// (POD_NAME, POD_NAMESPACE). The values alias the line.
+// Values holds what a line's %ENVIRONMENT(...)% operators said (a format
+// may log the reporting pod's POD_NAME and POD_NAMESPACE). The values
+// alias the line.
 type Values struct {
 	Env []EnvValue
 }

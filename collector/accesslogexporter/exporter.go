@@ -58,7 +58,6 @@ type proxyStream struct {
 	st       *accesslog.Stream
 	local    accesslog.StreamLocal
 	lastUsed time.Time // guarded by accessLogs.mu
-	env      format.Values
 }
 
 // The TCP connections tracked for byte deltas (as the envoyals receiver's
@@ -298,7 +297,7 @@ func (a *accessLogs) consumeBatch(ctx context.Context, s *proxyStream, b *batchB
 	bad := 0
 	for _, lr := range lrs {
 		b.entries = append(b.entries, entry.Entry{})
-		if err := a.decode(s, b, lr, &b.entries[len(b.entries)-1]); err != nil {
+		if err := a.decode(b, lr, &b.entries[len(b.entries)-1]); err != nil {
 			b.entries = b.entries[:len(b.entries)-1]
 			bad++
 		}
@@ -345,8 +344,8 @@ func arenaBytes(lrs []plog.LogRecord) int {
 
 // decode fills e from lr: from its attributes when they carry any field
 // the attribute map names, else from its body with the body format.
-func (a *accessLogs) decode(s *proxyStream, b *batchBufs, lr plog.LogRecord, e *entry.Entry) error {
-	format.Begin(e, &s.env)
+func (a *accessLogs) decode(b *batchBufs, lr plog.LogRecord, e *entry.Entry) error {
+	format.Begin(e, nil)
 	fromAttrs := false
 	for k, v := range lr.Attributes().All() {
 		start := len(b.arena)
@@ -362,7 +361,7 @@ func (a *accessLogs) decode(s *proxyStream, b *batchBufs, lr plog.LogRecord, e *
 		}
 		val := b.arena[start:len(b.arena):len(b.arena)]
 		known := a.attrs.Known(k)
-		if err := a.attrs.Set(e, &s.env, k, val); err != nil {
+		if err := a.attrs.Set(e, nil, k, val); err != nil {
 			return err
 		}
 		fromAttrs = fromAttrs || known
@@ -377,7 +376,7 @@ func (a *accessLogs) decode(s *proxyStream, b *batchBufs, lr plog.LogRecord, e *
 	b.arena = append(b.arena, lr.Body().Str()...)
 	line := b.arena[start:len(b.arena):len(b.arena)]
 	if a.body.json != nil {
-		return a.body.json.Parse(line, e, &s.env)
+		return a.body.json.Parse(line, e, nil)
 	}
-	return a.body.text.Parse(line, e, &s.env)
+	return a.body.text.Parse(line, e, nil)
 }
