@@ -27,7 +27,7 @@ type operator struct {
 	arg   string // e.g. "X-REQUEST-ID"; "" without parentheses
 	field field  // what it sets in an entry; fieldNone: read and ignored
 	// env is the variable of %ENVIRONMENT(X)%, which callers read through
-	// Values (the reporting pod's name and namespace, in Istio's JSON).
+	// Values (a format may log the reporting pod's name and namespace).
 	env string
 }
 
