@@ -449,10 +449,103 @@ func checkPeerRaw(path string, p Peer, out *[]string) {
 	}
 	var st structpb.Struct
 	if err := proto.Unmarshal(p.Raw, &st); err != nil {
-		*out = append(*out, fmt.Sprintf("%s.Raw: not a Struct: %v", path, err))
+		// proto.Unmarshal refuses invalid UTF-8 in a string, which the
+		// decoder takes as bytes (the normaliser replaces it): such a
+		// Struct is read again without the check.
+		if !strings.Contains(err.Error(), "invalid UTF-8") {
+			*out = append(*out, fmt.Sprintf("%s.Raw: not a Struct: %v", path, err))
+			return
+		}
+		if w, ok := rawStructString(p.Raw, "workload"); !ok || w != string(p.Workload) {
+			*out = append(*out, fmt.Sprintf("%s.Raw: workload %q (found %v), view %q", path, w, ok, p.Workload))
+		}
 		return
 	}
 	if w := st.GetFields()["workload"].GetStringValue(); w != string(p.Workload) {
 		*out = append(*out, fmt.Sprintf("%s.Raw: workload %q, view %q", path, w, p.Workload))
 	}
+	// The reader used for invalid UTF-8 agrees with proto.Unmarshal.
+	if w, ok := rawStructString(p.Raw, "workload"); !ok || w != st.GetFields()["workload"].GetStringValue() {
+		*out = append(*out, fmt.Sprintf("%s.Raw: rawStructString reads workload %q (%v)", path, w, ok))
+	}
+}
+
+// rawStructString reads the string value of key in an encoded
+// google.protobuf.Struct without validating UTF-8 (the last one when the
+// key repeats, as proto.Unmarshal keeps); ok is false when the bytes are
+// not a Struct.
+func rawStructString(b []byte, key string) (v string, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false
+		}
+		b = b[n:]
+		if num != 1 || typ != protowire.BytesType { // fields: map<string, Value>
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return "", false
+			}
+			b = b[n:]
+			continue
+		}
+		entry, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return "", false
+		}
+		b = b[n:]
+		var k string
+		var val []byte
+		for len(entry) > 0 {
+			en, et, m := protowire.ConsumeTag(entry)
+			if m < 0 {
+				return "", false
+			}
+			entry = entry[m:]
+			if et != protowire.BytesType {
+				m = protowire.ConsumeFieldValue(en, et, entry)
+				if m < 0 {
+					return "", false
+				}
+				entry = entry[m:]
+				continue
+			}
+			f, m := protowire.ConsumeBytes(entry)
+			if m < 0 {
+				return "", false
+			}
+			entry = entry[m:]
+			switch en {
+			case 1:
+				k = string(f)
+			case 2:
+				val = f
+			}
+		}
+		if k != key {
+			continue
+		}
+		v = "" // Value: string_value is field 3
+		for len(val) > 0 {
+			vn, vt, m := protowire.ConsumeTag(val)
+			if m < 0 {
+				return "", false
+			}
+			val = val[m:]
+			if vn == 3 && vt == protowire.BytesType {
+				s, m := protowire.ConsumeBytes(val)
+				if m < 0 {
+					return "", false
+				}
+				v, val = string(s), val[m:]
+				continue
+			}
+			m = protowire.ConsumeFieldValue(vn, vt, val)
+			if m < 0 {
+				return "", false
+			}
+			val = val[m:]
+		}
+	}
+	return v, true
 }
