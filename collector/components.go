@@ -4,6 +4,7 @@ import (
 	_ "embed"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
@@ -45,6 +46,7 @@ func Components() (otelcol.Factories, error) {
 		alsreceiver.NewFactory(),
 		metricsreceiver.NewFactory(),
 		otlpreceiver.NewFactory(),
+		filelogreceiver.NewFactory(),
 	); err != nil {
 		return f, err
 	}

@@ -19,10 +19,12 @@ import (
 // a typo (`metrcs_path`, `metrics::series_tll`) would start meshlens with a
 // default in its place.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	if err := conf.Unmarshal(c); err != nil {
+	// Unknown keys first: the message names where each is and what is
+	// valid there (the collector's own, when it checks, says less).
+	if err := unknownKeys(conf.ToStringMap(), reflect.TypeFor[Config](), ""); err != nil {
 		return err
 	}
-	return unknownKeys(conf.ToStringMap(), reflect.TypeFor[Config](), "")
+	return conf.Unmarshal(c)
 }
 
 // ownPackage is the import path prefix of the types whose keys are checked
