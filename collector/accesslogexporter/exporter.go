@@ -30,6 +30,13 @@ type Sink interface {
 	Registerer() prometheus.Registerer
 }
 
+// spanSink is implemented by hubs that rebuild spans from the records of
+// every ingest path (hubextension.Hub.OfferSpans: the envoyals receiver's
+// span pipeline, when its traces are on).
+type spanSink interface {
+	OfferSpans(recs []accesslog.Record)
+}
+
 // accessLogs is the exporter: a table of the reporting proxies' streams,
 // each with its normaliser, fed from OpenTelemetry log records.
 type accessLogs struct {
@@ -41,6 +48,7 @@ type accessLogs struct {
 	conns *conntable.Locked
 
 	sink    Sink
+	spans   spanSink // nil: the hub rebuilds no spans
 	metrics *selfMetrics
 
 	mu      sync.Mutex // guards streams
@@ -97,6 +105,7 @@ func (a *accessLogs) Start(_ context.Context, host component.Host) error {
 		return fmt.Errorf("register %s metrics: %w", Type, err)
 	}
 	a.sink, a.metrics = sink, m
+	a.spans, _ = sink.(spanSink)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -318,6 +327,9 @@ func (a *accessLogs) consumeBatch(ctx context.Context, s *proxyStream, b *batchB
 		return
 	}
 	m.processed.Add(float64(len(recs)))
+	if a.spans != nil {
+		a.spans.OfferSpans(recs)
+	}
 }
 
 // arenaBytes is what decode copies of the records: bodies and attribute

@@ -250,3 +250,37 @@ func TestNormaliserCounters(t *testing.T) {
 	assert.Positive(t, testutil.ToFloat64(m.truncated.WithLabelValues("upstream_cluster")))
 	assert.InDelta(t, 1, testutil.ToFloat64(m.clamped.WithLabelValues("duration")), 0)
 }
+
+// spanHub is a fake hub that also rebuilds spans: it keeps the request
+// ids of the records offered.
+type spanHub struct {
+	hub
+	offered []string
+}
+
+func (h *spanHub) OfferSpans(recs []accesslog.Record) {
+	for i := range recs {
+		h.offered = append(h.offered, string(recs[i].Details.RequestID))
+	}
+}
+
+// TestRecordsOfferedForSpans: records the hub consumed are offered to the
+// hub's span pipeline, those it refused are not.
+func TestRecordsOfferedForSpans(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	e, err := newExporter(cfg, exportertestSettings(), timeNow)
+	require.NoError(t, err)
+	h := &spanHub{hub: hub{reg: prometheus.NewRegistry()}}
+	require.NoError(t, e.Start(context.Background(), host{DefaultHub: h}))
+	defer func() { require.NoError(t, e.Shutdown(context.Background())) }()
+	ld := plog.NewLogs()
+	podLogs(ld, "foo", "sleep-5d9c-abcde", "sleep", "sleep", clientLine)
+	podLogs(ld, "foo", "httpbin-7f8d-fghij", "httpbin", "httpbin", serverLine)
+	require.NoError(t, e.ConsumeLogs(context.Background(), ld))
+	const id = "84961386-6d84-929d-98bd-c5aee93b5c88"
+	assert.Equal(t, []string{id, id}, h.offered)
+
+	h.fail = true
+	require.NoError(t, e.ConsumeLogs(context.Background(), ld))
+	assert.Len(t, h.offered, 2, "records the hub refused are not rebuilt")
+}

@@ -180,7 +180,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		m.unregister()
 		return fmt.Errorf("listen on %s: %w", r.cfg.GRPC.NetAddr.Endpoint, err)
 	}
-	if err := r.startSpans(sink.Registerer()); err != nil {
+	if err := r.startSpans(ctx, sink.Registerer()); err != nil {
 		_ = ln.Close()
 		m.unregister()
 		return err

@@ -58,6 +58,9 @@ type Hub struct {
 	// complete sets each proxy's entries against its Envoy's logger stats.
 	complete *completeness.Locked
 	graph    *api.Live
+	// spans is the span pipeline records of the other ingest paths are
+	// offered to (spans.go).
+	spans spansRef
 
 	stop     chan struct{}
 	stopOnce sync.Once
