@@ -199,7 +199,8 @@ func (c *stallingClient) ended(code codes.Code) int {
 
 // TestStalledMessagesBoundedByBudget: 40 streams each announce a 256 KiB
 // message, send all of it but its last byte and stall (10 MiB wanted).
-// The bytes being received never exceed the 1 MiB budget, the streams with
+// The bytes being received never exceed the 1 MiB budget by more than the
+// read that crossed it, the streams with
 // the oldest unfinished messages are ended (RESOURCE_EXHAUSTED, counted),
 // and a real stream is served meanwhile.
 func TestStalledMessagesBoundedByBudget(t *testing.T) {
@@ -217,7 +218,11 @@ func TestStalledMessagesBoundedByBudget(t *testing.T) {
 		peak = max(peak, counter(t, hub.reg, "meshlens_receiver_receiving_bytes"))
 		return counter(t, hub.reg, "meshlens_receiver_streams_ended_total", "reason", "receive_budget") >= n-4
 	}, 20*time.Second, 5*time.Millisecond)
-	assert.LessOrEqual(t, peak, float64(1<<20), "bytes being received stay within the budget")
+	// The read that takes the total over the budget is counted before
+	// the oldest streams are ended: one read (gRPC's 32 KiB read buffer)
+	// on the attack's one connection may be over it meanwhile, as
+	// docs/operations.md's memory bound counts it.
+	assert.LessOrEqual(t, peak, float64(1<<20+32<<10), "bytes being received stay within the budget and one read")
 	assert.Positive(t, peak)
 	require.Eventually(t, func() bool { return attack.ended(codes.Canceled) >= n-4 }, 5*time.Second, 10*time.Millisecond,
 		"the client sees its stream end")
