@@ -33,8 +33,9 @@ test: ## Run all tests with the race detector, the deploy and dashboards checks,
 	$(MAKE) dashboards-test dashboards-lint
 	$(MAKE) fuzz-smoke
 
-deploy-test: ## Check the deployment files (the deploy/ module: Envoy, Istio, Envoy Gateway, Kubernetes, Prometheus)
+deploy-test: ## Check the deployment files (the deploy/ module: Envoy, Istio, Envoy Gateway, Kubernetes, Prometheus; and the collector configs in deploy/ and docs/ with meshlens's components)
 	cd deploy && $(GO) test -count=1 ./...
+	$(GO) test -count=1 -run 'Doc|Deploy|KubernetesConfigMap|FileLogAgent' ./collector/...
 
 demo-stack: build ## Run meshlens --demo, Prometheus and Jaeger as local processes; Ctrl-C stops them
 	@GO="$(GO)" MESHLENS_BIN="$(CURDIR)/$(BIN)/meshlens" bash deploy/local/demo-stack.sh

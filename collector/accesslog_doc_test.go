@@ -29,6 +29,18 @@ func TestOTelAccessLogDocConfigIsValid(t *testing.T) {
 	require.ErrorContains(t, cfg(bad), `format must be one of`)
 }
 
+// TestFileAccessLogDocConfigIsValid: the collector config docs/ingest.md
+// gives for a file on meshlens's own machine runs (the filelog receiver
+// into the exporter, with an Envoy format string).
+func TestFileAccessLogDocConfigIsValid(t *testing.T) {
+	frag := docYAML(t, "ingest.md", "## Envoy file access logs")
+	require.Contains(t, frag, "filelog/envoy")
+	require.NoError(t, validateConfig(t, DefaultConfig, frag))
+	bad := strings.Replace(frag, "%RESPONSE_CODE% %RESPONSE_FLAGS%", "%RESPONSE_CODE%%RESPONSE_FLAGS%", 1)
+	require.NotEqual(t, frag, bad)
+	require.ErrorContains(t, validateConfig(t, DefaultConfig, bad), "format_string")
+}
+
 // TestDeployOTelAttributes: the attributes deploy/ configures Istio and
 // Envoy to send are those the exporter reads by default.
 func TestDeployOTelAttributes(t *testing.T) {
