@@ -55,7 +55,7 @@ func TestFileLogAgentReadsAccessLines(t *testing.T) {
 	include := rcv["include"].([]any)
 	require.Equal(t, []any{"/var/log/pods/*/istio-proxy/*.log"}, include)
 	dir := t.TempDir()
-	rcv["include"] = []any{filepath.Join(dir, "*/istio-proxy/*.log")}
+	rcv["include"] = []any{filepath.Join(dir, "*", "istio-proxy", "*.log")}
 	rcv["start_at"] = "beginning"
 	rcv["poll_interval"] = "20ms"
 
@@ -97,7 +97,7 @@ func TestFileLogAgentReadsAccessLines(t *testing.T) {
 				for _, lr := range sl.LogRecords().All() {
 					bodies = append(bodies, lr.Body().Str())
 					var e entry.Entry
-					assert.NoError(t, parse.Parse([]byte(lr.Body().Str()), &e, nil))
+					require.NoError(t, parse.Parse([]byte(lr.Body().Str()), &e, nil))
 				}
 			}
 		}
