@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	metricsv3 "github.com/envoyproxy/go-control-plane/envoy/service/metrics/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -449,4 +452,125 @@ func TestE2EGraphPageStreamCut(t *testing.T) {
 	for _, s := range seen {
 		assert.True(t, strings.HasPrefix(s, "live"), "the page showed %q while the stream was cut and reopened (%d streams)", s, streams.Load())
 	}
+}
+
+// TestE2EGraphPageCompleteness: the node panel of a workload shows its
+// proxies' telemetry completeness. productpage-v1 runs two pods: the Envoy
+// of one says its access logger dropped 25 entries (so meshlens received
+// fewer than it logged: dropped on purpose), the other sends no Metrics
+// Service stats. The panel shows the first incomplete, with the entries
+// received, written and dropped and the share seen, and the second without
+// counters.
+func TestE2EGraphPageCompleteness(t *testing.T) {
+	chromium := need(t, "chromium")
+	m := startMeshlens(t)
+	conn := dial(t, m.GRPC)
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 5, Requests: 400, Start: time.Now()})
+
+	// productpage-v1's two proxies, their entries and their identity.
+	entries := map[string]int{}
+	idents := map[string]*metricsv3.StreamMetricsMessage_Identifier{}
+	for _, s := range tr.Streams {
+		if !strings.Contains(s.NodeID, "~productpage-v1-") {
+			continue
+		}
+		one := loadgen.Traffic{Streams: []loadgen.Stream{s}}
+		entries[s.NodeID] += one.EntryCount()
+		if idents[s.NodeID] == nil {
+			msgs, err := s.Decode()
+			require.NoError(t, err)
+			idents[s.NodeID] = &metricsv3.StreamMetricsMessage_Identifier{Node: msgs[0].GetIdentifier().GetNode()}
+		}
+	}
+	nodes := slices.Sorted(maps.Keys(entries))
+	require.Len(t, nodes, 2, "productpage-v1's proxies")
+	lossy, silent := nodes[0], nodes[1]
+	require.Positive(t, entries[lossy])
+	require.Positive(t, entries[silent])
+
+	// The lossy proxy's first report is the base (Envoy had logged 1,000
+	// entries before); then meshlens gets every entry of the mesh, and the
+	// Envoy's next report counts its entries and 25 more it dropped.
+	ms, err := metricsv3.NewMetricsServiceClient(conn).StreamMetrics(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, ms.Send(loggerStats(idents[lossy], 1000, 0)))
+	require.Eventually(t, func() bool {
+		v, err := m.tryMetrics(fmt.Sprintf(`meshlens_proxy_telemetry_completeness_ratio{node_id=%q}`, lossy))
+		return err == nil && v[0] == 1
+	}, 30*time.Second, 50*time.Millisecond, "the base report arrived")
+	_, err = loadgen.Send(context.Background(), conn, tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+	const dropped = 25
+	require.NoError(t, ms.Send(loggerStats(idents[lossy], 1000+float64(entries[lossy]), dropped)))
+	_, err = ms.CloseAndRecv()
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		v, err := m.tryMetrics(fmt.Sprintf(`meshlens_proxy_entries_missing{node_id=%q}`, lossy))
+		return err == nil && v[0] == dropped
+	}, 30*time.Second, 50*time.Millisecond, "the second report arrived")
+
+	ctx, problems := browser(t, chromium)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://"+m.HTTP+"/")))
+	const productpage = "wl_Kubernetes_default_productpage-v1"
+	waitPage(ctx, t, "productpage drawn", 30*time.Second, func(s pageState) bool { return slices.Contains(s.Nodes, productpage) })
+	click(ctx, t, chromedp.CSS(`#nodes [data-node-id="`+productpage+`"] .shape`), "node details",
+		func(s pageState) bool { return s.Kind == "node" && s.ID == productpage })
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('#details tr[data-proxy]').length === 2`,
+		chromedp.WithPollingTimeout(15*time.Second)))
+	require.NoError(t, err, "the node panel lists productpage-v1's two proxies")
+
+	type row struct {
+		State string            `json:"state"`
+		Name  string            `json:"name"`
+		Cells map[string]string `json:"cells"`
+	}
+	var got struct {
+		Rows    map[string]row `json:"rows"`
+		Warning string         `json:"warning"`
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]row](`Object.fromEntries([...document.querySelectorAll('#details tr[data-proxy]')]
+		.map((tr) => [tr.dataset.proxy, {
+			state: tr.dataset.state,
+			name: tr.querySelector('td.proxy').textContent,
+			cells: Object.fromEntries([...tr.querySelectorAll('td[data-metric]')].map((td) => [td.dataset.metric, td.textContent])),
+		}]))`))
+	require.NoError(t, err)
+	got.Rows = rows
+	got.Warning, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#details [data-telemetry="incomplete"]') || {}).textContent || ''`))
+	require.NoError(t, err)
+
+	n := entries[lossy]
+	assert.Equal(t, row{State: "incomplete", Name: podOf(lossy), Cells: map[string]string{
+		"received": count(n), "written": count(n), "dropped": "25",
+		"ratio": strconv.FormatFloat(math.Floor(1000*float64(n)/float64(n+dropped)+1e-6)/10, 'f', -1, 64) + "%",
+	}}, got.Rows[lossy], "the proxy that dropped entries")
+	assert.Equal(t, row{State: "no_counters", Name: podOf(silent), Cells: map[string]string{
+		"received": count(entries[silent]), "no-counters": "no Envoy counters received",
+	}}, got.Rows[silent], "the proxy without Metrics Service stats")
+	assert.Contains(t, got.Warning, "1 of 2 proxies incomplete")
+	assert.Contains(t, got.Warning, "less than 99%")
+	assert.Contains(t, got.Warning, "MeshlensProxyTelemetryIncomplete")
+
+	if path := os.Getenv("MESHLENS_SCREENSHOT_NODE"); path != "" {
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, shot, 0o644))
+		t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+	}
+	assert.Empty(t, problems(), "console errors and exceptions")
+}
+
+// podOf is the pod of an Istio node id, as the page shows it.
+func podOf(node string) string {
+	pod := strings.Split(node, "~")[2]
+	return pod[:strings.LastIndexByte(pod, '.')]
+}
+
+// count formats n as the page does (en-US digit groups).
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -92,9 +92,10 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		h.records,
 	)
+	h.complete = completeness.NewLocked(maxCompletenessProxies, cmp.Or(cfg.Metrics.SeriesTTL, 10*time.Minute), cfg.EnvoyStats.CountersAsDeltas)
 	ks := cfg.Auth.kialiSettings()
 	ks.Version = set.BuildInfo.Version
-	graph, err := api.NewLive(cfg.Topology, api.Options{Start: now(), Kiali: ks})
+	graph, err := api.NewLive(cfg.Topology, api.Options{Start: now(), Kiali: ks, Proxies: proxySource{h.complete}})
 	if err != nil {
 		return nil, fmt.Errorf("create topology: %w", err)
 	}
@@ -104,7 +105,6 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	spm := spans.NewLocked(cfg.spanMetricsConfig(), now)
 	reg.MustRegister(h.envoy.SelfMetrics())
 	h.gatherers = []prometheus.Gatherer{reg, newRegistryOf(spm), newRegistryOf(h.envoy)}
-	h.complete = completeness.NewLocked(maxCompletenessProxies, cmp.Or(cfg.Metrics.SeriesTTL, 10*time.Minute), cfg.EnvoyStats.CountersAsDeltas)
 	reg.MustRegister(h.complete)
 	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})
@@ -146,7 +146,7 @@ func (h *Hub) ConsumeEnvoyStats(p *accesslog.Proxy, fams []*dto.MetricFamily, no
 	h.envoy.Observe(envoystats.NodeIdentity{
 		ID: p.NodeID, Cluster: p.NodeCluster, Namespace: p.Workload.Namespace, Workload: p.Workload.Name, Pod: p.Pod,
 	}, fams, now)
-	h.complete.ObserveStats(p.NodeID, fams, now)
+	h.complete.ObserveStats(p, fams, now)
 }
 
 // SetReady records whether a component is ready; /readyz answers 200 when

@@ -1,6 +1,8 @@
 package completeness
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,15 +30,34 @@ func (l *Locked) ConsumeRecords(recs []accesslog.Record, _ *accesslog.StreamLoca
 	}
 	// A batch comes from one stream, whose normaliser gives every record
 	// its proxy's node id (accesslog.Consumer's contract): one count a
-	// batch, nothing a record.
+	// batch, nothing a record. The proxy's workload is its records' local
+	// side, which the normaliser takes from the stream's node metadata
+	// (or node id): the destination of an inbound record, the source of an
+	// outbound one; a waypoint's records name neither (its stats do).
+	var w Workload
+	switch r := &recs[0]; r.Reporter {
+	case accesslog.ReporterSource:
+		w = workloadOf(&r.Source)
+	case accesslog.ReporterDestination:
+		w = workloadOf(&r.Destination)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Received(recs[0].NodeID, len(recs), now)
+	l.t.Received(recs[0].NodeID, w, len(recs), now)
 }
 
-// ObserveStats takes a Metrics Service report of the proxy with node id
-// node: its gRPC access logger counters, when it has them.
-func (l *Locked) ObserveStats(node string, fams []*dto.MetricFamily, now time.Time) {
+// workloadOf is the Workload of a proxy's own side, empty fields "unknown"
+// (as the graph names its nodes).
+func workloadOf(w *accesslog.Workload) Workload {
+	return Workload{Cluster: cmp.Or(w.Cluster, unknown), Namespace: cmp.Or(w.Namespace, unknown), Name: cmp.Or(w.Name, unknown)}
+}
+
+const unknown = "unknown"
+
+// ObserveStats takes a Metrics Service report of proxy p (its identity,
+// from the stream's node): its gRPC access logger counters, when it has
+// them.
+func (l *Locked) ObserveStats(p *accesslog.Proxy, fams []*dto.MetricFamily, now time.Time) {
 	var written, dropped uint64
 	found := false
 	for _, f := range fams {
@@ -61,7 +82,7 @@ func (l *Locked) ObserveStats(node string, fams []*dto.MetricFamily, now time.Ti
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Stats(node, written, dropped, now)
+	l.t.Stats(p.NodeID, workloadOf(&p.Workload), written, dropped, now)
 }
 
 // Expire forgets idle proxies.
@@ -80,6 +101,23 @@ func (l *Locked) Proxy(node string) (Proxy, bool) {
 		return Proxy{}, false
 	}
 	return *p, true
+}
+
+// NodeProxy is one proxy's numbers and its node id.
+type NodeProxy struct {
+	NodeID string
+	Proxy
+}
+
+// Of returns the proxies of workload w, by node id; an empty w.Cluster
+// matches every cluster.
+func (l *Locked) Of(w Workload) []NodeProxy {
+	var out []NodeProxy
+	l.mu.Lock()
+	l.t.Of(w, func(node string, p Proxy) { out = append(out, NodeProxy{node, p}) })
+	l.mu.Unlock()
+	slices.SortFunc(out, func(a, b NodeProxy) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	return out
 }
 
 var (

@@ -6,6 +6,7 @@
 //	GET /api/v1/graph.dot           Graphviz DOT, for scripts
 //	GET /api/v1/graph/stream        server-sent events: a snapshot, then changes
 //	GET /api/namespaces/graph       Kiali's graph API (namespaces=…&graphType=…&duration=…)
+//	GET /api/v1/proxies             the telemetry completeness of a workload's proxies (Options.Proxies)
 //
 // Every route but the stream also serves the global graph of all meshlens
 // replicas with ?source=prometheus when topology.Config.Global names a

@@ -27,6 +27,7 @@ func (l *Live) Handler(now func() time.Time) http.Handler {
 	l.kialiRoutes(mux, now)
 	l.nodeGraphRoutes(mux, now)
 	l.metricsRoutes(mux, now)
+	l.proxyRoutes(mux)
 	return mux
 }
 

@@ -28,6 +28,9 @@ type Options struct {
 	Start time.Time
 	// Kiali is what the Kiali endpoints say of the server (kialiapp.go).
 	Kiali KialiSettings
+	// Proxies answers GET /api/v1/proxies (the telemetry completeness of a
+	// workload's proxies); nil: the route is not served.
+	Proxies ProxySource
 }
 
 func (o Options) withDefaults() Options {

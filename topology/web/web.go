@@ -14,7 +14,11 @@
 // (default-src 'self'; no inline script). The API is reached with relative
 // URLs ("api/v1/graph/stream") and the modules import each other with
 // relative URLs ("./layout.js"), so the page also works behind a reverse
-// proxy that adds a path prefix.
+// proxy that adds a path prefix. Besides the stream, the node panel of a
+// workload reads its proxies' telemetry completeness from api/v1/proxies
+// (every 5 s while the node is selected): per proxy, the entries meshlens
+// received against what its Envoy says it wrote and dropped, and a warning
+// below the alert rule's 99 %.
 package web
 
 import (

@@ -20,12 +20,15 @@
 //	view.js       pan and zoom
 //	selection.js  selecting a node or an edge
 //	details.js    the side panel
+//	telemetry.js  the selected workload's proxies: telemetry completeness
 //	stream.js     the push stream and the connection status
 //	options.js    graph type and window: selectors and URL fragment
 //
 // DOM hooks for tests and tools: [data-node-id], [data-edge-id] (edge line
 // and its label), [data-health], #details[data-kind][data-id], and in the
-// details table [data-side=client|server][data-metric=…].
+// details table [data-side=client|server][data-metric=…]; in a node's
+// telemetry section [data-telemetry=…] and, per proxy,
+// [data-proxy=<node id>][data-state=…] with cells [data-metric=…].
 
 import { $, els } from './dom.js';
 import { drawMarkers, render } from './render.js';

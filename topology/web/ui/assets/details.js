@@ -1,5 +1,6 @@
 // The side panel: an overview of the graph, or the details of the
-// selected node (its traffic in and out, its identity) or edge (what the
+// selected node (its traffic in and out, its proxies' telemetry
+// completeness, its identity) or edge (what the
 // client and the server each reported, where the time goes, the failures
 // only the client saw, the responses).
 
@@ -8,6 +9,7 @@ import { els, h } from './dom.js';
 import { fmtBytes, fmtCount, fmtMs, fmtPct, fmtRate } from './format.js';
 import { edgeHealth, edgeName, healthOf, isActive, nodeHealth, nodeName, nodeTypeLabel, statsOf, trafficByNode, windowInfo } from './model.js';
 import { keySelect, select } from './selection.js';
+import { hasProxies, proxiesOf, telemetrySection } from './telemetry.js';
 
 export function renderDetails() {
   const sel = state.selected;
@@ -22,9 +24,10 @@ export function renderDetails() {
   } else if (sel) {
     kind = 'gone';
   }
+  const proxies = kind === 'node' && hasProxies(item) ? proxiesOf(item) : null;
   // Re-render only when what is shown changed.
   const key = JSON.stringify([kind, sel && sel.id, state.window, item, kind === 'node' || kind === 'none' ? state.time : null,
-    kind === 'none' ? state.stats : null]);
+    kind === 'none' ? state.stats : null, proxies && [proxies.report, proxies.error]]);
   if (key === state.detailsKey) return;
   state.detailsKey = key;
 
@@ -179,6 +182,7 @@ function nodeDetails(n) {
       kpi('requests out', fmtRate(t.outRate), '/s', '', 'out-rate')),
     edgeTable('Inbound', t.inEdges, (e) => e.source, 'in-'),
     edgeTable('Outbound', t.outEdges, (e) => e.target, 'out-'),
+    hasProxies(n) ? telemetrySection(n) : [],
     h('h3', null, 'Identity'),
     h('dl', { class: 'props' }, props.map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
   ];

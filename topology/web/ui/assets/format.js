@@ -18,6 +18,14 @@ export function fmtPct(v) {
   return v.toFixed(0) + '%';
 }
 
+// fmtShare shows a ratio (0–1) as a percentage rounded down to 0.1, so
+// that a share just under a threshold never shows as the threshold.
+export function fmtShare(r) {
+  if (r === undefined || r === null || !isFinite(r)) return '–';
+  if (r >= 1) return '100%';
+  return String(Math.floor(r * 1000 + 1e-6) / 10) + '%';
+}
+
 export function fmtMs(v) {
   if (v === undefined || v === null || !isFinite(v)) return '–';
   const a = Math.abs(v);

@@ -25,4 +25,5 @@ export const state = {
   userMoved: false,
   renderQueued: false,
   detailsKey: '',
+  proxies: null, // the selected workload's proxies (telemetry.js)
 };
