@@ -23,7 +23,7 @@ import (
 )
 
 // agentConfig is deploy/collector/filelog-agent.yaml, decoded.
-func agentConfig(t *testing.T) map[string]any {
+func agentConfig(t testing.TB) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "collector", "filelog-agent.yaml"))
 	require.NoError(t, err)
@@ -32,7 +32,7 @@ func agentConfig(t *testing.T) map[string]any {
 	return cfg
 }
 
-func dig(t *testing.T, m map[string]any, keys ...string) any {
+func dig(t testing.TB, m map[string]any, keys ...string) any {
 	t.Helper()
 	var v any = m
 	for _, k := range keys {

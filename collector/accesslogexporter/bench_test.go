@@ -3,10 +3,19 @@ package accesslogexporter
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/meshlens/meshlens/internal/benchutil"
 )
@@ -99,4 +108,75 @@ func BenchmarkConsumeLogs(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/entry")
 		})
 	}
+}
+
+// BenchmarkFileLogIngest: Istio text lines in a kubelet-layout container
+// log, read by the stock filelog receiver with the agent's operators
+// (deploy/collector/filelog-agent.yaml: container parser, filter) into the
+// exporter, per line; CPU is the process's, every goroutine (the
+// receiver's reader and its pipeline), allocations the benchmark's.
+func BenchmarkFileLogIngest(b *testing.B) {
+	const lines = 20_000
+	rcv := dig(b, agentConfig(b), "receivers", "filelog").(map[string]any)
+	dir := b.TempDir()
+	rcv["include"] = []any{filepath.Join(dir, "*", "istio-proxy", "*.log")}
+	rcv["start_at"] = "beginning"
+	rcv["poll_interval"] = "10ms"
+	var body strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&body, "2026-12-06T05:00:%02d.%09dZ stdout F %s\n", i%60, i, clientLine)
+	}
+	cfg := createDefaultConfig().(*Config)
+	e, err := newExporter(cfg, exportertestSettings(), timeNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &hub{reg: prometheus.NewRegistry(), discard: true}
+	if err := e.Start(context.Background(), host{DefaultHub: h}); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = e.Shutdown(context.Background()) }()
+	f := filelogreceiver.NewFactory()
+	b.ReportAllocs()
+	n, cpu, i := 0, time.Duration(0), 0
+	for b.Loop() {
+		b.StopTimer()
+		pod := filepath.Join(dir, fmt.Sprintf("foo_sleep-5d9c8b7f6-x%04d_7f0a3f52-0000-4000-8000-%012d", i, i), "istio-proxy")
+		i++
+		if err := os.MkdirAll(pod, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pod, "0.log"), []byte(body.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		rcfg := f.CreateDefaultConfig()
+		if err := confmap.NewFromStringMap(rcv).Unmarshal(rcfg); err != nil {
+			b.Fatal(err)
+		}
+		// Only this iteration's file.
+		rcfg.(*filelogreceiver.FileLogConfig).InputConfig.Include = []string{filepath.Join(pod, "*.log")}
+		r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), rcfg, e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := e.metrics.processed
+		start := benchutil.ProcessCPUTime()
+		b.StartTimer()
+		if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			b.Fatal(err)
+		}
+		want := testutil.ToFloat64(before) + lines
+		for testutil.ToFloat64(e.metrics.processed) < want {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		cpu += benchutil.ProcessCPUTime() - start
+		n += lines
+		if err := r.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/entry")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/entry")
 }

@@ -35,3 +35,13 @@ func CPUPerItem(b *testing.B, unit string, loop func() (items int)) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(items), "cpu-ns/"+unit)
 	}
 }
+
+// ProcessCPUTime returns the CPU time used by the whole process, every
+// thread (for work done on goroutines the benchmark does not run itself).
+func ProcessCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
