@@ -311,8 +311,11 @@ func protocolVersion(v []byte) uint32 {
 }
 
 // address reads host:port, [v6]:port, or a name (a pipe, an internal
-// listener) as an address.
+// listener) as an address. Envoy before 1.8 wrote %UPSTREAM_HOST% as a
+// URL (tcp://10.0.2.1:80, as its documentation's example line still
+// shows): the scheme is dropped.
 func address(v []byte) entry.Address {
+	v = bytes.TrimPrefix(v, tcpScheme)
 	if i := bytes.LastIndexByte(v, ':'); i > 0 && i < len(v)-1 {
 		if port, ok := parseUint(v[i+1:]); ok && port <= 65535 {
 			host := v[:i]
@@ -324,6 +327,8 @@ func address(v []byte) entry.Address {
 	}
 	return entry.Address{Kind: entry.AddressSocket, Host: v}
 }
+
+var tcpScheme = []byte("tcp://")
 
 // firstSAN is the first of a comma-separated list of URI SANs.
 func firstSAN(v []byte) []byte {

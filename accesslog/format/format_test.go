@@ -105,6 +105,70 @@ var istioDefaultCases = []struct {
 	},
 }
 
+// envoyDefault is Envoy's own default format (no format given), as its
+// access-log documentation states it.
+const envoyDefault = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ` +
+	`%RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ` +
+	`%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" ` +
+	`"%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"` + "\n"
+
+// TestParseEnvoyDefault: lines of plain Envoy's default format: the
+// example line of Envoy's access-log documentation (its upstream host
+// written as the URL Envoy before 1.8 wrote), a user agent with quotes in
+// it (Envoy writes a value as it is, not escaped), and a request that
+// found no route (dashes, no upstream).
+func TestParseEnvoyDefault(t *testing.T) {
+	f, err := Compile(envoyDefault)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name, line string
+		want       entry.Entry
+	}{
+		{
+			name: "Envoy's documentation example",
+			line: `[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"`,
+			want: entry.Entry{
+				HasCommon: true, HasStartTime: true, StartTime: ms("2016-04-15T20:17:00.310Z"),
+				HasRequest: true, Method: 3, Path: []byte("/api/v1/locations"), ProtocolVersion: 3,
+				HasResponse: true, HasResponseCode: true, ResponseCode: 204,
+				RequestBodyBytes: 154, TCPReceivedBytes: 154, HasDuration: true, Duration: 226 * int64(time.Millisecond),
+				ForwardedFor: []byte("10.0.35.28"), UserAgent: []byte("nsq2http"),
+				RequestID: []byte("cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2"), Authority: []byte("locations"),
+				UpstreamRemote: addr("10.0.2.1", 80),
+			},
+		},
+		{
+			name: "quotes inside a quoted value",
+			line: `[2024-03-01T10:00:00.000Z] "GET /search?q=%22x%22 HTTP/1.1" 200 - 0 512 12 11 "-" "agent "quoted" 1.0" "a3c1c0de-0000-4000-8000-000000000001" "api.example.com" "10.1.0.7:8080"`,
+			want: entry.Entry{
+				HasCommon: true, HasStartTime: true, StartTime: ms("2024-03-01T10:00:00.000Z"),
+				HasRequest: true, Method: 1, Path: []byte("/search?q=%22x%22"), ProtocolVersion: 2,
+				HasResponse: true, HasResponseCode: true, ResponseCode: 200,
+				ResponseBodyBytes: 512, TCPSentBytes: 512, HasDuration: true, Duration: 12 * int64(time.Millisecond),
+				UserAgent: []byte(`agent "quoted" 1.0`), RequestID: []byte("a3c1c0de-0000-4000-8000-000000000001"),
+				Authority: []byte("api.example.com"), UpstreamRemote: addr("10.1.0.7", 8080),
+			},
+		},
+		{
+			name: "no route: dashes",
+			line: `[2024-03-01T10:00:01.000Z] "GET /nope HTTP/1.1" 404 NR 0 0 0 - "-" "curl/8.5.0" "b4d2d1ef-0000-4000-8000-000000000002" "api.example.com" "-"`,
+			want: entry.Entry{
+				HasCommon: true, HasStartTime: true, StartTime: ms("2024-03-01T10:00:01.000Z"),
+				HasRequest: true, Method: 1, Path: []byte("/nope"), ProtocolVersion: 2,
+				HasResponse: true, HasResponseCode: true, ResponseCode: 404, ResponseFlags: 1 << 9, HasDuration: true,
+				UserAgent: []byte("curl/8.5.0"), RequestID: []byte("b4d2d1ef-0000-4000-8000-000000000002"),
+				Authority: []byte("api.example.com"),
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var e entry.Entry
+			require.NoError(t, f.Parse([]byte(c.line+"\n"), &e, nil))
+			assert.Equal(t, c.want, e)
+		})
+	}
+}
+
 func TestParseIstioDefault(t *testing.T) {
 	f, err := Compile(IstioDefault)
 	require.NoError(t, err)
