@@ -59,15 +59,16 @@ var (
 // aggregator as it renders them. Nothing holds the whole body: the
 // response is written through a bounded buffer, gzip-compressed when the
 // scraper accepts it (Prometheus always does), in the format the scraper
-// asked for (OpenMetrics carries exemplars, else text 0.0.4; with native
-// histograms on, the protobuf exposition too, which carries them). A write that
+// asked for (OpenMetrics carries exemplars, else text 0.0.4, or the
+// protobuf exposition: classic buckets, and native ones when on; it costs
+// under half a text scrape's CPU, gzip included, BENCHMARKS.md). A write that
 // fails (the scraper went away or timed out) ends the scrape; it is
 // counted once in meshlens_metrics_scrapes_failed_total.
 func (h *Hub) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	offered := []expfmt.Format{formatOM, formatText}
-	if h.cfg.Metrics.NativeHistograms.Enabled {
-		offered = append(offered, formatProto)
-	}
+	// Protobuf is last: a scraper that accepts anything ("*/*") gets
+	// OpenMetrics; Prometheus asks for protobuf first when its native
+	// histograms are on (or its scrape_protocols say so).
+	offered := []expfmt.Format{formatOM, formatText, formatProto}
 	format := expfmt.NegotiateAccept(r.Header, offered...)
 	switch format.FormatType() {
 	case expfmt.TypeOpenMetrics, expfmt.TypeProtoDelim:
