@@ -381,6 +381,9 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); re
 // bytes sent per scrape, body-B the exposition's, body-MB/s the
 // exposition rendered (and compressed) per second.
 //
+// classic/protobuf is the protobuf exposition with native histograms off
+// (classic buckets only), native/protobuf with them on.
+//
 // gzip-klauspost is the text through klauspost's gzip at BestSpeed instead
 // of textgzip (what the hub used before it), to compare the two in one run;
 // cpu-ns/op is the scrape's CPU time (the handler runs on the benchmark's
