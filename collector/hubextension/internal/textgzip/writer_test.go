@@ -124,7 +124,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, chunk := range []int{0, 1, 7, 4096, 32 << 10, 100_000} {
-			if chunk == 1 && len(tc.in) > 1<<20 {
+			if chunk == 1 && len(tc.in) > 64<<10 { // slow under -race, and 7 bytes a write covers it
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/chunk=%d", tc.name, chunk), func(t *testing.T) {
