@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -138,4 +140,60 @@ func TestE2ENativeHistograms(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, body, "\nistio_request_duration_milliseconds_bucket{", "a text scrape gets the classic buckets")
 	})
+}
+
+// prometheusProtoAccept is the Accept header of a Prometheus 2 with native
+// histograms on: protobuf first.
+const prometheusProtoAccept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+
+// TestE2EProtobufClassic: with native histograms off (the default),
+// meshlens still answers a scraper that asks for protobuf first (the real
+// Prometheus with native histograms on) in protobuf, whose histograms then
+// carry classic buckets only (half a text scrape's CPU at 30,000 label sets,
+// BENCHMARKS.md); Prometheus stores them as the classic _bucket, _sum and
+// _count series, as from a text scrape: the dashboards' queries work, and
+// the counts are exactly the requests the traffic made.
+func TestE2EProtobufClassic(t *testing.T) {
+	need(t, "prometheus")
+	mesh := startMeshlens(t)
+	prom := startPrometheusWith(t, freePort(t), "meshlens", []string{"--enable-feature=native-histograms"}, mesh.HTTP)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+mesh.HTTP+"/metrics", http.NoBody)
+	require.NoError(t, err)
+	req.Header.Set("Accept", prometheusProtoAccept)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, resp.Header.Get("Content-Type"), "application/vnd.google.protobuf", "protobuf with native histograms off")
+
+	tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 23, Requests: 3000})
+	_, err = loadgen.Send(context.Background(), dial(t, mesh.GRPC), tr, loadgen.SendOptions{})
+	require.NoError(t, err)
+	waitProcessed(t, mesh, float64(tr.EntryCount()))
+	var total float64
+	for _, v := range tr.Ledger.Requests {
+		total += float64(v.Count)
+	}
+	var at time.Time
+	require.Eventually(t, func() bool {
+		r := prom.query(t, `sum(istio_request_duration_milliseconds_bucket{le="+Inf"})`, time.Time{})
+		if len(r) == 1 && r[0].Value == total {
+			at = r[0].Time
+			return true
+		}
+		return false
+	}, 60*time.Second, 250*time.Millisecond, "Prometheus holds classic buckets counting %v requests", total)
+
+	for _, q := range []string{
+		`sum(istio_request_duration_milliseconds_count)`, `sum(istio_request_bytes_count)`, `sum(istio_response_bytes_bucket{le="+Inf"})`,
+	} {
+		r := prom.query(t, q, at)
+		require.Len(t, r, 1, q)
+		assert.InDelta(t, total, r[0].Value, 0, q) // exact
+	}
+	r := prom.query(t, `count(count by (le) (istio_request_duration_milliseconds_bucket))`, at)
+	require.Len(t, r, 1)
+	assert.InDelta(t, 20, r[0].Value, 0, "every classic bucket, +Inf included")
+	assert.Empty(t, prom.query(t, `histogram_count(sum(istio_request_duration_milliseconds))`, at), "no native histogram")
 }

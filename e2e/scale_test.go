@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -359,10 +362,54 @@ func (s *scale) scrape(t *testing.T, rep *strings.Builder) {
 			}
 		}
 	}
+	// Not measured: the gzip text stream (textgzip's own DEFLATE, ADR 0012)
+	// of the whole 1.8 GB exposition decompresses with compress/gzip, as
+	// Prometheus's scraper reads it (CRC and length checked at the end), to
+	// as many lines as the identity scrape has.
+	lines := func(gz bool) int64 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+m.HTTP+"/metrics", http.NoBody)
+		require.NoError(t, err)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := scaleClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var body io.Reader = resp.Body
+		if gz {
+			require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+			zr, err := gzip.NewReader(resp.Body)
+			require.NoError(t, err)
+			body = zr
+		}
+		n, err := countLines(body)
+		require.NoError(t, err, "read the scrape (gzip: %v)", gz)
+		return n
+	}
+	gzLines, textLines := lines(true), lines(false)
+	fmt.Fprintf(rep, "\nThe gzip text scrape decompresses (compress/gzip) to %d lines; the identity one has %d.\n", gzLines, textLines)
+	assert.InDelta(t, textLines, gzLines, 50, "lines of the gzip and the identity text scrapes (the self-metrics may gain a few)")
+
 	rssAfter, _ := procRSS(t, pid)
 	fmt.Fprintf(rep, "\nRSS after the scrapes: %.0f MiB.\n\n", rssAfter)
 	assert.GreaterOrEqual(t, scraping.rate(), scaleMinIngest*s.rate, "ingest entries/s while scraping")
 	assert.GreaterOrEqual(t, alone.rate(), scaleMinIngest*s.rate, "ingest entries/s alone")
+}
+
+// countLines counts the newlines r reads until EOF.
+func countLines(r io.Reader) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // pushSink is a remote-write endpoint that reads every request and
@@ -468,9 +515,9 @@ func (s *scale) push(t *testing.T, rep *strings.Builder) {
 	fmt.Fprintf(rep, "\nPushes alone: **%.2f CPU-s per push, %.2f CPU-s per minute** (the idle process's CPU included; target %.0f: %s); RSS %.0f MiB before them.\n",
 		perPush, perMin, scalePushTarget, status, rssIdle)
 	if sink != nil {
-		reqs, bytes := sink.requests.Load()-r0, sink.bytes.Load()-b0
+		reqs, sent := sink.requests.Load()-r0, sink.bytes.Load()-b0
 		pushes := alone.wall.Seconds() / s.interval.Seconds()
-		fmt.Fprintf(rep, "Sink: %.0f requests, %.1f MB (snappy) per push.\n", float64(reqs)/pushes, float64(bytes)/pushes/1e6)
+		fmt.Fprintf(rep, "Sink: %.0f requests, %.1f MB (snappy) per push.\n", float64(reqs)/pushes, float64(sent)/pushes/1e6)
 		assert.Positive(t, reqs, "remote-write requests received")
 	}
 	if prom != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/zap"
 
+	"github.com/meshlens/meshlens/collector/hubextension/internal/textgzip"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 )
 
@@ -30,15 +31,27 @@ var (
 // holds besides the client_golang families of one registry.
 const metricsBufferBytes = 32 << 10
 
-// gzipWriters are reused across scrapes: a gzip.Writer holds about 1 MB of
-// compressor state that every scrape would otherwise allocate. A writer in
-// the pool is Reset to io.Discard, so it holds no response. klauspost's
-// gzip at BestSpeed compresses the exposition 1.7× faster than the standard
-// library's and ~20 % smaller (50-60×; BENCHMARKS.md).
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
-	return w
-}}
+// compressor is a pooled gzip writer: klauspost's gzip.Writer or a
+// textgzip.Writer.
+type compressor interface {
+	io.WriteCloser
+	Reset(w io.Writer)
+}
+
+// The gzip writers are reused across scrapes: each holds ~0.7-1 MB of state
+// that every scrape would otherwise allocate. A writer in a pool is Reset
+// to io.Discard, so it holds no response. The text expositions go through
+// textgzip, which compresses them with ~half the CPU of klauspost's gzip at
+// BestSpeed (1.7× faster than the standard library's), ~the same size
+// (docs/adr/0012, BENCHMARKS.md); the protobuf one, which has no lines,
+// through klauspost's.
+var (
+	textGzipWriters = sync.Pool{New: func() any { return textgzip.NewWriter(io.Discard) }}
+	gzipWriters     = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // a valid level: no error
+		return w
+	}}
+)
 
 // serveMetrics streams /metrics: the families of the hub's client_golang
 // registries (its own metrics, then span metrics, then envoy_*), one
@@ -46,15 +59,16 @@ var gzipWriters = sync.Pool{New: func() any {
 // aggregator as it renders them. Nothing holds the whole body: the
 // response is written through a bounded buffer, gzip-compressed when the
 // scraper accepts it (Prometheus always does), in the format the scraper
-// asked for (OpenMetrics carries exemplars, else text 0.0.4; with native
-// histograms on, the protobuf exposition too, which carries them). A write that
+// asked for (OpenMetrics carries exemplars, else text 0.0.4, or the
+// protobuf exposition: classic buckets, and native ones when on; it costs
+// under half a text scrape's CPU, gzip included, BENCHMARKS.md). A write that
 // fails (the scraper went away or timed out) ends the scrape; it is
 // counted once in meshlens_metrics_scrapes_failed_total.
 func (h *Hub) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	offered := []expfmt.Format{formatOM, formatText}
-	if h.cfg.Metrics.NativeHistograms.Enabled {
-		offered = append(offered, formatProto)
-	}
+	// Protobuf is last: a scraper that accepts anything ("*/*") gets
+	// OpenMetrics; Prometheus asks for protobuf first when its native
+	// histograms are on (or its scrape_protocols say so).
+	offered := []expfmt.Format{formatOM, formatText, formatProto}
 	format := expfmt.NegotiateAccept(r.Header, offered...)
 	switch format.FormatType() {
 	case expfmt.TypeOpenMetrics, expfmt.TypeProtoDelim:
@@ -72,14 +86,18 @@ func (h *Hub) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", string(format))
 	hdr.Add("Vary", "Accept-Encoding")
 	var out io.Writer = w
-	var gz *gzip.Writer
+	var gz compressor
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		hdr.Set("Content-Encoding", "gzip")
-		gz = gzipWriters.Get().(*gzip.Writer)
+		pool := &textGzipWriters
+		if format.FormatType() == expfmt.TypeProtoDelim {
+			pool = &gzipWriters
+		}
+		gz = pool.Get().(compressor)
 		gz.Reset(w)
 		defer func() {
 			gz.Reset(io.Discard)
-			gzipWriters.Put(gz)
+			pool.Put(gz)
 		}()
 		out = gz
 	}
