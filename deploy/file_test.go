@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
-	telemetryv1alpha1 "istio.io/api/telemetry/v1alpha1"
 )
 
 // TestIstioFileAccessLogs: deploy/istio/file-accesslogs.yaml is valid for
@@ -19,13 +18,7 @@ func TestIstioFileAccessLogs(t *testing.T) {
 	if len(docs) != 2 {
 		t.Fatalf("%s: want an IstioOperator and a Telemetry, got %d documents", path, len(docs))
 	}
-	var opSpec struct {
-		MeshConfig map[string]any `json:"meshConfig"`
-	}
-	if err := strictJSON(decodeObject(t, path, docs[0]).Spec, &opSpec); err != nil {
-		t.Fatalf("%s: spec: %v", path, err)
-	}
-	mc := meshConfig(t, path, opSpec.MeshConfig)
+	mc := operatorMeshConfig(t, path, docs[0])
 	if mc.GetAccessLogFile() != "/dev/stdout" {
 		t.Errorf("%s: accessLogFile %q, want /dev/stdout (the container log the kubelet keeps)", path, mc.GetAccessLogFile())
 	}
@@ -35,20 +28,7 @@ func TestIstioFileAccessLogs(t *testing.T) {
 	if mc.GetAccessLogFormat() != "" {
 		t.Errorf("%s: accessLogFormat set: meshlens's exporter reads Istio's default format unless told", path)
 	}
-	o := decodeObject(t, path, docs[1])
-	if o.Kind != "Telemetry" || o.Metadata.Namespace != "istio-system" {
-		t.Fatalf("%s: want a mesh-wide Telemetry in istio-system, got %s in %q", path, o.Kind, o.Metadata.Namespace)
-	}
-	var spec telemetryv1alpha1.Telemetry
-	if err := yamlToProto(o.Spec, &spec); err != nil {
-		t.Fatalf("%s: Telemetry spec: %v", path, err)
-	}
-	var names []string
-	for _, al := range spec.GetAccessLogging() {
-		for _, p := range al.GetProviders() {
-			names = append(names, p.GetName())
-		}
-	}
+	names := telemetryProviders(t, path, docs[1])
 	if !slices.Equal(names, []string{"envoy"}) {
 		t.Errorf("%s: Telemetry providers %v, want [envoy] alone (a meshlens provider next to it would report every request twice)", path, names)
 	}

@@ -25,13 +25,7 @@ func otelIstio(t *testing.T) map[string]string {
 	if len(docs) != 2 {
 		t.Fatalf("%s: want an IstioOperator and a Telemetry, got %d documents", path, len(docs))
 	}
-	var opSpec struct {
-		MeshConfig map[string]any `json:"meshConfig"`
-	}
-	if err := strictJSON(decodeObject(t, path, docs[0]).Spec, &opSpec); err != nil {
-		t.Fatalf("%s: spec: %v", path, err)
-	}
-	mc := meshConfig(t, path, opSpec.MeshConfig)
+	mc := operatorMeshConfig(t, path, docs[0])
 	var otel *meshv1alpha1.MeshConfig_ExtensionProvider_EnvoyOpenTelemetryLogProvider
 	for _, p := range mc.GetExtensionProviders() {
 		if p.GetName() == "meshlens-otel" {
@@ -44,18 +38,7 @@ func otelIstio(t *testing.T) map[string]string {
 	if otel.GetService() != meshlensService || otel.GetPort() != meshlensOTLPPort {
 		t.Errorf("%s: service %s:%d, want %s:%d", path, otel.GetService(), otel.GetPort(), meshlensService, meshlensOTLPPort)
 	}
-	tel := decodeObject(t, path, docs[1])
-	var spec telemetryv1alpha1.Telemetry
-	if err := yamlToProto(tel.Spec, &spec); err != nil {
-		t.Fatalf("%s: Telemetry spec: %v", path, err)
-	}
-	var names []string
-	for _, al := range spec.GetAccessLogging() {
-		for _, p := range al.GetProviders() {
-			names = append(names, p.GetName())
-		}
-	}
-	if !slices.Equal(names, []string{"meshlens-otel"}) {
+	if names := telemetryProviders(t, path, docs[1]); !slices.Equal(names, []string{"meshlens-otel"}) {
 		t.Errorf("%s: Telemetry providers %v, want [meshlens-otel] alone (ALS next to it would report every request twice)", path, names)
 	}
 	labels := map[string]string{}
@@ -95,4 +78,39 @@ func TestOTelAccessLogs(t *testing.T) {
 	if !maps.Equal(attrs, labels) {
 		t.Errorf("the Envoy snippet's attributes and the Istio provider's labels differ:\n%v\n%v", attrs, labels)
 	}
+}
+
+// operatorMeshConfig decodes an IstioOperator document's meshConfig with
+// Istio's protos (unknown fields are errors).
+func operatorMeshConfig(t *testing.T, path string, doc []byte) *meshv1alpha1.MeshConfig {
+	t.Helper()
+	var opSpec struct {
+		MeshConfig map[string]any `json:"meshConfig"`
+	}
+	if err := strictJSON(decodeObject(t, path, doc).Spec, &opSpec); err != nil {
+		t.Fatalf("%s: spec: %v", path, err)
+	}
+	return meshConfig(t, path, opSpec.MeshConfig)
+}
+
+// telemetryProviders decodes a mesh-wide Telemetry document (in
+// istio-system) with Istio's protos and returns its access-log providers'
+// names.
+func telemetryProviders(t *testing.T, path string, doc []byte) []string {
+	t.Helper()
+	o := decodeObject(t, path, doc)
+	if o.Kind != "Telemetry" || o.Metadata.Namespace != "istio-system" {
+		t.Fatalf("%s: want a mesh-wide Telemetry in istio-system, got %s in %q", path, o.Kind, o.Metadata.Namespace)
+	}
+	var spec telemetryv1alpha1.Telemetry
+	if err := yamlToProto(o.Spec, &spec); err != nil {
+		t.Fatalf("%s: Telemetry spec: %v", path, err)
+	}
+	var names []string
+	for _, al := range spec.GetAccessLogging() {
+		for _, p := range al.GetProviders() {
+			names = append(names, p.GetName())
+		}
+	}
+	return names
 }

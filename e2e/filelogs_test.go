@@ -23,36 +23,6 @@ import (
 	"github.com/meshlens/meshlens/topology"
 )
 
-// fileLogsConfig is meshlens's default pipelines plus one stock filelog
-// receiver per pod (%s: the receivers, then their names) feeding the
-// meshlens_accesslogs exporter.
-const fileLogsConfig = `extensions:
-  meshlens:
-    endpoint: ${env:MESHLENS_HTTP_ENDPOINT}
-receivers:
-  envoyals:
-    endpoint: ${env:MESHLENS_GRPC_ENDPOINT}
-    hub: meshlens
-    traces: {enabled: true, sampling_rate: 1}
-%s
-exporters:
-  nop:
-  meshlens_accesslogs:
-    hub: meshlens
-service:
-  extensions: [meshlens]
-  pipelines:
-    traces:
-      receivers: [envoyals]
-      exporters: [nop]
-    logs:
-      receivers: [%s]
-      exporters: [meshlens_accesslogs]
-  telemetry:
-    metrics:
-      level: none
-`
-
 // filePod is one pod's sidecar as a node's file access log: its log file
 // under a kubelet's /var/log/pods layout and what the k8sattributes
 // processor would add for it.
@@ -268,7 +238,7 @@ func TestE2ELogSourcesEqualALS(t *testing.T) {
 	// OpenTelemetry logs.
 	otlpAddr := freePort(t)
 	cfgPath := filepath.Join(t.TempDir(), "otlp.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, otlpLogsConfig, otlpAddr), 0o644))
+	require.NoError(t, os.WriteFile(cfgPath, logsConfig(otlpReceiver(otlpAddr), "otlp"), 0o644))
 	otl := startMeshlens(t, "--config", cfgPath)
 	client := plogotlp.NewGRPCClient(dial(t, otlpAddr))
 	entries := 0
@@ -293,7 +263,7 @@ func TestE2ELogSourcesEqualALS(t *testing.T) {
 	require.Equal(t, entries, lines, "one line per entry")
 	recv, names := writeFileLogs(t, filepath.Join(t.TempDir(), "var", "log", "pods"), pods)
 	cfgPath = filepath.Join(t.TempDir(), "file.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, fileLogsConfig, recv, strings.Join(names, ", ")), 0o644))
+	require.NoError(t, os.WriteFile(cfgPath, logsConfig(recv, names...), 0o644))
 	fil := startMeshlens(t, "--config", cfgPath)
 
 	for _, m := range []*meshlens{otl, fil} {

@@ -19,10 +19,12 @@ import (
 	"github.com/meshlens/meshlens/accesslog"
 )
 
-// otlpLogsConfig is meshlens's default pipelines plus the stock otlp
-// receiver feeding the meshlens_accesslogs exporter, as docs/ingest.md
-// configures OpenTelemetry access logs.
-const otlpLogsConfig = `extensions:
+// logsConfig is meshlens's default pipelines, spans rebuilt from every
+// record (sampling_rate 1, into a nop exporter), plus the given receivers
+// (YAML under receivers:) feeding the meshlens_accesslogs exporter, as
+// docs/ingest.md configures OpenTelemetry and file access logs.
+func logsConfig(receivers string, names ...string) []byte {
+	return fmt.Appendf(nil, `extensions:
   meshlens:
     endpoint: ${env:MESHLENS_HTTP_ENDPOINT}
 receivers:
@@ -30,10 +32,7 @@ receivers:
     endpoint: ${env:MESHLENS_GRPC_ENDPOINT}
     hub: meshlens
     traces: {enabled: true, sampling_rate: 1}
-  otlp:
-    protocols:
-      grpc:
-        endpoint: %s
+%s
 exporters:
   nop:
   meshlens_accesslogs:
@@ -45,12 +44,18 @@ service:
       receivers: [envoyals]
       exporters: [nop]
     logs:
-      receivers: [otlp]
+      receivers: [%s]
       exporters: [meshlens_accesslogs]
   telemetry:
     metrics:
       level: none
-`
+`, receivers, strings.Join(names, ", "))
+}
+
+// otlpReceiver is the stock otlp receiver's YAML, on addr.
+func otlpReceiver(addr string) string {
+	return fmt.Sprintf("  otlp:\n    protocols:\n      grpc:\n        endpoint: %s\n", addr)
+}
 
 // otlpFromALS turns one proxy's ALS stream into OpenTelemetry logs as
 // Envoy's OpenTelemetry access logger sends them with the recommended
