@@ -58,15 +58,18 @@ type Hub struct {
 	// complete sets each proxy's entries against its Envoy's logger stats.
 	complete *completeness.Locked
 	graph    *api.Live
+	// rw is the remote-write sender, nil when remote_write is off.
+	rw *rwSender
 
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	mu      sync.Mutex
-	ready   map[string]bool
-	server  *http.Server
-	mux     *http.ServeMux
-	serveWG sync.WaitGroup
+	mu       sync.Mutex
+	ready    map[string]bool
+	server   *http.Server
+	rwCancel context.CancelFunc // ends the remote-write sender
+	mux      *http.ServeMux
+	serveWG  sync.WaitGroup
 }
 
 var _ extension.Extension = (*Hub)(nil)
@@ -106,6 +109,13 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
+	if cfg.RemoteWrite.Enabled() {
+		rw, err := newRWSender(&cfg.RemoteWrite, h.agg, cfg.Metrics.NativeHistograms.Enabled, reg, set.Logger, now, set.BuildInfo.Version)
+		if err != nil {
+			return nil, err
+		}
+		h.rw = rw
+	}
 	return h, nil
 }
 
@@ -176,6 +186,13 @@ func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	})
 	h.mux.HandleFunc("/readyz", h.readyz)
 
+	if h.rw != nil {
+		// The client first: it starts nothing, so there is nothing to undo
+		// if listening fails.
+		if err := h.rw.start(ctx, host, h.set.TelemetrySettings); err != nil {
+			return err
+		}
+	}
 	ln, err := h.cfg.HTTP.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.HTTP.NetAddr.Endpoint, err)
@@ -187,6 +204,13 @@ func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	}
 	h.mu.Lock()
 	h.server = srv
+	if h.rw != nil {
+		// Background work gets its own cancellation: Start's context ends
+		// when Start returns.
+		rwCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.rwCancel = cancel
+		h.serveWG.Go(func() { h.rw.run(rwCtx) })
+	}
 	h.mu.Unlock()
 	h.set.Logger.Info("meshlens HTTP server started", zap.String("endpoint", ln.Addr().String()),
 		zap.String("metrics_path", h.cfg.MetricsPath))
@@ -255,6 +279,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	srv := h.server
 	h.server = nil
+	if h.rwCancel != nil {
+		h.rwCancel() // a push under way ends at once
+		h.rwCancel = nil
+	}
 	h.mu.Unlock()
 	if srv == nil {
 		return nil
