@@ -134,15 +134,6 @@ func (s *rwSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 }
 
-func (s *rwSink) decoded(t *testing.T) *rwtest.Decoded {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, err := rwtest.Decode(s.bodies...)
-	require.NoError(t, err)
-	return d
-}
-
 // rwHub returns a hub holding sets HTTP label sets that pushes to sink
 // every interval (not started), and the sink's server.
 func rwHub(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig)) *Hub {
