@@ -223,27 +223,41 @@ type rwMetrics struct {
 }
 
 func newRWMetrics(reg prometheus.Registerer) (*rwMetrics, error) {
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: "meshlens_remote_write_" + name, Help: help})
-	}
 	m := &rwMetrics{
-		reg:          reg,
-		pushes:       c("pushes_total", "Pushes of the remote-write sender begun."),
-		pushesFailed: c("pushes_failed_total", "Pushes of the remote-write sender ended by a request that could not be sent (retries spent, or the next push due); the next push sends the cumulative values again."),
+		reg: reg,
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_pushes_total", Help: "Pushes of the remote-write sender begun.",
+		}),
+		pushesFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_pushes_failed_total",
+			Help: "Pushes of the remote-write sender ended by a request that could not be sent (retries spent, or the next push due); the next push sends the cumulative values again.",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "meshlens_remote_write_push_duration_seconds", Help: "Time a push of the remote-write sender took, reading and sending.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
 		}),
-		requests: c("requests_total", "Remote-write requests the remote accepted (2xx)."),
-		retries:  c("retries_total", "Remote-write requests sent again after a 5xx, 429 or transport error."),
+		requests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_requests_total", Help: "Remote-write requests the remote accepted (2xx).",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_retries_total", Help: "Remote-write requests sent again after a 5xx, 429 or transport error.",
+		}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshlens_remote_write_requests_failed_total",
 			Help: "Remote-write attempts that failed, by reason: http_4xx (refused: not retried, dropped), http_429, http_5xx, transport (retried), http_other.",
 		}, []string{"reason"}),
-		samples:    c("samples_total", "Samples in the remote-write requests accepted."),
-		histograms: c("histograms_total", "Native histograms in the remote-write requests accepted."),
-		dropped:    c("dropped_total", "Samples and native histograms of remote-write requests given up (refused, or retries spent)."),
-		bytes:      c("sent_bytes_total", "Bytes (snappy-compressed) of the remote-write requests accepted."),
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_samples_total", Help: "Samples in the remote-write requests accepted.",
+		}),
+		histograms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_histograms_total", Help: "Native histograms in the remote-write requests accepted.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_dropped_total", Help: "Samples and native histograms of remote-write requests given up (refused, or retries spent).",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_sent_bytes_total", Help: "Bytes (snappy-compressed) of the remote-write requests accepted.",
+		}),
 	}
 	m.collectors = []prometheus.Collector{m.pushes, m.pushesFailed, m.duration, m.requests, m.retries, m.failed, m.samples, m.histograms, m.dropped, m.bytes}
 	for _, r := range []string{"http_4xx", "http_429", "http_5xx", "transport", "http_other"} {
