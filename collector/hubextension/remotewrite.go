@@ -45,6 +45,9 @@ type rwSender struct {
 	ctx     context.Context // the push under way's, for Emit
 	due     time.Time       // when the next push is due: no retry starts after
 	failing bool
+	// refusing: the last request was refused with a 4xx (logged once,
+	// until one is accepted again).
+	refusing bool
 }
 
 // newRWSender prepares the sender of agg with the configuration's external
@@ -140,8 +143,12 @@ func (s *rwSender) send(body []byte, samples, histograms int) error {
 	s.wire = s2.EncodeSnappy(s.wire[:cap(s.wire)], body)
 	wait := s.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {
-		code, err := s.post(ctx, s.wire)
+		code, answer, err := s.post(ctx, s.wire)
 		if err == nil && code/100 == 2 {
+			if s.refusing {
+				s.refusing = false
+				s.logger.Info("the remote accepts remote-write requests again")
+			}
 			s.m.requests.Inc()
 			s.m.samples.Add(float64(samples))
 			s.m.histograms.Add(float64(histograms))
@@ -168,6 +175,11 @@ func (s *rwSender) send(body []byte, samples, histograms int) error {
 			// Refused: sending it again would not help. The rest of the
 			// push may be accepted.
 			s.m.dropped.Add(float64(samples + histograms))
+			if !s.refusing {
+				s.refusing = true
+				s.logger.Warn("the remote refuses remote-write requests; their series are dropped, counted in meshlens_remote_write_requests_failed_total{reason=\"http_4xx\"}",
+					zap.Int("status", code), zap.String("answer", answer))
+			}
 			return nil
 		}
 		if err == nil {
@@ -189,11 +201,12 @@ func (s *rwSender) send(body []byte, samples, histograms int) error {
 	}
 }
 
-// post sends one compressed request and returns the answer's status.
-func (s *rwSender) post(ctx context.Context, wire []byte) (int, error) {
+// post sends one compressed request and returns the answer's status and,
+// when it is not 2xx, the start of its body.
+func (s *rwSender) post(ctx context.Context, wire []byte) (code int, answer string, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Client.Endpoint, bytes.NewReader(wire))
 	if err != nil {
-		return 0, fmt.Errorf("create remote-write request: %w", err)
+		return 0, "", fmt.Errorf("create remote-write request: %w", err)
 	}
 	h := req.Header
 	h.Set("Content-Encoding", "snappy")
@@ -202,12 +215,17 @@ func (s *rwSender) post(ctx context.Context, wire []byte) (int, error) {
 	h.Set("User-Agent", s.agent)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post remote-write request: %w", err)
+		return 0, "", fmt.Errorf("post remote-write request: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var head [256]byte
+		n, _ := io.ReadFull(resp.Body, head[:])
+		answer = string(head[:n])
 	}
 	// Read a little of the answer so that the connection is reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, answer, nil
 }
 
 // rwMetrics are the sender's self-metrics.

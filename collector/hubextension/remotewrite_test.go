@@ -20,6 +20,9 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/meshlens/meshlens/exporters/remotewrite/rwtest"
 	"github.com/meshlens/meshlens/internal/benchrecs"
@@ -138,6 +141,12 @@ func (s *rwSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // every interval (not started), and the sink's server.
 func rwHub(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig)) *Hub {
 	t.Helper()
+	return rwHubLogged(t, sets, sink, edit, nil)
+}
+
+// rwHubLogged is rwHub logging to logger (nil: nowhere).
+func rwHubLogged(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig), logger *zap.Logger) *Hub {
+	t.Helper()
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	cfg := createDefaultConfig().(*Config)
@@ -151,6 +160,9 @@ func rwHub(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig)) 
 	}
 	set := extensiontest.NewNopSettings(Type)
 	set.BuildInfo.Version = "1.2.3"
+	if logger != nil {
+		set.Logger = logger
+	}
 	h, err := newHub(cfg, set, time.Now)
 	require.NoError(t, err)
 	for b := range slicesChunk(benchrecs.LabelSets(sets), 1000) {
@@ -329,4 +341,20 @@ func TestRemoteWriteOffByDefault(t *testing.T) {
 	for _, f := range fams {
 		assert.NotContains(t, f.GetName(), "remote_write")
 	}
+}
+
+// TestRemoteWriteRefusalsLoggedOnce: requests refused with a 4xx are
+// logged once, with the status and the remote's answer, until one is
+// accepted again.
+func TestRemoteWriteRefusalsLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	sink := &rwSink{answer: []int{400, 400, 400}}
+	h := rwHubLogged(t, 40, sink, func(c *RemoteWriteConfig) { c.MaxRequestBytes = 64 << 10 }, zap.New(core))
+	require.NoError(t, h.rw.start(context.Background(), componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings()))
+	h.rw.push(context.Background())
+	refused := logs.FilterMessageSnippet("refuses").All()
+	require.Len(t, refused, 1, "logged once for three refusals")
+	assert.Equal(t, int64(400), refused[0].ContextMap()["status"])
+	assert.Len(t, logs.FilterMessageSnippet("accepts remote-write requests again").All(), 1, "the fourth request was accepted")
+	assert.InDelta(t, 3, metricValue(t, h, "meshlens_remote_write_requests_failed_total", "reason=http_4xx"), 0)
 }
