@@ -181,14 +181,7 @@ func (r *RemoteWriteReader) histogram(s *httpSeries, m metric, h *hist, i int, t
 			Count: h.count, Sum: h.sum, Schema: n.schema, ZeroThreshold: nativeZeroThreshold, ZeroCount: n.zero,
 			Spans: r.hist.Spans[:0], Deltas: r.hist.Deltas[:0],
 		}
-		prev := int64(0)
-		n.spans(func(offset int32, counts []uint64) {
-			r.hist.Spans = append(r.hist.Spans, remotewrite.Span{Offset: offset, Length: uint32(len(counts))}) //nolint:gosec // <= max_buckets
-			for _, c := range counts {
-				r.hist.Deltas = append(r.hist.Deltas, int64(c)-prev) //nolint:gosec // counts < 2^63
-				prev = int64(c)                                      //nolint:gosec // as above
-			}
-		})
+		r.nativeBuckets(n)
 		r.msg = remotewrite.AppendHistogramMessage(r.msg[:0], &r.hist, ts)
 		b.Histogram(&s.rw, names.name, r.msg)
 		return
@@ -200,6 +193,31 @@ func (r *RemoteWriteReader) histogram(s *httpSeries, m metric, h *hist, i int, t
 	}
 	b.Sample(&s.rw, names.sum, nil, h.sum, ts)
 	b.Sample(&s.rw, names.count, nil, float64(h.count), ts)
+}
+
+// nativeBuckets sets r.hist's spans and deltas from n's buckets in one
+// pass: nhist.spans's runs of populated buckets (the spans the protobuf
+// exposition writes), each count as the difference to the one before.
+func (r *RemoteWriteReader) nativeBuckets(n *nhist) {
+	spans, deltas := r.hist.Spans, r.hist.Deltas
+	prev, end := int64(0), int32(0) // the last count, the index after the last span
+	inRun := false
+	for i, c := range n.counts {
+		if c == 0 {
+			inRun = false
+			continue
+		}
+		idx := n.lo + int32(i) //nolint:gosec // len <= max_buckets
+		if !inRun {
+			spans = append(spans, remotewrite.Span{Offset: idx - end})
+			inRun = true
+		}
+		spans[len(spans)-1].Length++
+		end = idx + 1
+		deltas = remotewrite.AppendDelta(deltas, int64(c)-prev) //nolint:gosec // counts < 2^63
+		prev = int64(c)                                         //nolint:gosec // as above
+	}
+	r.hist.Spans, r.hist.Deltas = spans, deltas
 }
 
 // enabled returns the bits of the metrics from..to that are on for k.

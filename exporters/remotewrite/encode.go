@@ -202,8 +202,10 @@ type Span struct {
 }
 
 // Histogram is a native histogram of non-negative values, with integer
-// counts: Deltas are the bucket counts of the spans' buckets, in order,
-// each as the difference to the one before (the first to 0).
+// counts. Deltas are the bucket counts of the spans' buckets, in order,
+// each as the difference to the one before (the first to 0), encoded as
+// the packed field holds them (AppendDelta): the caller encodes them as it
+// walks its buckets, in one pass.
 type Histogram struct {
 	Count         uint64
 	Sum           float64
@@ -211,7 +213,12 @@ type Histogram struct {
 	ZeroThreshold float64
 	ZeroCount     uint64
 	Spans         []Span
-	Deltas        []int64
+	Deltas        []byte
+}
+
+// AppendDelta appends one bucket's count delta to a Histogram's Deltas.
+func AppendDelta(deltas []byte, d int64) []byte {
+	return protowire.AppendVarint(deltas, protowire.EncodeZigZag(d))
 }
 
 // AppendHistogramMessage appends h as a Histogram message (without its
@@ -237,15 +244,8 @@ func AppendHistogramMessage(m []byte, h *Histogram, ts int64) []byte {
 		m = protowire.AppendVarint(m, uint64(s.Length))
 	}
 	if len(h.Deltas) > 0 {
-		size := 0
-		for _, d := range h.Deltas {
-			size += protowire.SizeVarint(protowire.EncodeZigZag(d))
-		}
 		m = protowire.AppendTag(m, fHistPositiveDelta, protowire.BytesType)
-		m = protowire.AppendVarint(m, uint64(size)) //nolint:gosec // a length
-		for _, d := range h.Deltas {
-			m = protowire.AppendVarint(m, protowire.EncodeZigZag(d))
-		}
+		m = protowire.AppendBytes(m, h.Deltas)
 	}
 	m = protowire.AppendTag(m, fHistTimestamp, protowire.VarintType)
 	return protowire.AppendVarint(m, uint64(ts)) //nolint:gosec // as sampleSize

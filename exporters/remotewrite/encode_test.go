@@ -40,7 +40,7 @@ func TestEncode(t *testing.T) {
 		b.Sample(&l, NewName("h_bucket"), NewLE("0.5"), 3, ts)
 		b.Histogram(&l, NewName("h"), AppendHistogramMessage(nil, &Histogram{
 			Count: 7, Sum: 12.5, Schema: -2, ZeroThreshold: 1e-9, ZeroCount: 1,
-			Spans: []Span{{Offset: -3, Length: 2}, {Offset: 4, Length: 1}}, Deltas: []int64{2, -1, 3},
+			Spans: []Span{{Offset: -3, Length: 2}, {Offset: 4, Length: 1}}, Deltas: AppendDelta(AppendDelta(AppendDelta(nil, 2), -1), 3),
 		}, ts))
 		require.NoError(t, b.FlushIfFull())
 	}
