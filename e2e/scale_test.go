@@ -126,10 +126,11 @@ const (
 	scalePushTarget      = 1.0  // CPU-s per minute
 	scaleMaxPushPerMin   = 75.0 // CPU-s per minute at a 15 s interval, contrib
 	scalePushBarInterval = 15 * time.Second
-	// scaleMaxOwnPerMin is the bar of the own sender with classic
-	// histograms (BenchmarkRemoteWritePush: ~2.2 CPU-s a minute for 30k
-	// sets of longer labels); with native histograms the bar is the target.
-	scaleMaxOwnPerMin = 5.0
+	// The bars of the own sender, at about twice what it measured (as
+	// contrib's): ~2.6 CPU-s a minute with classic histograms, ~0.9 with
+	// native ones (the target; reported as reached or not).
+	scaleMaxOwnPerMin       = 5.0
+	scaleMaxOwnNativePerMin = 2.0
 )
 
 // scaleSenders are the remote-write senders the push phase measures
@@ -529,7 +530,7 @@ func (s *scale) push(t *testing.T, rep *strings.Builder, sender string) {
 	fmt.Fprintln(rep)
 	assert.GreaterOrEqual(t, pushing.rate(), scaleMinIngest*s.rate, "ingest entries/s while pushing")
 	if s.interval == scalePushBarInterval {
-		bar := map[string]float64{"contrib": scaleMaxPushPerMin, "own": scaleMaxOwnPerMin, "own-native": scalePushTarget}[sender]
+		bar := map[string]float64{"contrib": scaleMaxPushPerMin, "own": scaleMaxOwnPerMin, "own-native": scaleMaxOwnNativePerMin}[sender]
 		assert.Less(t, perMin, bar, "meshlens CPU-s per minute pushing %.0f label sets every %s (%s sender)", sets, s.interval, sender)
 	}
 }
