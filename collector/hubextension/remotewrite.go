@@ -95,6 +95,7 @@ func (s *rwSender) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			s.client.CloseIdleConnections() // their goroutines end with them
 			s.logger.Info("meshlens remote write stopped", zap.String("endpoint", s.cfg.Client.Endpoint))
 			return
 		case <-t.C:
