@@ -154,3 +154,119 @@ func TestE2ERemoteWrite(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EOwnRemoteWrite: meshlens's own remote-write sender
+// (extensions::meshlens::remote_write) pushes to the real Prometheus (2.42,
+// --web.enable-remote-write-receiver), which also scrapes the same
+// meshlens; PromQL over the pushed Istio series (job="meshlens", the
+// sender's default external label) gives exactly what it gives over the
+// scraped ones (job="scrape"): requests, duration, sizes, TCP and gRPC
+// counters, quantiles over the buckets (le written as the exposition
+// writes it, so even an le matcher agrees), the number of series per name.
+// With native histograms on (meshlens and Prometheus), the three
+// histograms are pushed as native histograms and stored as the scraped
+// ones: counts, sums and quantiles per label set agree exactly, and
+// neither has classic buckets.
+func TestE2EOwnRemoteWrite(t *testing.T) {
+	need(t, "prometheus")
+	for _, tt := range []struct {
+		name    string
+		native  bool
+		queries []string
+	}{
+		{name: "classic", queries: []string{
+			`sum by (reporter, response_code, source_workload, destination_workload) (istio_requests_total{JOB})`,
+			`sum by (reporter, source_workload, destination_workload) (istio_request_duration_milliseconds_count{JOB})`,
+			`sum by (reporter, source_workload, destination_workload) (istio_request_duration_milliseconds_sum{JOB})`,
+			`histogram_quantile(0.99, sum by (le, destination_workload) (istio_request_duration_milliseconds_bucket{JOB,reporter="destination"}))`,
+			`sum by (destination_workload) (istio_response_bytes_bucket{JOB,le="1.8e+06"})`,
+			`sum by (reporter) (istio_request_bytes_count{JOB})`,
+			`sum by (reporter) (istio_response_bytes_sum{JOB})`,
+			`sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{JOB})`,
+			`sum by (reporter, source_workload, destination_workload) (istio_tcp_connections_opened_total{JOB})`,
+			`sum by (reporter) (istio_request_messages_total{JOB})`,
+			`count by (__name__) ({__name__=~"istio_.+",JOB})`,
+		}},
+		{name: "native", native: true, queries: []string{
+			`sum by (reporter, response_code, source_workload, destination_workload) (istio_requests_total{JOB})`,
+			`sum by (reporter, source_workload, destination_workload) (histogram_count(istio_request_duration_milliseconds{JOB}))`,
+			`sum by (reporter, source_workload, destination_workload) (histogram_sum(istio_request_duration_milliseconds{JOB}))`,
+			`histogram_quantile(0.99, sum by (destination_workload) (istio_request_duration_milliseconds{JOB,reporter="destination"}))`,
+			`histogram_quantile(0.5, sum by (source_workload) (istio_request_bytes{JOB}))`,
+			`sum by (reporter) (histogram_count(istio_response_bytes{JOB}))`,
+			`sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{JOB})`,
+			`sum by (reporter) (istio_response_messages_total{JOB})`,
+			`count by (__name__) ({__name__=~"istio_.+",JOB})`,
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			promAddr := freePort(t)
+			args := []string{
+				"--set", "extensions::meshlens::remote_write::endpoint=http://" + promAddr + "/api/v1/write",
+				"--set", "extensions::meshlens::remote_write::interval=1s",
+			}
+			flags := []string{"--web.enable-remote-write-receiver"}
+			if tt.native {
+				args = append(args, "--set", "extensions::meshlens::metrics::native_histograms::enabled=true")
+				flags = append(flags, "--enable-feature=native-histograms")
+			}
+			mesh := startMeshlens(t, args...)
+			prom := startPrometheusWith(t, promAddr, "scrape", flags, mesh.HTTP)
+
+			tr := loadgen.Bookinfo().Generate(loadgen.GenConfig{Seed: 21, Requests: 3000, TCPPeriodic: true})
+			_, err := loadgen.Send(context.Background(), dial(t, mesh.GRPC), tr, loadgen.SendOptions{})
+			require.NoError(t, err)
+			waitProcessed(t, mesh, float64(tr.EntryCount()))
+			var total float64
+			for _, v := range tr.Ledger.Requests {
+				total += float64(v.Count)
+			}
+			count := `sum(istio_request_duration_milliseconds_count{job=%q})`
+			if tt.native {
+				count = `sum(histogram_count(istio_request_duration_milliseconds{job=%q}))`
+			}
+			require.Eventually(t, func() bool {
+				for _, job := range []string{"meshlens", "scrape"} {
+					r := prom.query(t, fmt.Sprintf(`sum(istio_requests_total{job=%q})`, job), time.Time{})
+					c := prom.query(t, fmt.Sprintf(count, job), time.Time{})
+					if len(r) != 1 || r[0].Value != total || len(c) != 1 || c[0].Value != total {
+						return false
+					}
+				}
+				return true
+			}, 60*time.Second, 250*time.Millisecond, "Prometheus holds the pushed and the scraped series, %v requests each", total)
+			res := prom.query(t, `count(istio_requests_total{job="meshlens"}) by (instance)`, time.Time{})
+			require.Len(t, res, 1)
+			host, _ := os.Hostname()
+			assert.Equal(t, host, res[0].Metric["instance"], "pushed series: instance is the host name by default")
+
+			byLabels := func(t *testing.T, q, job string) map[string]float64 {
+				out := map[string]float64{}
+				for _, s := range prom.query(t, strings.ReplaceAll(q, "JOB", fmt.Sprintf("job=%q", job)), time.Time{}) {
+					out[fmt.Sprint(s.Metric)] = s.Value
+				}
+				return out
+			}
+			for _, q := range tt.queries {
+				t.Run(q, func(t *testing.T) {
+					pushed, scraped := byLabels(t, q, "meshlens"), byLabels(t, q, "scrape")
+					require.NotEmpty(t, scraped)
+					assert.Equal(t, scraped, pushed)
+				})
+			}
+			if tt.native {
+				for _, job := range []string{"meshlens", "scrape"} {
+					r := prom.query(t, fmt.Sprintf(`count({__name__=~"istio_.+_bucket",job=%q})`, job), time.Time{})
+					assert.Empty(t, r, "%s: native histograms only", job)
+				}
+			}
+			t.Run("requests equal the ledger", func(t *testing.T) {
+				got := prom.requests(t, `sum by (reporter, source_workload, destination_workload, response_code) (istio_requests_total{job="meshlens"})`, time.Time{})
+				require.Len(t, got, len(tr.Ledger.Requests))
+				for k, want := range tr.Ledger.Requests {
+					assert.InDelta(t, float64(want.Count), got[k], 0, "%v: exactly", k)
+				}
+			})
+		})
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	Topology topology.Config `mapstructure:"topology"`
 	// Kiali serves a Kiali UI build under its web root (docs/kiali.md).
 	Kiali KialiConfig `mapstructure:"kiali"`
+	// RemoteWrite pushes the Istio series with Prometheus remote write
+	// (docs/push.md); off unless its endpoint is set.
+	RemoteWrite RemoteWriteConfig `mapstructure:"remote_write"`
 
 	_ struct{}
 }
@@ -69,6 +72,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Kiali.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("kiali: %w", err))
+	}
+	if err := c.RemoteWrite.Validate(); err != nil {
+		errs = errors.Join(errs, fmt.Errorf("remote_write: %w", err))
 	}
 	if c.Kiali.WebRoot != "" && (c.MetricsPath == c.Kiali.WebRoot || strings.HasPrefix(c.MetricsPath, c.Kiali.WebRoot+"/")) {
 		errs = errors.Join(errs, fmt.Errorf("metrics_path %q collides with kiali::web_root %q", c.MetricsPath, c.Kiali.WebRoot))

@@ -36,6 +36,7 @@ func createDefaultConfig() component.Config {
 		SpanMetrics: defaultSpanMetricsConfig(),
 		Topology:    topology.DefaultConfig(),
 		Kiali:       KialiConfig{WebRoot: DefaultKialiWebRoot},
+		RemoteWrite: defaultRemoteWriteConfig(),
 	}
 }
 

@@ -61,15 +61,18 @@ type Hub struct {
 	// spans is the span pipeline records of the other ingest paths are
 	// offered to (spans.go).
 	spans spansRef
+	// rw is the remote-write sender, nil when remote_write is off.
+	rw *rwSender
 
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	mu      sync.Mutex
-	ready   map[string]bool
-	server  *http.Server
-	mux     *http.ServeMux
-	serveWG sync.WaitGroup
+	mu       sync.Mutex
+	ready    map[string]bool
+	server   *http.Server
+	rwCancel context.CancelFunc // ends the remote-write sender
+	mux      *http.ServeMux
+	serveWG  sync.WaitGroup
 }
 
 var _ extension.Extension = (*Hub)(nil)
@@ -109,6 +112,13 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
+	if cfg.RemoteWrite.Enabled() {
+		rw, err := newRWSender(&cfg.RemoteWrite, h.agg, cfg.Metrics.NativeHistograms.Enabled, reg, set.Logger, now, set.BuildInfo.Version)
+		if err != nil {
+			return nil, err
+		}
+		h.rw = rw
+	}
 	return h, nil
 }
 
@@ -179,6 +189,13 @@ func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	})
 	h.mux.HandleFunc("/readyz", h.readyz)
 
+	if h.rw != nil {
+		// The client first: it starts nothing, so there is nothing to undo
+		// if listening fails.
+		if err := h.rw.start(ctx, host, h.set.TelemetrySettings); err != nil {
+			return err
+		}
+	}
 	ln, err := h.cfg.HTTP.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.HTTP.NetAddr.Endpoint, err)
@@ -190,6 +207,13 @@ func (h *Hub) Start(ctx context.Context, host component.Host) error {
 	}
 	h.mu.Lock()
 	h.server = srv
+	if h.rw != nil {
+		// Background work gets its own cancellation: Start's context ends
+		// when Start returns.
+		rwCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.rwCancel = cancel
+		h.serveWG.Go(func() { h.rw.run(rwCtx) })
+	}
 	h.mu.Unlock()
 	h.set.Logger.Info("meshlens HTTP server started", zap.String("endpoint", ln.Addr().String()),
 		zap.String("metrics_path", h.cfg.MetricsPath))
@@ -258,6 +282,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	srv := h.server
 	h.server = nil
+	if h.rwCancel != nil {
+		h.rwCancel() // a push under way ends at once
+		h.rwCancel = nil
+	}
 	h.mu.Unlock()
 	if srv == nil {
 		return nil

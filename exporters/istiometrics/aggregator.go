@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/exporters/remotewrite"
 )
 
 // labels is the label set shared by the metrics of one family. For TCP
@@ -44,9 +45,10 @@ type httpSeries struct {
 	exemplars           []exemplar // one per duration bucket (+Inf last), nil when off
 	native              *nativeSet // nil when native histograms are off
 	lastSeen            int64
-	block               []byte // rendered labels, made at the first scrape
-	pblock              []byte // the labels in protobuf, made at the first protobuf scrape
-	dead                bool   // removed by Expire (guarded by the shard lock)
+	block               []byte             // rendered labels, made at the first scrape
+	pblock              []byte             // the labels in protobuf, made at the first protobuf scrape
+	rw                  remotewrite.Labels // the labels in remote write, made at the first push
+	dead                bool               // removed by Expire (guarded by the shard lock)
 }
 
 // tcpSeries backs the four TCP counters of one label set.
@@ -54,7 +56,8 @@ type tcpSeries struct {
 	opened, closed, sent, received uint64
 	lastSeen                       int64
 	block, pblock                  []byte // as httpSeries'
-	dead                           bool   // removed by Expire (guarded by the shard lock)
+	rw                             remotewrite.Labels
+	dead                           bool // removed by Expire (guarded by the shard lock)
 }
 
 // hist is a cumulative histogram: counts per bucket (the last is +Inf).
@@ -106,6 +109,9 @@ type Aggregator struct {
 	// nativeMax is NativeHistograms.MaxBuckets when native histograms are
 	// on, else 0.
 	nativeMax int
+	// rwExternal is the external labels the series' remote-write labels
+	// (rw) hold: those of the first RemoteWriteReader.
+	rwExternal atomic.Pointer[string]
 }
 
 type lockedShard struct {

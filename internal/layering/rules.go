@@ -38,6 +38,12 @@ var layers = []layer{
 		may: []string{"accesslog", "topology"},
 	},
 	{
+		// The remote-write encoder (ADR 0013): pure, imported by the
+		// aggregations' remote-write readers.
+		name: "remote-write encoder core", exact: []string{"exporters/remotewrite"},
+		core: true,
+	},
+	{
 		name: "aggregations and exporters", prefixes: []string{"exporters"},
 		may: []string{"accesslog", "exporters"},
 	},

@@ -1,0 +1,301 @@
+package hubextension
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/component"
+	"go.uber.org/zap"
+
+	"github.com/meshlens/meshlens/exporters/istiometrics"
+	"github.com/meshlens/meshlens/exporters/remotewrite"
+)
+
+// rwSender is meshlens's own Prometheus remote-write sender (remote_write,
+// ADR 0013): one goroutine that, every interval, reads the Istio series
+// with an istiometrics.RemoteWriteReader into requests of at most
+// max_request_bytes and sends each, snappy-compressed, before reading on.
+// A push that outlasts the interval delays the next one (the ticker drops
+// the ticks missed): nothing queues, since a newer push carries the newer
+// cumulative values. Memory: one request's body and its compressed copy
+// (2 × max_request_bytes at most, reused), and the labels each series
+// keeps (remotewrite.Labels, ~ its text label block).
+type rwSender struct {
+	cfg    *RemoteWriteConfig
+	reader *istiometrics.RemoteWriteReader
+	native bool
+	m      *rwMetrics
+	logger *zap.Logger
+	now    func() time.Time
+	agent  string
+
+	client  *http.Client
+	batch   remotewrite.Batch
+	wire    []byte
+	ctx     context.Context // the push under way's, for Emit
+	due     time.Time       // when the next push is due: no retry starts after
+	failing bool
+	// refusing: the last request was refused with a 4xx (logged once,
+	// until one is accepted again).
+	refusing bool
+}
+
+// newRWSender prepares the sender of agg with the configuration's external
+// labels (job and instance defaulted) and registers its metrics on reg.
+func newRWSender(cfg *RemoteWriteConfig, agg *istiometrics.Aggregator, native bool, reg prometheus.Registerer, logger *zap.Logger, now func() time.Time, version string) (*rwSender, error) {
+	ext := map[string]string{"job": "meshlens"}
+	if host, err := os.Hostname(); err == nil {
+		ext["instance"] = host
+	}
+	maps.Copy(ext, cfg.ExternalLabels)
+	var labels []remotewrite.Label
+	for _, n := range slices.Sorted(maps.Keys(ext)) {
+		labels = append(labels, remotewrite.Label{Name: n, Value: ext[n]})
+	}
+	reader, err := agg.NewRemoteWriteReader(labels)
+	if err != nil {
+		return nil, fmt.Errorf("create remote-write reader: %w", err)
+	}
+	m, err := newRWMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &rwSender{cfg: cfg, reader: reader, native: native, m: m, logger: logger, now: now, agent: "meshlens/" + version}
+	s.batch = remotewrite.Batch{MaxBytes: cfg.MaxRequestBytes, Emit: s.send}
+	return s, nil
+}
+
+// start makes the HTTP client (TLS, headers and auth as the Collector's
+// exporters); run then pushes.
+func (s *rwSender) start(ctx context.Context, host component.Host, set component.TelemetrySettings) error {
+	client, err := s.cfg.Client.ToClient(ctx, host.GetExtensions(), set)
+	if err != nil {
+		return fmt.Errorf("create remote-write client: %w", err)
+	}
+	s.client = client
+	s.logger.Info("meshlens remote write started", zap.String("endpoint", s.cfg.Client.Endpoint),
+		zap.Duration("interval", s.cfg.Interval), zap.Bool("native_histograms", s.native))
+	return nil
+}
+
+// run pushes every interval until ctx ends.
+func (s *rwSender) run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.client.CloseIdleConnections() // their goroutines end with them
+			s.logger.Info("meshlens remote write stopped", zap.String("endpoint", s.cfg.Client.Endpoint))
+			return
+		case <-t.C:
+			s.push(ctx)
+		}
+	}
+}
+
+// push reads and sends every series once.
+func (s *rwSender) push(ctx context.Context) {
+	start := s.now()
+	s.ctx, s.due = ctx, start.Add(s.cfg.Interval)
+	s.m.pushes.Inc()
+	err := s.reader.Read(start.UnixMilli(), &s.batch)
+	if err == nil {
+		err = s.batch.Flush()
+	}
+	s.m.duration.Observe(s.now().Sub(start).Seconds())
+	s.ctx = nil
+	if ctx.Err() != nil {
+		return // shutting down
+	}
+	switch {
+	case err != nil:
+		s.m.pushesFailed.Inc()
+		if !s.failing {
+			s.logger.Warn("remote write fails; counted in meshlens_remote_write_pushes_failed_total until it works again", zap.Error(err))
+		}
+		s.failing = true
+	case s.failing:
+		s.failing = false
+		s.logger.Info("remote write works again")
+	}
+}
+
+// errRetriesSpent ends a push whose request could not be sent.
+var errRetriesSpent = errors.New("remote-write request not accepted")
+
+// send is the Batch's Emit: it compresses a request and posts it,
+// retrying on 5xx, 429 and transport errors with backoff while the
+// push's interval lasts. A request refused with another 4xx is dropped
+// (its series are counted) and the push goes on; one that could not be
+// sent ends the push.
+func (s *rwSender) send(body []byte, samples, histograms int) error {
+	ctx := s.ctx
+	s.wire = s2.EncodeSnappy(s.wire[:cap(s.wire)], body)
+	wait := s.cfg.Retry.InitialInterval
+	for attempt := 0; ; attempt++ {
+		code, answer, err := s.post(ctx, s.wire)
+		if err == nil && code/100 == 2 {
+			if s.refusing {
+				s.refusing = false
+				s.logger.Info("the remote accepts remote-write requests again")
+			}
+			s.m.requests.Inc()
+			s.m.samples.Add(float64(samples))
+			s.m.histograms.Add(float64(histograms))
+			s.m.bytes.Add(float64(len(s.wire)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("send remote-write request: %w", ctx.Err())
+		}
+		reason := "transport"
+		switch {
+		case err != nil:
+		case code == http.StatusTooManyRequests:
+			reason = "http_429"
+		case code/100 == 5:
+			reason = "http_5xx"
+		case code/100 == 4:
+			reason = "http_4xx"
+		default:
+			reason = "http_other"
+		}
+		s.m.failed.WithLabelValues(reason).Inc()
+		if reason == "http_4xx" || reason == "http_other" {
+			// Refused: sending it again would not help. The rest of the
+			// push may be accepted.
+			s.m.dropped.Add(float64(samples + histograms))
+			if !s.refusing {
+				s.refusing = true
+				s.logger.Warn("the remote refuses remote-write requests; their series are dropped, counted in meshlens_remote_write_requests_failed_total{reason=\"http_4xx\"}",
+					zap.Int("status", code), zap.String("answer", answer))
+			}
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: HTTP %d", errRetriesSpent, code)
+		}
+		if attempt >= s.cfg.Retry.MaxRetries || s.now().Add(wait).After(s.due) {
+			s.m.dropped.Add(float64(samples + histograms))
+			return fmt.Errorf("send remote-write request (%d attempts): %w", attempt+1, err)
+		}
+		s.m.retries.Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("send remote-write request: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, s.cfg.Retry.MaxInterval)
+	}
+}
+
+// post sends one compressed request and returns the answer's status and,
+// when it is not 2xx, the start of its body.
+func (s *rwSender) post(ctx context.Context, wire []byte) (code int, answer string, _ error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Client.Endpoint, bytes.NewReader(wire))
+	if err != nil {
+		return 0, "", fmt.Errorf("create remote-write request: %w", err)
+	}
+	h := req.Header
+	h.Set("Content-Encoding", "snappy")
+	h.Set("Content-Type", "application/x-protobuf")
+	h.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	h.Set("User-Agent", s.agent)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("post remote-write request: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var head [256]byte
+		n, _ := io.ReadFull(resp.Body, head[:])
+		answer = string(head[:n])
+	}
+	// Read a little of the answer so that the connection is reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode, answer, nil
+}
+
+// rwMetrics are the sender's self-metrics.
+type rwMetrics struct {
+	reg                  prometheus.Registerer
+	pushes, pushesFailed prometheus.Counter
+	duration             prometheus.Histogram
+	requests, retries    prometheus.Counter
+	failed               *prometheus.CounterVec
+	samples, histograms  prometheus.Counter
+	dropped, bytes       prometheus.Counter
+	collectors           []prometheus.Collector
+}
+
+func newRWMetrics(reg prometheus.Registerer) (*rwMetrics, error) {
+	m := &rwMetrics{
+		reg: reg,
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_pushes_total", Help: "Pushes of the remote-write sender begun.",
+		}),
+		pushesFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_pushes_failed_total",
+			Help: "Pushes of the remote-write sender ended by a request that could not be sent (retries spent, or the next push due); the next push sends the cumulative values again.",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "meshlens_remote_write_push_duration_seconds", Help: "Time a push of the remote-write sender took, reading and sending.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		requests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_requests_total", Help: "Remote-write requests the remote accepted (2xx).",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_retries_total", Help: "Remote-write requests sent again after a 5xx, 429 or transport error.",
+		}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_requests_failed_total",
+			Help: "Remote-write attempts that failed, by reason: http_4xx (refused: not retried, dropped), http_429, http_5xx, transport (retried), http_other.",
+		}, []string{"reason"}),
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_samples_total", Help: "Samples in the remote-write requests accepted.",
+		}),
+		histograms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_histograms_total", Help: "Native histograms in the remote-write requests accepted.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_dropped_total", Help: "Samples and native histograms of remote-write requests given up (refused, or retries spent).",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshlens_remote_write_sent_bytes_total", Help: "Bytes (snappy-compressed) of the remote-write requests accepted.",
+		}),
+	}
+	m.collectors = []prometheus.Collector{m.pushes, m.pushesFailed, m.duration, m.requests, m.retries, m.failed, m.samples, m.histograms, m.dropped, m.bytes}
+	for _, r := range []string{"http_4xx", "http_429", "http_5xx", "transport", "http_other"} {
+		m.failed.WithLabelValues(r)
+	}
+	for i, col := range m.collectors {
+		if err := reg.Register(col); err != nil {
+			for _, done := range m.collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("register remote-write metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Unregister removes the metrics from the registry.
+func (m *rwMetrics) Unregister() {
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
