@@ -30,6 +30,9 @@ func (r *alsReceiver) startSpans(ctx context.Context, reg prometheus.Registerer)
 	if err != nil {
 		return err
 	}
+	// Started before it is offered to the hub, so that a refusal can shut
+	// it down (Shutdown waits for the goroutine Start starts).
+	p.Start()
 	if h, ok := r.sink.(spanHub); ok {
 		// Records of the other ingest paths (OpenTelemetry and file access
 		// logs) are rebuilt into spans by this pipeline too.
@@ -38,7 +41,6 @@ func (r *alsReceiver) startSpans(ctx context.Context, reg prometheus.Registerer)
 			return err
 		}
 	}
-	p.Start()
 	r.spans = p
 	r.set.Logger.Info("Rebuilding spans from access logs",
 		zap.Float64("sampling_rate", r.cfg.Traces.SamplingRate), zap.Bool("keep_errors", r.cfg.Traces.KeepErrors),

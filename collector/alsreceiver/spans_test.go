@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/meshlens/meshlens/accesslog"
 	"github.com/meshlens/meshlens/exporters/spans"
 	"github.com/meshlens/meshlens/loadgen"
 )
@@ -260,5 +261,32 @@ func TestLoadTracesConfig(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg.(*Config).Traces)
 		})
+	}
+}
+
+// refusingHub is a hub whose one span pipeline is taken.
+type refusingHub struct{ *fakeHub }
+
+func (refusingHub) SetSpans(string, func([]accesslog.Record)) error {
+	return errors.New("spans are already rebuilt by envoyals/other")
+}
+func (refusingHub) ClearSpans(string) {}
+
+// TestSecondSpanPipelineRefused: a receiver with traces on, on a hub whose
+// span pipeline another receiver already owns, fails to start with the
+// hub's reason at once (its own pipeline stopped, its goroutine gone:
+// goleak), rather than hanging.
+func TestSecondSpanPipelineRefused(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Traces.Enabled = true
+	r := newReceiver(cfg, receivertest.NewNopSettings(Type), consumertest.NewNop(), time.Now)
+	r.sink = refusingHub{newFakeHub()}
+	done := make(chan error, 1)
+	go func() { done <- r.startSpans(context.Background(), prometheus.NewRegistry()) }()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "already rebuilt by envoyals/other")
+	case <-time.After(5 * time.Second):
+		t.Fatal("startSpans hangs when the hub refuses its pipeline")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -43,7 +44,8 @@ type rwSender struct {
 	batch   remotewrite.Batch
 	wire    []byte
 	ctx     context.Context // the push under way's, for Emit
-	due     time.Time       // when the next push is due: no retry starts after
+	due     time.Time       // when the next push is due: no retry runs past it
+	pushErr error           // the push's first request not accepted
 	failing bool
 	// refusing: the last request was refused with a 4xx (logged once,
 	// until one is accepted again).
@@ -107,11 +109,14 @@ func (s *rwSender) run(ctx context.Context) {
 // push reads and sends every series once.
 func (s *rwSender) push(ctx context.Context) {
 	start := s.now()
-	s.ctx, s.due = ctx, start.Add(s.cfg.Interval)
+	s.ctx, s.due, s.pushErr = ctx, start.Add(s.cfg.Interval), nil
 	s.m.pushes.Inc()
 	err := s.reader.Read(start.UnixMilli(), &s.batch)
 	if err == nil {
 		err = s.batch.Flush()
+	}
+	if err == nil {
+		err = s.pushErr
 	}
 	s.m.duration.Observe(s.now().Sub(start).Seconds())
 	s.ctx = nil
@@ -131,20 +136,23 @@ func (s *rwSender) push(ctx context.Context) {
 	}
 }
 
-// errRetriesSpent ends a push whose request could not be sent.
+// errRetriesSpent is the error of a request still not accepted when its
+// retries are spent.
 var errRetriesSpent = errors.New("remote-write request not accepted")
 
 // send is the Batch's Emit: it compresses a request and posts it,
 // retrying on 5xx, 429 and transport errors with backoff while the
-// push's interval lasts. A request refused with another 4xx is dropped
-// (its series are counted) and the push goes on; one that could not be
-// sent ends the push.
+// push's interval lasts (a retry is cut off when the interval ends). A
+// request refused with another 4xx is dropped (its series are counted)
+// and the push goes on; so does one whose retries are spent within the
+// interval (the push is counted failed). One still not sent when the
+// interval is over ends the push: the next push carries newer values.
 func (s *rwSender) send(body []byte, samples, histograms int) error {
 	ctx := s.ctx
 	s.wire = s2.EncodeSnappy(s.wire[:cap(s.wire)], body)
 	wait := s.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {
-		code, answer, err := s.post(ctx, s.wire)
+		code, answer, err := s.postAttempt(ctx, attempt)
 		if err == nil && code/100 == 2 {
 			if s.refusing {
 				s.refusing = false
@@ -188,7 +196,14 @@ func (s *rwSender) send(body []byte, samples, histograms int) error {
 		}
 		if attempt >= s.cfg.Retry.MaxRetries || s.now().Add(wait).After(s.due) {
 			s.m.dropped.Add(float64(samples + histograms))
-			return fmt.Errorf("send remote-write request (%d attempts): %w", attempt+1, err)
+			err = fmt.Errorf("send remote-write request (%d attempts): %w", attempt+1, err)
+			if s.pushErr == nil {
+				s.pushErr = err
+			}
+			if s.now().After(s.due) {
+				return err
+			}
+			return nil
 		}
 		s.m.retries.Inc()
 		t := time.NewTimer(wait)
@@ -202,13 +217,51 @@ func (s *rwSender) send(body []byte, samples, histograms int) error {
 	}
 }
 
+// postAttempt posts s.wire; a retry (attempt > 0) may not run past the
+// interval.
+func (s *rwSender) postAttempt(ctx context.Context, attempt int) (int, string, error) {
+	if attempt == 0 {
+		return s.post(ctx, s.wire)
+	}
+	rctx, cancel := context.WithDeadline(ctx, s.due)
+	defer cancel()
+	return s.post(rctx, s.wire)
+}
+
+// sentBody is a request's body that says when the Transport closed it: it
+// may read it until then, even after Do returned.
+type sentBody struct {
+	*bytes.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
 // post sends one compressed request and returns the answer's status and,
-// when it is not 2xx, the start of its body.
+// when it is not 2xx, the start of its body. wire is reused for the next
+// request only once the Transport has closed the body; if it has not
+// within the client's timeout, a new buffer is taken instead.
 func (s *rwSender) post(ctx context.Context, wire []byte) (code int, answer string, _ error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Client.Endpoint, bytes.NewReader(wire))
+	body := &sentBody{Reader: bytes.NewReader(wire), closed: make(chan struct{})}
+	defer func() {
+		t := time.NewTimer(max(s.cfg.Client.Timeout, time.Second))
+		defer t.Stop()
+		select {
+		case <-body.closed:
+		case <-t.C:
+			s.wire = nil // still read by an abandoned request
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Client.Endpoint, body)
 	if err != nil {
+		_ = body.Close()
 		return 0, "", fmt.Errorf("create remote-write request: %w", err)
 	}
+	req.ContentLength = int64(len(wire))
 	h := req.Header
 	h.Set("Content-Encoding", "snappy")
 	h.Set("Content-Type", "application/x-protobuf")

@@ -254,7 +254,9 @@ func TestRemoteWriteRetries(t *testing.T) {
 		pushFail float64
 	}{
 		{name: "5xx then ok", answer: []int{503, 500}, accepted: 20, retries: 2, reason: "http_5xx", failed: 2},
-		{name: "429 until spent", answer: []int{429, 429, 429}, accepted: 0, retries: 2, reason: "http_429", failed: 3, dropped: true, pushFail: 1},
+		// Spent within the interval: that request is dropped, the push
+		// goes on (and is counted failed).
+		{name: "429 until spent", answer: []int{429, 429, 429}, accepted: 19, retries: 2, reason: "http_429", failed: 3, dropped: true, pushFail: 1},
 		{name: "4xx not retried", answer: []int{400}, accepted: 19, reason: "http_4xx", failed: 1, dropped: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,13 +281,41 @@ func TestRemoteWriteRetries(t *testing.T) {
 				assert.Zero(t, dropped)
 			}
 			sent := metricValue(t, h, "meshlens_remote_write_samples_total") + dropped
-			if tt.pushFail == 0 {
-				assert.InDelta(t, float64(40*67), sent, 0, "every sample of the push accepted or dropped")
-			} else {
-				assert.Less(t, sent, float64(40*67), "the requests after a spent one are not read")
-			}
+			assert.InDelta(t, float64(40*67), sent, 0, "every sample of the push accepted or dropped")
 		})
 	}
+}
+
+// TestRemoteWriteRetryEndsWithTheInterval: a retry that hangs is cut off
+// when the push's interval ends, and a request not sent by then ends the
+// push (the next one carries newer values): the push takes about its
+// interval, not the remote's 5 s.
+func TestRemoteWriteRetryEndsWithTheInterval(t *testing.T) {
+	var calls atomic.Int32
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		select { // every retry hangs
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(remote.Close)
+	h := rwHub(t, 40, &rwSink{}, func(c *RemoteWriteConfig) {
+		c.Client.Endpoint = remote.URL + "/api/v1/write"
+		c.Interval = 300 * time.Millisecond
+		c.MaxRequestBytes = 64 << 10
+		c.Retry = RemoteWriteRetryConfig{MaxRetries: 3, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}
+	})
+	require.NoError(t, h.rw.start(context.Background(), componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings()))
+	start := time.Now()
+	h.rw.push(context.Background())
+	assert.Less(t, time.Since(start), 2*time.Second, "the retry is cut off at the interval's end")
+	assert.InDelta(t, 1, metricValue(t, h, "meshlens_remote_write_pushes_failed_total"), 0)
+	assert.Zero(t, metricValue(t, h, "meshlens_remote_write_requests_total"), "nothing accepted")
+	assert.EqualValues(t, 2, calls.Load(), "the push ended with the request that outlasted its interval")
 }
 
 // TestRemoteWriteRetriesTransport: a remote that does not answer is a

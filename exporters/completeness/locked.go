@@ -82,7 +82,13 @@ func (l *Locked) ObserveStats(p *accesslog.Proxy, fams []*dto.MetricFamily, now 
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Stats(p.NodeID, workloadOf(&p.Workload), written, dropped, now)
+	// A node without workload metadata leaves the workload the records
+	// named alone.
+	var w Workload
+	if p.Workload.Name != "" || p.Workload.Namespace != "" {
+		w = workloadOf(&p.Workload)
+	}
+	l.t.Stats(p.NodeID, w, written, dropped, now)
 }
 
 // Expire forgets idle proxies.

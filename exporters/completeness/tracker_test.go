@@ -140,6 +140,9 @@ func TestLockedWorkload(t *testing.T) {
 	other := pp
 	other.Cluster = "c2"
 	l.ConsumeRecords(rec("pp-east", accesslog.ReporterSource, other, peer), nil, t0)
+	// Stats from a node without workload metadata leave the workload its
+	// records named.
+	l.ObserveStats(&accesslog.Proxy{NodeID: "pp-0"}, []*dto.MetricFamily{logged(3)}, t0)
 
 	nodes := func(ps []NodeProxy) []string {
 		var out []string

@@ -124,8 +124,10 @@ func (r *RemoteWriteReader) readHTTP(sh *lockedShard, ts int64, b *remotewrite.B
 	}
 	sh.mu.Unlock()
 	for j := 0; j < len(r.list); {
+		// The shard's lock is held for ChunkBytes of request at most, as
+		// the exposition holds it: ingest on the shard waits that long.
 		sh.mu.Lock()
-		for ; j < len(r.list) && !b.Full(); j++ {
+		for held := b.Len(); j < len(r.list) && !b.Full() && b.Len()-held < ChunkBytes; j++ {
 			if l := &r.list[j]; !l.s.dead {
 				r.http(l, ts, b)
 			}
@@ -247,7 +249,7 @@ func (r *RemoteWriteReader) readTCP(sh *lockedShard, ts int64, b *remotewrite.Ba
 	sh.mu.Unlock()
 	for j := 0; j < len(r.tcpList); {
 		sh.mu.Lock()
-		for ; j < len(r.tcpList) && !b.Full(); j++ {
+		for held := b.Len(); j < len(r.tcpList) && !b.Full() && b.Len()-held < ChunkBytes; j++ {
 			l := r.tcpList[j]
 			if l.s.dead {
 				continue

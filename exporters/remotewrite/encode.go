@@ -139,6 +139,9 @@ type Batch struct {
 // Full reports whether the pending request has reached MaxBytes.
 func (b *Batch) Full() bool { return len(b.buf) >= b.MaxBytes }
 
+// Len is the size of the request being built, in bytes.
+func (b *Batch) Len() int { return len(b.buf) }
+
 // FlushIfFull emits the pending request when it has reached MaxBytes.
 func (b *Batch) FlushIfFull() error {
 	if !b.Full() {
