@@ -105,14 +105,6 @@ func TestE2ERemoteWrite(t *testing.T) {
 	host, _ := os.Hostname()
 	assert.Equal(t, host, res[0].Metric["instance"], "pushed series: instance is service.instance.id, the host name")
 
-	// byLabels runs q for a job and keys the result by its labels.
-	byLabels := func(t *testing.T, q, job string) map[string]float64 {
-		out := map[string]float64{}
-		for _, s := range prom.query(t, strings.ReplaceAll(q, "JOB", fmt.Sprintf("job=%q", job)), time.Time{}) {
-			out[fmt.Sprint(s.Metric)] = s.Value
-		}
-		return out
-	}
 	for _, q := range []string{
 		`sum by (reporter, response_code, source_workload, destination_workload) (istio_requests_total{JOB})`,
 		`sum by (reporter, source_workload, destination_workload) (istio_request_duration_milliseconds_count{JOB})`,
@@ -130,7 +122,7 @@ func TestE2ERemoteWrite(t *testing.T) {
 		`count by (__name__) ({__name__=~"istio_.+|traces_span_metrics_.+",JOB})`,
 	} {
 		t.Run(q, func(t *testing.T) {
-			pushed, scraped := byLabels(t, q, "meshlens"), byLabels(t, q, "scrape")
+			pushed, scraped := prom.byLabels(t, q, "meshlens"), prom.byLabels(t, q, "scrape")
 			require.NotEmpty(t, scraped)
 			assert.Equal(t, scraped, pushed)
 		})
@@ -240,16 +232,9 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 			host, _ := os.Hostname()
 			assert.Equal(t, host, res[0].Metric["instance"], "pushed series: instance is the host name by default")
 
-			byLabels := func(t *testing.T, q, job string) map[string]float64 {
-				out := map[string]float64{}
-				for _, s := range prom.query(t, strings.ReplaceAll(q, "JOB", fmt.Sprintf("job=%q", job)), time.Time{}) {
-					out[fmt.Sprint(s.Metric)] = s.Value
-				}
-				return out
-			}
 			for _, q := range tt.queries {
 				t.Run(q, func(t *testing.T) {
-					pushed, scraped := byLabels(t, q, "meshlens"), byLabels(t, q, "scrape")
+					pushed, scraped := prom.byLabels(t, q, "meshlens"), prom.byLabels(t, q, "scrape")
 					require.NotEmpty(t, scraped)
 					assert.Equal(t, scraped, pushed)
 				})
@@ -269,4 +254,15 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 			})
 		})
 	}
+}
+
+// byLabels runs q with JOB replaced by job="<job>" and keys the result by
+// its labels.
+func (p *prometheus) byLabels(t *testing.T, q, job string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, s := range p.query(t, strings.ReplaceAll(q, "JOB", fmt.Sprintf("job=%q", job)), time.Time{}) {
+		out[fmt.Sprint(s.Metric)] = s.Value
+	}
+	return out
 }

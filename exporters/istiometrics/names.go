@@ -95,3 +95,15 @@ func (l *labels) has(j int, tcp bool) bool {
 func (a *Aggregator) enabled(m metric, l *labels) bool {
 	return !a.plan.off[m][side(l.reporter)]
 }
+
+// enabledBits returns the bits of the metrics from..to that are on for k
+// (what a reader of the series emits of a label set).
+func (a *Aggregator) enabledBits(k *labels, from, to metric) uint16 {
+	var on uint16
+	for m := from; m <= to; m++ {
+		if a.enabled(m, k) {
+			on |= 1 << m
+		}
+	}
+	return on
+}

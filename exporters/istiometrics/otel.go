@@ -132,7 +132,7 @@ func (r *OTelReader) readHTTP(sh *lockedShard, ts pcommon.Timestamp, b *otelconv
 	sh.mu.Lock()
 	r.httpList = r.httpList[:0]
 	for k, s := range sh.http {
-		on := r.enabled(&k, mRequestCount, mGRPCResponseMessages)
+		on := r.a.enabledBits(&k, mRequestCount, mGRPCResponseMessages)
 		if on == 0 {
 			continue
 		}
@@ -224,22 +224,11 @@ func (r *OTelReader) emitHTTP(row *otelHTTPRow, ts pcommon.Timestamp, b *otelcon
 	return b.Added(n)
 }
 
-// enabled returns the bits of the metrics from..to that are on for k.
-func (r *OTelReader) enabled(k *labels, from, to metric) uint16 {
-	var on uint16
-	for m := from; m <= to; m++ {
-		if r.a.enabled(m, k) {
-			on |= 1 << m
-		}
-	}
-	return on
-}
-
 func (r *OTelReader) readTCP(sh *lockedShard, ts pcommon.Timestamp, b *otelconv.Batch) error {
 	sh.mu.Lock()
 	r.tcpList = r.tcpList[:0]
 	for k, s := range sh.tcp {
-		on := r.enabled(&k, mTCPOpened, mTCPReceived)
+		on := r.a.enabledBits(&k, mTCPOpened, mTCPReceived)
 		if on == 0 {
 			continue
 		}

@@ -113,7 +113,7 @@ func (r *RemoteWriteReader) readHTTP(sh *lockedShard, ts int64, b *remotewrite.B
 	sh.mu.Lock()
 	r.list = r.list[:0]
 	for k, s := range sh.http {
-		on := r.enabled(&k, mRequestCount, mGRPCResponseMessages)
+		on := r.a.enabledBits(&k, mRequestCount, mGRPCResponseMessages)
 		if on == 0 {
 			continue
 		}
@@ -222,22 +222,11 @@ func (r *RemoteWriteReader) nativeBuckets(n *nhist) {
 	r.hist.Spans, r.hist.Deltas = spans, deltas
 }
 
-// enabled returns the bits of the metrics from..to that are on for k.
-func (r *RemoteWriteReader) enabled(k *labels, from, to metric) uint16 {
-	var on uint16
-	for m := from; m <= to; m++ {
-		if r.a.enabled(m, k) {
-			on |= 1 << m
-		}
-	}
-	return on
-}
-
 func (r *RemoteWriteReader) readTCP(sh *lockedShard, ts int64, b *remotewrite.Batch) error {
 	sh.mu.Lock()
 	r.tcpList = r.tcpList[:0]
 	for k, s := range sh.tcp {
-		on := r.enabled(&k, mTCPOpened, mTCPReceived)
+		on := r.a.enabledBits(&k, mTCPOpened, mTCPReceived)
 		if on == 0 {
 			continue
 		}
