@@ -46,7 +46,9 @@ type rwSender struct {
 	ctx     context.Context // the push under way's, for Emit
 	due     time.Time       // when the next push is due: no retry runs past it
 	pushErr error           // the push's first request not accepted
-	failing bool
+	// wireLent: a request abandoned by the client may still read wire.
+	wireLent bool
+	failing  bool
 	// refusing: the last request was refused with a 4xx (logged once,
 	// until one is accepted again).
 	refusing bool
@@ -149,6 +151,10 @@ var errRetriesSpent = errors.New("remote-write request not accepted")
 // interval is over ends the push: the next push carries newer values.
 func (s *rwSender) send(body []byte, samples, histograms int) error {
 	ctx := s.ctx
+	if s.wireLent {
+		// An abandoned request may still read the last buffer: take a new one.
+		s.wire, s.wireLent = nil, false
+	}
 	s.wire = s2.EncodeSnappy(s.wire[:cap(s.wire)], body)
 	wait := s.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {
@@ -242,9 +248,10 @@ func (b *sentBody) Close() error {
 }
 
 // post sends one compressed request and returns the answer's status and,
-// when it is not 2xx, the start of its body. wire is reused for the next
-// request only once the Transport has closed the body; if it has not
-// within the client's timeout, a new buffer is taken instead.
+// when it is not 2xx, the start of its body. wire is overwritten by the
+// next request only once the Transport has closed the body; if it has not
+// within the client's timeout, the next request takes a new buffer (a
+// retry of this one sends the same bytes from it).
 func (s *rwSender) post(ctx context.Context, wire []byte) (code int, answer string, _ error) {
 	body := &sentBody{Reader: bytes.NewReader(wire), closed: make(chan struct{})}
 	defer func() {
@@ -253,7 +260,7 @@ func (s *rwSender) post(ctx context.Context, wire []byte) (code int, answer stri
 		select {
 		case <-body.closed:
 		case <-t.C:
-			s.wire = nil // still read by an abandoned request
+			s.wireLent = true // still read by an abandoned request: not to be written again
 		}
 	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Client.Endpoint, body)

@@ -388,3 +388,44 @@ func TestRemoteWriteRefusalsLoggedOnce(t *testing.T) {
 	assert.Len(t, logs.FilterMessageSnippet("accepts remote-write requests again").All(), 1, "the fourth request was accepted")
 	assert.InDelta(t, 3, metricValue(t, h, "meshlens_remote_write_requests_failed_total", "reason=http_4xx"), 0)
 }
+
+// rtFunc is an http.RoundTripper.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestRemoteWriteAbandonedBody: a request whose body the Transport has not
+// closed (it may still read it) keeps its buffer: its retry sends the same
+// bytes, and the next request is encoded into a new buffer.
+func TestRemoteWriteAbandonedBody(t *testing.T) {
+	h := rwHub(t, 5, &rwSink{}, func(c *RemoteWriteConfig) {
+		c.Retry = RemoteWriteRetryConfig{MaxRetries: 1, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}
+		c.Client.Timeout = 100 * time.Millisecond // how long post waits for the body to be closed: 1 s at least
+	})
+	require.NoError(t, h.rw.start(context.Background(), componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings()))
+	var bodies [][]byte
+	h.rw.client = &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
+		answer := http.StatusNoContent
+		if len(bodies) == 0 {
+			// The first attempt: answered 503 before its body was read
+			// or closed (the body is left to the Transport).
+			bodies = append(bodies, nil)
+			answer = http.StatusServiceUnavailable
+		} else {
+			b, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			_ = r.Body.Close()
+			bodies = append(bodies, b)
+		}
+		return &http.Response{StatusCode: answer, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+	})}
+	h.rw.push(context.Background())
+	require.Len(t, bodies, 2, "one request, retried once")
+	raw, err := snappy.Decode(nil, bodies[1])
+	require.NoError(t, err, "the retry sends the request's bytes")
+	d, err := rwtest.Decode(raw)
+	require.NoError(t, err)
+	assert.Len(t, d.Samples, 5*67)
+	assert.InDelta(t, 1, metricValue(t, h, "meshlens_remote_write_requests_total"), 0)
+	assert.True(t, h.rw.wireLent, "the first attempt's reader may still hold the buffer")
+}
