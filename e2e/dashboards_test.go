@@ -230,30 +230,28 @@ func expandVars(expr string, vals map[string]string) (string, error) {
 	return out, nil
 }
 
-var (
-	promqlNamesOnce sync.Once
-	promqlNamesPath string
-	promqlNamesErr  error
-)
+// promqlNames builds the dashboards module's promqlnames command once and
+// returns its path.
+var promqlNames = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "meshlens-promqlnames-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "promqlnames")
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-o", path, "./cmd/promqlnames")
+	cmd.Dir = "../dashboards"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build dashboards/cmd/promqlnames: %w\n%s", err, out)
+	}
+	return path, nil
+})
 
-// promqlNamesTool builds the dashboards module's promqlnames command once.
+// promqlNamesTool is promqlNames, or the test fails.
 func promqlNamesTool(t *testing.T) string {
 	t.Helper()
-	promqlNamesOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "meshlens-promqlnames-")
-		if err != nil {
-			promqlNamesErr = err
-			return
-		}
-		promqlNamesPath = filepath.Join(dir, "promqlnames")
-		cmd := exec.CommandContext(context.Background(), "go", "build", "-o", promqlNamesPath, "./cmd/promqlnames")
-		cmd.Dir = "../dashboards"
-		if out, err := cmd.CombinedOutput(); err != nil {
-			promqlNamesErr = fmt.Errorf("build dashboards/cmd/promqlnames: %w\n%s", err, out)
-		}
-	})
-	require.NoError(t, promqlNamesErr)
-	return promqlNamesPath
+	path, err := promqlNames()
+	require.NoError(t, err)
+	return path
 }
 
 // promqlUse is what an expression reads from one metric.

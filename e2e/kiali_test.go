@@ -25,35 +25,32 @@ import (
 	"github.com/meshlens/meshlens/loadgen"
 )
 
-var (
-	kialiUIOnce sync.Once
-	kialiUIPath string
-	kialiUIErr  error
-)
+// kialiUI fetches Kiali's web UI once (scripts/kiali-ui.sh) and returns
+// its directory.
+var kialiUI = sync.OnceValues(func() (string, error) {
+	cmd := exec.CommandContext(context.Background(), "bash", "../scripts/kiali-ui.sh")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/kiali-ui.sh: %w\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(string(out)), nil
+})
 
 // kialiUIBuild returns Kiali's web UI as published on npm, fetched by
 // scripts/kiali-ui.sh into a cache directory the first time. Without npm
 // (or the network) it skips outside CI and fails in CI, like need.
 func kialiUIBuild(t *testing.T) string {
 	t.Helper()
-	kialiUIOnce.Do(func() {
-		cmd := exec.CommandContext(context.Background(), "bash", "../scripts/kiali-ui.sh")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			kialiUIErr = fmt.Errorf("scripts/kiali-ui.sh: %w\n%s", err, stderr.String())
-			return
-		}
-		kialiUIPath = strings.TrimSpace(string(out))
-	})
-	if kialiUIErr != nil {
+	path, err := kialiUI()
+	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("Kiali's UI is not installed: .ci/run must fetch it: %v", kialiUIErr)
+			t.Fatalf("Kiali's UI is not installed: .ci/run must fetch it: %v", err)
 		}
-		t.Skipf("Kiali's UI (@kiali/kiali-ui from npm) is not available: %v", kialiUIErr)
+		t.Skipf("Kiali's UI (@kiali/kiali-ui from npm) is not available: %v", err)
 	}
-	return kialiUIPath
+	return path
 }
 
 // netLog records every response and failed load the browser sees.
