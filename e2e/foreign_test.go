@@ -6,9 +6,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/benchutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,14 +56,14 @@ func TestE2EForeign(t *testing.T) {
 	defer closeAll()
 
 	cpu0, _ := procStat(t, pid)
-	gen0 := selfCPU()
+	gen0 := benchutil.ProcessCPUTime().Seconds()
 	start := time.Now()
 	sent, err := f.Send(context.Background(), conn, loadgen.SendOptions{})
 	require.NoError(t, err)
 	sendDone := time.Since(start)
 	polls := waitCounted(t, m, total)
 	wall := time.Since(start)
-	gen := selfCPU() - gen0
+	gen := benchutil.ProcessCPUTime().Seconds() - gen0
 	cpu, peak := procStat(t, pid)
 	cpu -= cpu0
 
@@ -115,15 +116,6 @@ func waitCounted(t *testing.T, m *meshlens, total float64) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// selfCPU returns this process's CPU seconds (user+system).
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // familyCount returns the number of samples of a metric family.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshlens/meshlens/internal/benchutil"
+
 	alsv3 "github.com/envoyproxy/go-control-plane/envoy/service/accesslog/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -24,13 +26,13 @@ func BenchmarkGenerate(b *testing.B) {
 			b.ReportAllocs()
 			cfg := GenConfig{Seed: 1, Requests: 20000}
 			var entries, bytes int64
-			cpu0 := processCPU()
+			cpu0 := benchutil.ProcessCPUTime()
 			for b.Loop() {
 				tr := bc.mesh.Generate(cfg)
 				entries += tr.Ledger.Entries
 				bytes += int64(tr.ByteCount())
 			}
-			reportThroughput(b, entries, processCPU()-cpu0)
+			reportThroughput(b, entries, benchutil.ProcessCPUTime()-cpu0)
 			b.ReportMetric(float64(bytes)/float64(entries), "B/entry")
 		})
 	}
@@ -72,7 +74,7 @@ func BenchmarkSend(b *testing.B) {
 			}
 			b.ReportAllocs()
 			var entries, bytes int64
-			cpu0 := processCPU()
+			cpu0 := benchutil.ProcessCPUTime()
 			for b.Loop() {
 				st, err := Send(b.Context(), conn, tr, bc.opt)
 				require.NoError(b, err)
@@ -80,7 +82,7 @@ func BenchmarkSend(b *testing.B) {
 				bytes += st.Bytes
 			}
 			// CPU covers client and server: both run in this process.
-			reportThroughput(b, entries, processCPU()-cpu0)
+			reportThroughput(b, entries, benchutil.ProcessCPUTime()-cpu0)
 			if !bc.raw {
 				require.Equal(b, entries, srv.Entries())
 			}

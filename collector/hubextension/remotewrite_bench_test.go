@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/benchutil"
 
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -91,14 +92,14 @@ func benchmarkRemoteWritePush(b *testing.B, sets int, native bool) {
 	wire.Store(0)
 	requests.Store(0)
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := benchutil.ProcessCPUTime()
 	pushes := 0
 	for b.Loop() {
 		now = now.Add(15 * time.Second)
 		h.rw.push(ctx)
 		pushes++
 	}
-	cpu := (processCPU() - cpu0).Seconds() / float64(pushes)
+	cpu := (benchutil.ProcessCPUTime() - cpu0).Seconds() / float64(pushes)
 	if f := metricValueB(b, h, "meshlens_remote_write_pushes_failed_total"); f != 0 {
 		b.Fatalf("%v pushes failed", f)
 	}
@@ -121,13 +122,4 @@ func metricValueB(b *testing.B, h *Hub, name string) float64 {
 	}
 	b.Fatalf("no %s", name)
 	return 0
-}
-
-// processCPU returns the CPU time (user + system) of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

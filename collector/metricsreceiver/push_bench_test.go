@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshlens/meshlens/internal/benchutil"
 
 	prwexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -99,7 +100,7 @@ func benchmarkPushRemoteWrite(b *testing.B, sets int, extra map[string]any) {
 	r.readers = []reader{agg.NewOTelReader(now)}
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := benchutil.ProcessCPUTime()
 	pushes := 0
 	for b.Loop() {
 		now = now.Add(15 * time.Second)
@@ -113,7 +114,7 @@ func benchmarkPushRemoteWrite(b *testing.B, sets int, extra map[string]any) {
 	if err := exp.Shutdown(ctx); err != nil {
 		b.Fatal(err)
 	}
-	cpu := (processCPU() - cpu0).Seconds() / float64(pushes)
+	cpu := (benchutil.ProcessCPUTime() - cpu0).Seconds() / float64(pushes)
 	b.ReportMetric(cpu, "cpu-s/push")
 	b.ReportMetric(cpu*4, "cpu-s/min@15s")
 	b.ReportMetric(float64(bodyBytes.Load())/float64(pushes), "wire-B/push")
@@ -146,13 +147,4 @@ func remoteWriteExporter(b *testing.B, url string, extra map[string]any) exporte
 		b.Fatal(err)
 	}
 	return exp
-}
-
-// processCPU returns the CPU time (user + system) of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
