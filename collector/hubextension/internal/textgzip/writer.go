@@ -243,8 +243,9 @@ const maxResyncs = 8
 // before (a new series, whose labels differ in a value or two from the
 // last series'): the two lines are aligned again at the next '"' of each,
 // the end of the label value that differs, and their common part from
-// there is one more back-reference; the value is literals. It stops at the
-// first alignment that does not match and returns where encoding goes on.
+// there, with the values' common end before it, is one more back-reference;
+// the rest of the value is literals. It stops at the first alignment that
+// does not match and returns where encoding goes on.
 // i is the position in buf of the first byte that differs, pi the
 // position of the aligned byte in the line before, which ends at pe.
 func (z *Writer) resync(i, e, pi, pe int) int {
@@ -261,11 +262,17 @@ func (z *Writer) resync(i, e, pi, pe int) int {
 			break
 		}
 		n := commonPrefix(buf[ci:e], buf[cp:pe])
-		if n < minMatch {
+		// The values' common end ("9.ns.svc.cluster.local" after
+		// "8.ns.svc.cluster.local") belongs to the reference too.
+		k := 0
+		for ci-k > i && cp-k > pi && buf[ci-k-1] == buf[cp-k-1] {
+			k++
+		}
+		if n+k < minMatch {
 			break
 		}
-		z.literals(buf[i:ci])
-		z.match(n, d)
+		z.literals(buf[i : ci-k])
+		z.match(n+k, d)
 		i, pi = ci+n, cp+n
 		if i == e {
 			break
