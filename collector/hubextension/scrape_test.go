@@ -263,11 +263,9 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// byteCounter counts the bytes read from r; it is a flate.Reader (it
-// reads bytes one at a time), so that compress/gzip reads no further
-// than what it has decompressed.
+// byteCounter counts the bytes read from r.
 type byteCounter struct {
-	r *bytes.Reader
+	r io.Reader
 	n int
 }
 
@@ -277,16 +275,12 @@ func (c *byteCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *byteCounter) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.n++
-	}
-	return b, err
-}
+// errFamilyPassed ends a scrape once the family looked for is behind.
+var errFamilyPassed = errors.New("the family looked for is passed")
 
 // familyFinder is written an exposition and finds where family's lines
-// are in it: from its "# HELP" line to the next family's.
+// are in it: from its "# HELP" line to the next family's. Its Write fails
+// with errFamilyPassed once it has found both.
 type familyFinder struct {
 	family      string
 	n           int // bytes written
@@ -327,6 +321,9 @@ func (f *familyFinder) Write(p []byte) (int, error) {
 		f.lineStarted = f.n + i
 	}
 	f.n += len(p)
+	if f.end >= 0 {
+		return len(p), errFamilyPassed
+	}
 	return len(p), nil
 }
 
@@ -346,51 +343,58 @@ func (w *writerResponse) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// stallPoint scrapes h once, unstalled, with the given Accept-Encoding,
-// and returns how many bytes of the response come before the middle of
-// family's lines in the exposition (compressed bytes when gzip: where the
-// writer's output reaches that line, whatever the compression ratio, to
-// within 64 KiB of exposition), and the response's length.
-func stallPoint(t *testing.T, h *Hub, encoding, family string) (offset, total int) {
+// stallPoint scrapes h, unstalled, with the given Accept-Encoding, until
+// family's lines are passed, and returns how many bytes of the response
+// come before the middle of them in the exposition: when gzip, how many
+// compressed bytes the decompressor had read when its output reached it
+// (to within 64 KiB of exposition), where the writer's output reaches that
+// line whatever the compression ratio.
+func stallPoint(t *testing.T, h *Hub, encoding, family string) int {
 	t.Helper()
 	find := newFamilyFinder(family)
-	var compressed bytes.Buffer
-	var resp io.Writer = find
-	if encoding == "gzip" {
-		resp = &compressed
-	}
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", http.NoBody)
 	req.Header.Set("Accept-Encoding", encoding)
-	rw := &writerResponse{header: http.Header{}, w: resp}
-	h.serveMetrics(rw, req)
-	var marks [][2]int // every 64 KiB of exposition, the compressed bytes read
-	if encoding == "gzip" {
-		in := &byteCounter{r: bytes.NewReader(compressed.Bytes())}
-		zr, err := gzip.NewReader(in)
-		require.NoError(t, err)
-		for {
-			n, err := io.CopyN(find, zr, 64<<10)
-			marks = append(marks, [2]int{find.n, in.n})
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(t, err)
-			require.Equal(t, int64(64<<10), n)
-		}
-	}
-	require.GreaterOrEqual(t, find.start, 0, "no %s in the exposition", family)
-	require.GreaterOrEqual(t, find.end, 0, "%s is not followed by another family", family)
-	mid := (find.start + find.end) / 2
 	if encoding != "gzip" {
-		return mid, rw.n
+		h.serveMetrics(&writerResponse{header: http.Header{}, w: find}, req)
+		require.GreaterOrEqual(t, find.end, 0, "no %s followed by another family in the exposition", family)
+		return (find.start + find.end) / 2
 	}
+	// The response goes through a pipe to a decompressor that marks, every
+	// 64 KiB of exposition, the compressed bytes it has consumed (read
+	// from the pipe, less what its buffer holds).
+	pr, pw := io.Pipe()
+	var marks [][2]int
+	decoded := make(chan error, 1)
+	go func() {
+		in := &byteCounter{r: pr}
+		br := bufio.NewReader(in)
+		err := func() error {
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				return err
+			}
+			for {
+				_, err := io.CopyN(find, zr, 64<<10)
+				marks = append(marks, [2]int{find.n, in.n - br.Buffered()})
+				if err != nil {
+					return err
+				}
+			}
+		}()
+		pr.CloseWithError(err)
+		decoded <- err
+	}()
+	h.serveMetrics(&writerResponse{header: http.Header{}, w: pw}, req)
+	pw.Close()
+	require.ErrorIs(t, <-decoded, errFamilyPassed, "no %s followed by another family in the exposition", family)
+	mid := (find.start + find.end) / 2
 	for _, m := range marks {
 		if m[0] >= mid {
-			return m[1], rw.n
+			return m[1]
 		}
 	}
-	t.Fatal("unreachable: mid is within the exposition")
-	return 0, 0
+	t.Fatal("unreachable: the last mark is past the family")
+	return 0
 }
 
 // lastFamily returns the name of the last complete sample line of what a
@@ -465,11 +469,11 @@ func TestStalledScrapeBoundedMemoryIngestGoesOn(t *testing.T) {
 		{"gzip/span_metrics", "gzip", "traces_span_metrics_duration_milliseconds", spanFams},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			after, total := stallPoint(t, h, tt.encoding, tt.family)
+			after := stallPoint(t, h, tt.encoding, tt.family)
 			keep := 2 << 20 // the last write: a chunk and a series' lines at most
 			bound := int64(512<<10) + tt.families
 			if tt.encoding == "gzip" {
-				keep = total + 1<<20 // all of it, to decompress
+				keep = after + 2<<20 // all of it, to decompress: a block's output at most after the stall point
 				bound += 1536 << 10  // the gzip writer's state (~1.2 MB), when the pool had none
 			}
 			w := newStallingWriter(after, keep)
@@ -492,7 +496,7 @@ func TestStalledScrapeBoundedMemoryIngestGoesOn(t *testing.T) {
 			runtime.ReadMemStats(&during)
 			held := int64(during.HeapAlloc) - int64(before.HeapAlloc)
 			at := lastFamily(t, w.got, tt.encoding)
-			t.Logf("%s: heap held by the stalled scrape: %d bytes (after %d bytes written, of %d; in %s)", tt.name, held, w.n, total, at)
+			t.Logf("%s: heap held by the stalled scrape: %d bytes (after %d bytes written; in %s)", tt.name, held, w.n, at)
 			require.True(t, strings.HasPrefix(at, tt.family), "stalled in %s, not in %s", at, tt.family)
 			// A chunk (64 KiB) and one series' lines, the 32 KiB buffer, a
 			// pointer per series of a shard, the gzip writer; in a
