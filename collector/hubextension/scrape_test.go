@@ -331,17 +331,11 @@ func (f *familyFinder) Write(p []byte) (int, error) {
 type writerResponse struct {
 	header http.Header
 	w      io.Writer
-	n      int
 }
 
-func (w *writerResponse) Header() http.Header { return w.header }
-func (w *writerResponse) WriteHeader(int)     {}
-
-func (w *writerResponse) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	w.n += n
-	return n, err
-}
+func (w *writerResponse) Header() http.Header         { return w.header }
+func (w *writerResponse) WriteHeader(int)             {}
+func (w *writerResponse) Write(p []byte) (int, error) { return w.w.Write(p) }
 
 // stallPoint scrapes h, unstalled, with the given Accept-Encoding, until
 // family's lines are passed, and returns how many bytes of the response
