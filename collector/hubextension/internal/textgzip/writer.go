@@ -210,18 +210,22 @@ func (z *Writer) encodeLine(s, e int) {
 	if k := bytes.IndexByte(buf[s:e], '{'); k >= 0 {
 		brace = s + k
 	}
+	pj := -1 // where in the line before i's byte would be, once aligned
 	if ps := z.prevStart; ps >= 0 && s-ps <= windowSize {
 		if n := commonPrefix(buf[s:e], buf[ps:s]); n >= minMatch {
 			z.match(n, s-ps)
-			i = s + n
+			i, pj = s+n, ps+n
 		}
 	}
 	if pb := z.prevBrace; brace >= i && pb >= 0 && brace-pb <= windowSize {
 		if n := commonPrefix(buf[brace:e], buf[pb:e]); n >= minMatch {
 			z.literals(buf[i:brace])
 			z.match(n, brace-pb)
-			i = brace + n
+			i, pj = brace+n, pb+n
 		}
+	}
+	if pj >= 0 && i < e {
+		i = z.resync(i, e, pj, s)
 	}
 	z.prevStart, z.prevBrace = s, brace
 	if e-i >= hashRest {
@@ -229,6 +233,52 @@ func (z *Writer) encodeLine(s, e int) {
 	} else {
 		z.literals(buf[i:e])
 	}
+}
+
+// maxResyncs bounds the label values a line may differ in from the line
+// before and still be resynchronised with it.
+const maxResyncs = 8
+
+// resync encodes what follows a difference between a line and the line
+// before (a new series, whose labels differ in a value or two from the
+// last series'): the two lines are aligned again at the next '"' of each,
+// the end of the label value that differs, and their common part from
+// there, with the values' common end before it, is one more back-reference;
+// the rest of the value is literals. It stops at the first alignment that
+// does not match and returns where encoding goes on.
+// i is the position in buf of the first byte that differs, pi the
+// position of the aligned byte in the line before, which ends at pe.
+func (z *Writer) resync(i, e, pi, pe int) int {
+	buf := z.buf
+	for range maxResyncs {
+		q := bytes.IndexByte(buf[i:e], '"')
+		pq := bytes.IndexByte(buf[pi:pe], '"')
+		if q < 0 || pq < 0 {
+			break
+		}
+		ci, cp := i+q, pi+pq
+		d := ci - cp
+		if d <= 0 || d > windowSize {
+			break
+		}
+		n := commonPrefix(buf[ci:e], buf[cp:pe])
+		// The values' common end ("9.ns.svc.cluster.local" after
+		// "8.ns.svc.cluster.local") belongs to the reference too.
+		k := 0
+		for ci-k > i && cp-k > pi && buf[ci-k-1] == buf[cp-k-1] {
+			k++
+		}
+		if n+k < minMatch {
+			break
+		}
+		z.literals(buf[i : ci-k])
+		z.match(n+k, d)
+		i, pi = ci+n, cp+n
+		if i == e {
+			break
+		}
+	}
+	return i
 }
 
 // hashMatch encodes buf[s:e] greedily: at each position, the last place

@@ -246,6 +246,7 @@ func FuzzWriter(f *testing.F) {
 	f.Add(exposition(3), uint16(100))
 	f.Add([]byte("{a}{a}{a}\n{a}{a}\n{\n\n"), uint16(1))
 	f.Add(randomBytes(3000, 7), uint16(333))
+	f.Add([]byte("s{n=\"d-8.ns/*\",c=\"u\"} 1\ns{n=\"d-9.ns/*\",c=\"u\"} 1\ns{n=\"d-10.ns/*\",c=\"v\"} 1\n"), uint16(5))
 	z := NewWriter(io.Discard) // reused, as the hub reuses its writers
 	var out bytes.Buffer
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint16) {
