@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/prometheus/prometheus/prompb"
@@ -132,7 +133,7 @@ func ParseText(b []byte, keep func(name string) bool) (map[string]float64, error
 				pl = append(pl, prompb.Label{Name: l.Name, Value: l.Value})
 			}
 		})
-		if keep != nil && !keep(ls.Get(labels.MetricName)) {
+		if keep != nil && !keep(ls.Get(model.MetricNameLabel)) {
 			continue
 		}
 		k := Key(pl)
