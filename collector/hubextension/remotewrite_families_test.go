@@ -1,8 +1,10 @@
 package hubextension
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshlens/meshlens/accesslog"
@@ -223,23 +226,37 @@ func TestRemoteWriteEqualsScrape(t *testing.T) {
 }
 
 // assertNoNativeSpanMetrics checks that the protobuf exposition's span
-// metrics histogram is classic: what a Prometheus with native histograms on
-// stores when it scrapes, and so what the sender pushes.
+// metrics and Envoy histograms are classic: what a Prometheus with native
+// histograms on stores when it scrapes, and so what the sender pushes.
 func assertNoNativeSpanMetrics(t *testing.T, h *Hub) {
 	t.Helper()
-	fams, err := h.gatherers[1].Gather()
-	require.NoError(t, err)
-	seen := false
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", http.NoBody)
+	req.Header.Set("Accept", promProtoAccept)
+	h.serveMetrics(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	r := bufio.NewReader(rec.Body)
+	seen := map[string]bool{}
+	for {
+		mf := &dto.MetricFamily{}
+		if err := protodelim.UnmarshalFrom(r, mf); err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+		if !strings.HasPrefix(mf.GetName(), "traces_span_metrics_") && !strings.HasPrefix(mf.GetName(), "envoy_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
 			if hg := m.GetHistogram(); hg != nil {
-				seen = true
-				assert.Nil(t, hg.Schema, "%s: no native histogram in the exposition", f.GetName())
+				seen[mf.GetName()] = true
+				assert.Nil(t, hg.Schema, "%s: no native histogram in the exposition", mf.GetName())
 				assert.Empty(t, hg.GetPositiveSpan())
+				assert.NotEmpty(t, hg.GetBucket())
 			}
 		}
 	}
-	assert.True(t, seen)
+	assert.True(t, seen["traces_span_metrics_duration_milliseconds"])
+	assert.True(t, seen["envoy_cluster_upstream_rq_time"])
 }
 
 // TestRemoteWriteSources: the sender pushes the families of the sources
