@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,15 +151,18 @@ func TestE2ERemoteWrite(t *testing.T) {
 // TestE2EOwnRemoteWrite: meshlens's own remote-write sender
 // (extensions::meshlens::remote_write) pushes to the real Prometheus (2.42,
 // --web.enable-remote-write-receiver), which also scrapes the same
-// meshlens; PromQL over the pushed Istio series (job="meshlens", the
-// sender's default external label) gives exactly what it gives over the
-// scraped ones (job="scrape"): requests, duration, sizes, TCP and gRPC
+// meshlens; PromQL over the pushed series (job="meshlens", the sender's
+// default external label) gives exactly what it gives over the scraped
+// ones (job="scrape"): Istio requests, duration, sizes, TCP and gRPC
 // counters, quantiles over the buckets (le written as the exposition
-// writes it, so even an le matcher agrees), the number of series per name.
-// With native histograms on (meshlens and Prometheus), the three
-// histograms are pushed as native histograms and stored as the scraped
-// ones: counts, sums and quantiles per label set agree exactly, and
-// neither has classic buckets.
+// writes it, so even an le matcher agrees), envoy_* from a real Metrics
+// Service capture (a counter by cluster and node, every family's sum and
+// series), the span metrics (calls, duration count, a quantile over the
+// buckets), the number of series per name. With native histograms on
+// (meshlens and Prometheus), the three Istio histograms are pushed as
+// native histograms and stored as the scraped ones: counts, sums and
+// quantiles per label set agree exactly, and neither has classic buckets;
+// the span metrics' histogram stays classic in both.
 func TestE2EOwnRemoteWrite(t *testing.T) {
 	need(t, "prometheus")
 	for _, tt := range []struct {
@@ -177,7 +181,7 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 			`sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{JOB})`,
 			`sum by (reporter, source_workload, destination_workload) (istio_tcp_connections_opened_total{JOB})`,
 			`sum by (reporter) (istio_request_messages_total{JOB})`,
-			`count by (__name__) ({__name__=~"istio_.+",JOB})`,
+			`count by (__name__) ({__name__=~"istio_.+|traces_span_metrics_.+",JOB})`,
 		}},
 		{name: "native", native: true, queries: []string{
 			`sum by (reporter, response_code, source_workload, destination_workload) (istio_requests_total{JOB})`,
@@ -188,7 +192,7 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 			`sum by (reporter) (histogram_count(istio_response_bytes{JOB}))`,
 			`sum by (reporter, source_workload, destination_workload) (istio_tcp_sent_bytes_total{JOB})`,
 			`sum by (reporter) (istio_response_messages_total{JOB})`,
-			`count by (__name__) ({__name__=~"istio_.+",JOB})`,
+			`count by (__name__) ({__name__=~"istio_.+|traces_span_metrics_.+",JOB})`,
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +213,27 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 			_, err := loadgen.Send(context.Background(), dial(t, mesh.GRPC), tr, loadgen.SendOptions{})
 			require.NoError(t, err)
 			waitProcessed(t, mesh, float64(tr.EntryCount()))
+			// envoy_* from a real Envoy's Metrics Service stream, when the
+			// captures are there (CI requires them).
+			_, capErr := captures.Path("metrics", "skywalking", "metrics.json")
+			envoy := capErr == nil || captures.Required()
+			queries := slices.Clone(tt.queries)
+			queries = append(queries,
+				`sum by (service_name, span_kind, status_code) (traces_span_metrics_calls_total{JOB})`,
+				`sum by (service_name, span_name) (traces_span_metrics_duration_milliseconds_count{JOB})`,
+				`sum by (service_name) (traces_span_metrics_duration_milliseconds_sum{JOB})`,
+				`histogram_quantile(0.9, sum by (le, service_name) (traces_span_metrics_duration_milliseconds_bucket{JOB}))`,
+			)
+			if envoy {
+				sendMetricsCaptures(t, mesh.GRPC, "identify.v3.json", "metrics.json")
+				queries = append(queries,
+					`sum by (envoy_cluster_name, node_id) (envoy_cluster_upstream_rq_total{JOB})`,
+					`sum by (__name__) ({__name__=~"envoy_.+",JOB})`,
+					`count by (__name__) ({__name__=~"envoy_.+",JOB})`,
+				)
+			} else {
+				t.Logf("envoy_* not checked: %v", capErr)
+			}
 			var total float64
 			for _, v := range tr.Ledger.Requests {
 				total += float64(v.Count)
@@ -218,21 +243,30 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 				count = `sum(histogram_count(istio_request_duration_milliseconds{job=%q}))`
 			}
 			require.Eventually(t, func() bool {
+				var calls []float64
 				for _, job := range []string{"meshlens", "scrape"} {
 					r := prom.query(t, fmt.Sprintf(`sum(istio_requests_total{job=%q})`, job), time.Time{})
 					c := prom.query(t, fmt.Sprintf(count, job), time.Time{})
 					if len(r) != 1 || r[0].Value != total || len(c) != 1 || c[0].Value != total {
 						return false
 					}
+					s := prom.query(t, fmt.Sprintf(`sum(traces_span_metrics_calls_total{job=%q})`, job), time.Time{})
+					if len(s) != 1 {
+						return false
+					}
+					calls = append(calls, s[0].Value)
+					if envoy && len(prom.query(t, fmt.Sprintf(`envoy_server_live{job=%q}`, job), time.Time{})) != 1 {
+						return false
+					}
 				}
-				return true
+				return calls[0] == calls[1]
 			}, 60*time.Second, 250*time.Millisecond, "Prometheus holds the pushed and the scraped series, %v requests each", total)
 			res := prom.query(t, `count(istio_requests_total{job="meshlens"}) by (instance)`, time.Time{})
 			require.Len(t, res, 1)
 			host, _ := os.Hostname()
 			assert.Equal(t, host, res[0].Metric["instance"], "pushed series: instance is the host name by default")
 
-			for _, q := range tt.queries {
+			for _, q := range queries {
 				t.Run(q, func(t *testing.T) {
 					pushed, scraped := prom.byLabels(t, q, "meshlens"), prom.byLabels(t, q, "scrape")
 					require.NotEmpty(t, scraped)
@@ -243,6 +277,8 @@ func TestE2EOwnRemoteWrite(t *testing.T) {
 				for _, job := range []string{"meshlens", "scrape"} {
 					r := prom.query(t, fmt.Sprintf(`count({__name__=~"istio_.+_bucket",job=%q})`, job), time.Time{})
 					assert.Empty(t, r, "%s: native histograms only", job)
+					r = prom.query(t, fmt.Sprintf(`count(traces_span_metrics_duration_milliseconds_bucket{job=%q})`, job), time.Time{})
+					assert.Len(t, r, 1, "%s: the span metrics' histogram is classic", job)
 				}
 			}
 			t.Run("requests equal the ledger", func(t *testing.T) {

@@ -37,8 +37,9 @@ type Config struct {
 	Topology topology.Config `mapstructure:"topology"`
 	// Kiali serves a Kiali UI build under its web root (docs/kiali.md).
 	Kiali KialiConfig `mapstructure:"kiali"`
-	// RemoteWrite pushes the Istio series with Prometheus remote write
-	// (docs/push.md); off unless its endpoint is set.
+	// RemoteWrite pushes the Istio series, envoy_* and the span metrics
+	// with Prometheus remote write (docs/push.md); off unless its endpoint
+	// is set.
 	RemoteWrite RemoteWriteConfig `mapstructure:"remote_write"`
 
 	_ struct{}

@@ -107,13 +107,17 @@ func newHub(cfg *Config, set extension.Settings, now func() time.Time) (*Hub, er
 	h.envoy = envoystats.NewLocked(cfg.EnvoyStats)
 	spm := spans.NewLocked(cfg.spanMetricsConfig(), now)
 	reg.MustRegister(h.envoy.SelfMetrics())
-	h.gatherers = []prometheus.Gatherer{reg, newRegistryOf(spm), newRegistryOf(h.envoy)}
+	// The span metrics' and envoy_*'s registries are read by the scrape
+	// and by the remote-write sender.
+	spmReg, envoyReg := newRegistryOf(spm), newRegistryOf(h.envoy)
+	h.gatherers = []prometheus.Gatherer{reg, spmReg, envoyReg}
 	reg.MustRegister(h.complete)
 	h.aggs = []aggregation{h.agg, h.graph, spm, h.complete}
 	h.stop = make(chan struct{})
 	h.registerSelfMetrics()
 	if cfg.RemoteWrite.Enabled() {
-		rw, err := newRWSender(&cfg.RemoteWrite, h.agg, cfg.Metrics.NativeHistograms.Enabled, reg, set.Logger, now, set.BuildInfo.Version)
+		src := rwSources{istio: h.agg, envoy: envoyReg, spanMetric: spmReg}
+		rw, err := newRWSender(&cfg.RemoteWrite, src, cfg.Metrics.NativeHistograms.Enabled, reg, set.Logger, now, set.BuildInfo.Version)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,22 +24,29 @@ import (
 )
 
 // rwSender is meshlens's own Prometheus remote-write sender (remote_write,
-// ADR 0013): one goroutine that, every interval, reads the Istio series
-// with an istiometrics.RemoteWriteReader into requests of at most
-// max_request_bytes and sends each, snappy-compressed, before reading on.
+// ADR 0013): one goroutine that, every interval, reads the series of its
+// sources into requests of at most max_request_bytes and sends each,
+// snappy-compressed, before reading on: the Istio series with an
+// istiometrics.RemoteWriteReader, envoy_* and the span metrics from the
+// client_golang registries /metrics gathers them from (remotewrite.Families).
 // A push that outlasts the interval delays the next one (the ticker drops
 // the ticks missed): nothing queues, since a newer push carries the newer
 // cumulative values. Memory: one request's body and its compressed copy
-// (2 × max_request_bytes at most, reused), and the labels each series
-// keeps (remotewrite.Labels, ~ its text label block).
+// (2 × max_request_bytes at most, reused), the labels each Istio series
+// keeps (remotewrite.Labels, ~ its text label block), and, while a
+// registry's families are read, those families, gathered whole as a scrape
+// gathers them (bounded by span_metrics::max_series and
+// envoy_stats::max_series and their label-byte budgets).
 type rwSender struct {
-	cfg    *RemoteWriteConfig
-	reader *istiometrics.RemoteWriteReader
-	native bool
-	m      *rwMetrics
-	logger *zap.Logger
-	now    func() time.Time
-	agent  string
+	cfg      *RemoteWriteConfig
+	reader   *istiometrics.RemoteWriteReader // nil unless istio is a source
+	families []rwFamilies                    // the other sources, in the order of cfg.Sources
+	fams     remotewrite.Families
+	native   bool
+	m        *rwMetrics
+	logger   *zap.Logger
+	now      func() time.Time
+	agent    string
 
 	client  *http.Client
 	batch   remotewrite.Batch
@@ -54,9 +62,25 @@ type rwSender struct {
 	refusing bool
 }
 
-// newRWSender prepares the sender of agg with the configuration's external
-// labels (job and instance defaulted) and registers its metrics on reg.
-func newRWSender(cfg *RemoteWriteConfig, agg *istiometrics.Aggregator, native bool, reg prometheus.Registerer, logger *zap.Logger, now func() time.Time, version string) (*rwSender, error) {
+// rwFamilies is a source read from a client_golang registry: the families
+// of gatherer whose names start with prefix (the registry's other
+// families are self-metrics, not pushed).
+type rwFamilies struct {
+	gatherer prometheus.Gatherer
+	prefix   string
+}
+
+// rwSources are what the sender may read: the Istio series, and the
+// registries /metrics gathers envoy_* and the span metrics from.
+type rwSources struct {
+	istio             *istiometrics.Aggregator
+	envoy, spanMetric prometheus.Gatherer
+}
+
+// newRWSender prepares the sender of the sources the configuration lists,
+// with its external labels (job and instance defaulted), and registers its
+// metrics on reg.
+func newRWSender(cfg *RemoteWriteConfig, src rwSources, native bool, reg prometheus.Registerer, logger *zap.Logger, now func() time.Time, version string) (*rwSender, error) {
 	ext := map[string]string{"job": "meshlens"}
 	if host, err := os.Hostname(); err == nil {
 		ext["instance"] = host
@@ -66,15 +90,27 @@ func newRWSender(cfg *RemoteWriteConfig, agg *istiometrics.Aggregator, native bo
 	for _, n := range slices.Sorted(maps.Keys(ext)) {
 		labels = append(labels, remotewrite.Label{Name: n, Value: ext[n]})
 	}
-	reader, err := agg.NewRemoteWriteReader(labels)
-	if err != nil {
-		return nil, fmt.Errorf("create remote-write reader: %w", err)
+	s := &rwSender{cfg: cfg, native: native, logger: logger, now: now, agent: "meshlens/" + version}
+	s.fams.External = labels
+	for _, name := range cfg.Sources {
+		switch name {
+		case RemoteWriteSourceIstio:
+			reader, err := src.istio.NewRemoteWriteReader(labels)
+			if err != nil {
+				return nil, fmt.Errorf("create remote-write reader: %w", err)
+			}
+			s.reader = reader
+		case RemoteWriteSourceEnvoy:
+			s.families = append(s.families, rwFamilies{gatherer: src.envoy, prefix: "envoy_"})
+		case RemoteWriteSourceSpanMetrics:
+			s.families = append(s.families, rwFamilies{gatherer: src.spanMetric, prefix: "traces_span_metrics_"})
+		}
 	}
 	m, err := newRWMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	s := &rwSender{cfg: cfg, reader: reader, native: native, m: m, logger: logger, now: now, agent: "meshlens/" + version}
+	s.m = m
 	s.batch = remotewrite.Batch{MaxBytes: cfg.MaxRequestBytes, Emit: s.send}
 	return s, nil
 }
@@ -88,7 +124,7 @@ func (s *rwSender) start(ctx context.Context, host component.Host, set component
 	}
 	s.client = client
 	s.logger.Info("meshlens remote write started", zap.String("endpoint", s.cfg.Client.Endpoint),
-		zap.Duration("interval", s.cfg.Interval), zap.Bool("native_histograms", s.native))
+		zap.Duration("interval", s.cfg.Interval), zap.Strings("sources", s.cfg.Sources), zap.Bool("native_histograms", s.native))
 	return nil
 }
 
@@ -113,7 +149,7 @@ func (s *rwSender) push(ctx context.Context) {
 	start := s.now()
 	s.ctx, s.due, s.pushErr = ctx, start.Add(s.cfg.Interval), nil
 	s.m.pushes.Inc()
-	err := s.reader.Read(start.UnixMilli(), &s.batch)
+	err := s.read(start.UnixMilli())
 	if err == nil {
 		err = s.batch.Flush()
 	}
@@ -136,6 +172,33 @@ func (s *rwSender) push(ctx context.Context) {
 		s.failing = false
 		s.logger.Info("remote write works again")
 	}
+}
+
+// read appends every series of the sources as of ts to the batch, which
+// sends the requests it fills; it returns the first error of a send that
+// ends the push. The registries' families are gathered one registry at a
+// time, as a scrape gathers them: their collectors hold their locks only
+// to copy the series, so no lock is held while a request is sent.
+func (s *rwSender) read(ts int64) error {
+	if s.reader != nil {
+		if err := s.reader.Read(ts, &s.batch); err != nil {
+			return err
+		}
+	}
+	for _, src := range s.families {
+		// A registry that fails entirely is left out, as the scrape
+		// leaves it out.
+		fams, _ := src.gatherer.Gather()
+		for _, f := range fams {
+			if !strings.HasPrefix(f.GetName(), src.prefix) {
+				continue
+			}
+			if err := s.fams.Append(f, ts, &s.batch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // errRetriesSpent is the error of a request still not accepted when its

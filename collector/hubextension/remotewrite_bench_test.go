@@ -31,7 +31,13 @@ import (
 // classic sends 67 series a label set; native (metrics::native_histograms
 // on) a counter and three native histograms, each label set having seen
 // 32 requests of 0.5 ms to 5 s and 100 B to 1 MB (~107 buckets a
-// histogram, as BENCHMARKS.md's protobuf scrape).
+// histogram, as BENCHMARKS.md's protobuf scrape). These cases hold the
+// Istio series only (the default sources, envoy_* and the span metrics
+// empty). The +envoy+spans cases also have proxies Envoys report 352
+// envoy_* series each (envoyStats(10): counters, gauges, an Envoy
+// histogram, a summary) and the span metrics fed with the same records:
+// 100 proxies (35,200 envoy_* series) for 1,000 label sets, 284 (99,968:
+// envoy_stats::max_series's default, 100,000) for 10,000.
 func BenchmarkRemoteWritePush(b *testing.B) {
 	for _, sets := range []int{1000, 10_000, 30_000} {
 		for _, native := range []bool{false, true} {
@@ -39,7 +45,16 @@ func BenchmarkRemoteWritePush(b *testing.B) {
 			if native {
 				name = fmt.Sprintf("sets=%d/native", sets)
 			}
-			b.Run(name, func(b *testing.B) { benchmarkRemoteWritePush(b, sets, native) })
+			b.Run(name, func(b *testing.B) { benchmarkRemoteWritePush(b, sets, native, 0) })
+		}
+	}
+	for _, c := range []struct{ sets, proxies int }{{1000, 100}, {10_000, 284}} {
+		for _, native := range []bool{false, true} {
+			name := fmt.Sprintf("sets=%d/classic+envoy+spans", c.sets)
+			if native {
+				name = fmt.Sprintf("sets=%d/native+envoy+spans", c.sets)
+			}
+			b.Run(name, func(b *testing.B) { benchmarkRemoteWritePush(b, c.sets, native, c.proxies) })
 		}
 	}
 }
@@ -60,7 +75,7 @@ func spread(recs []accesslog.Record) []accesslog.Record {
 	return out
 }
 
-func benchmarkRemoteWritePush(b *testing.B, sets int, native bool) {
+func benchmarkRemoteWritePush(b *testing.B, sets int, native bool, proxies int) {
 	var wire, requests atomic.Int64
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -82,8 +97,13 @@ func benchmarkRemoteWritePush(b *testing.B, sets int, native bool) {
 		if native {
 			batch = spread(batch)
 		}
-		h.agg.ConsumeRecords(batch, nil, now)
+		if proxies == 0 {
+			h.agg.ConsumeRecords(batch, nil, now)
+		} else if err := h.ConsumeRecords(context.Background(), new(accesslog.StreamLocal), batch); err != nil {
+			b.Fatal(err)
+		}
 	}
+	feedEnvoyStats(h, proxies, 10, now)
 	ctx := context.Background()
 	if err := h.rw.start(ctx, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings()); err != nil {
 		b.Fatal(err)
@@ -91,6 +111,7 @@ func benchmarkRemoteWritePush(b *testing.B, sets int, native bool) {
 	h.rw.push(ctx) // the first push encodes each series' labels
 	wire.Store(0)
 	requests.Store(0)
+	samples0 := metricValueB(b, h, "meshlens_remote_write_samples_total") + metricValueB(b, h, "meshlens_remote_write_histograms_total")
 	b.ReportAllocs()
 	cpu0 := benchutil.ProcessCPUTime()
 	pushes := 0
@@ -107,6 +128,8 @@ func benchmarkRemoteWritePush(b *testing.B, sets int, native bool) {
 	b.ReportMetric(cpu*4, "cpu-s/min@15s")
 	b.ReportMetric(float64(wire.Load())/float64(pushes), "wire-B/push")
 	b.ReportMetric(float64(requests.Load())/float64(pushes), "requests/push")
+	samples := metricValueB(b, h, "meshlens_remote_write_samples_total") + metricValueB(b, h, "meshlens_remote_write_histograms_total")
+	b.ReportMetric((samples-samples0)/float64(pushes), "series/push")
 }
 
 func metricValueB(b *testing.B, h *Hub, name string) float64 {

@@ -11,12 +11,14 @@ import (
 
 	"go.opentelemetry.io/collector/config/confighttp"
 
+	"github.com/meshlens/meshlens/exporters/envoystats"
 	"github.com/meshlens/meshlens/exporters/istiometrics"
 )
 
 // RemoteWriteConfig sets meshlens's own Prometheus remote-write sender
-// (docs/push.md, ADR 0013): every interval it pushes the Istio series to
-// endpoint as remote write 1.0 requests. It is off unless endpoint is set.
+// (docs/push.md, ADR 0013): every interval it pushes the series of its
+// sources (the Istio series, envoy_*, the span metrics) to endpoint as
+// remote write 1.0 requests. It is off unless endpoint is set.
 type RemoteWriteConfig struct {
 	// Client is the HTTP client: endpoint (the receiver's URL, e.g.
 	// http://prometheus:9090/api/v1/write), timeout (of one request,
@@ -40,6 +42,11 @@ type RemoteWriteConfig struct {
 	// Retry sets the retries of a request answered 5xx or 429, or not
 	// answered; 4xx answers are not retried.
 	Retry RemoteWriteRetryConfig `mapstructure:"retry"`
+	// Sources are what is pushed, named as the meshlens_metrics receiver's
+	// sources: istio (istio_*), envoy (envoy_*, Envoy's own stats from the
+	// Metrics Service) and span_metrics (traces_span_metrics_*); default
+	// all three. Each is pushed as /metrics writes it.
+	Sources []string `mapstructure:"sources"`
 
 	_ struct{}
 }
@@ -64,6 +71,27 @@ const (
 	maxRemoteWriteRequestBytes        = 256 << 20
 )
 
+// The sources of the remote-write sender, named as the meshlens_metrics
+// receiver's.
+const (
+	RemoteWriteSourceIstio       = "istio"        // istio_* (exporters/istiometrics)
+	RemoteWriteSourceEnvoy       = "envoy"        // envoy_* (exporters/envoystats)
+	RemoteWriteSourceSpanMetrics = "span_metrics" // traces_span_metrics_* (exporters/spans)
+)
+
+var remoteWriteSources = []string{RemoteWriteSourceIstio, RemoteWriteSourceEnvoy, RemoteWriteSourceSpanMetrics}
+
+// sourceLabels are the label names each source's series always have,
+// which an external label may not take.
+var sourceLabels = map[string][]string{
+	RemoteWriteSourceIstio: slices.Concat([]string{"le"}, istiometrics.HTTPLabels, istiometrics.TCPLabels),
+	RemoteWriteSourceEnvoy: {
+		envoystats.LabelNodeID, envoystats.LabelNodeCluster, envoystats.LabelNamespace,
+		envoystats.LabelWorkload, envoystats.LabelPod, "le", "quantile",
+	},
+	RemoteWriteSourceSpanMetrics: {"service_name", "span_name", "span_kind", "status_code", "le"},
+}
+
 func defaultRemoteWriteConfig() RemoteWriteConfig {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = DefaultRemoteWriteTimeout
@@ -72,6 +100,7 @@ func defaultRemoteWriteConfig() RemoteWriteConfig {
 		Interval:        DefaultRemoteWriteInterval,
 		MaxRequestBytes: DefaultRemoteWriteMaxRequestBytes,
 		Retry:           RemoteWriteRetryConfig{MaxRetries: 3, InitialInterval: 500 * time.Millisecond, MaxInterval: 5 * time.Second},
+		Sources:         slices.Clone(remoteWriteSources),
 	}
 }
 
@@ -107,12 +136,27 @@ func (c *RemoteWriteConfig) Validate() error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	if len(c.Sources) == 0 {
+		errs = errors.Join(errs, fmt.Errorf("sources must name at least one of %v", remoteWriteSources))
+	}
+	for i, s := range c.Sources {
 		switch {
-		case !labelName.MatchString(n) || len(n) >= 2 && n[:2] == "__":
+		case !slices.Contains(remoteWriteSources, s):
+			errs = errors.Join(errs, fmt.Errorf("sources: unknown source %q, want one of %v", s, remoteWriteSources))
+		case slices.Contains(c.Sources[:i], s):
+			errs = errors.Join(errs, fmt.Errorf("sources: %q listed twice", s))
+		}
+	}
+	for _, n := range names {
+		if !labelName.MatchString(n) || len(n) >= 2 && n[:2] == "__" {
 			errs = errors.Join(errs, fmt.Errorf("external_labels: %q is not a label name (letters, digits and _, not starting with a digit or __)", n))
-		case n == "le" || slices.Contains(istiometrics.HTTPLabels, n) || slices.Contains(istiometrics.TCPLabels, n):
-			errs = errors.Join(errs, fmt.Errorf("external_labels: %q is a label of the Istio series", n))
+			continue
+		}
+		for _, s := range remoteWriteSources {
+			if slices.Contains(c.Sources, s) && slices.Contains(sourceLabels[s], n) {
+				errs = errors.Join(errs, fmt.Errorf("external_labels: %q is a label of the %s series (sources)", n, s))
+				break
+			}
 		}
 	}
 	r := c.Retry

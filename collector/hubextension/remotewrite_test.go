@@ -47,6 +47,13 @@ func TestRemoteWriteConfig(t *testing.T) {
 			assert.Equal(t, 1<<20, c.MaxRequestBytes)
 			assert.Equal(t, map[string]string{"cluster": "eu-1", "instance": ""}, c.ExternalLabels)
 			assert.Equal(t, RemoteWriteRetryConfig{MaxRetries: 5, InitialInterval: time.Second, MaxInterval: 10 * time.Second}, c.Retry)
+			assert.Equal(t, []string{"istio", "span_metrics"}, c.Sources)
+		}},
+		{name: "rw_default_sources", check: func(t *testing.T, c *RemoteWriteConfig) {
+			assert.Equal(t, []string{"istio", "envoy", "span_metrics"}, c.Sources, "the meshlens_metrics receiver's source names, all of them")
+		}},
+		{name: "rw_label_of_a_source_not_pushed", check: func(t *testing.T, c *RemoteWriteConfig) {
+			assert.Equal(t, map[string]string{"service_name": "mesh"}, c.ExternalLabels, "a span-metrics label, and the span metrics are not pushed")
 		}},
 		{name: "rw_off", check: func(t *testing.T, c *RemoteWriteConfig) {
 			assert.False(t, c.Enabled(), "no endpoint: off, and nothing else checked")
@@ -56,10 +63,15 @@ func TestRemoteWriteConfig(t *testing.T) {
 		{name: "bad_rw_compression", wantErr: `remote_write: compression must not be set (got "gzip"): requests are snappy-compressed, as remote write requires`},
 		{name: "bad_rw_request_bytes", wantErr: "remote_write: max_request_bytes must be between 65536 and 268435456, got 1000"},
 		{name: "bad_rw_label", wantErr: `remote_write: external_labels: "__tenant" is not a label name (letters, digits and _, not starting with a digit or __)`},
-		{name: "bad_rw_istio_label", wantErr: `remote_write: external_labels: "reporter" is a label of the Istio series`},
+		{name: "bad_rw_istio_label", wantErr: `remote_write: external_labels: "reporter" is a label of the istio series (sources)`},
 		{name: "bad_rw_timeout", wantErr: "remote_write: timeout must be positive, got 0s"},
 		{name: "bad_rw_retry", wantErr: "remote_write: retry: initial_interval must be positive and at most max_interval, got 10s and 1s"},
 		{name: "bad_rw_key", unmarshalErr: "intervall"},
+		{name: "bad_rw_source", wantErr: `remote_write: sources: unknown source "traces", want one of [istio envoy span_metrics]`},
+		{name: "bad_rw_source_twice", wantErr: `remote_write: sources: "envoy" listed twice`},
+		{name: "bad_rw_no_source", wantErr: "remote_write: sources must name at least one of [istio envoy span_metrics]"},
+		{name: "bad_rw_span_label", wantErr: `remote_write: external_labels: "span_kind" is a label of the span_metrics series (sources)`},
+		{name: "bad_rw_envoy_label", wantErr: `remote_write: external_labels: "node_id" is a label of the envoy series (sources)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := createDefaultConfig()

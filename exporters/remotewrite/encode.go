@@ -2,7 +2,8 @@ package remotewrite
 
 import (
 	"math"
-	"sort"
+	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -47,7 +48,7 @@ type Label struct {
 type Labels struct {
 	b      []byte
 	nameAt int32 // where the __name__ label goes
-	leAt   int32 // where a bucket's le label goes (at or after nameAt)
+	leAt   int32 // where a bucket's le label goes (at or after nameAt), or a quantile's (Encode)
 }
 
 // Size returns the bytes the labels hold.
@@ -61,33 +62,47 @@ func (l *Labels) IsZero() bool { return l.b == nil }
 // scraped series. The names must be valid and distinct, and none of them
 // __name__ or le.
 func EncodeLabels(ls []Label) Labels {
-	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	var out Labels
+	out.Encode(ls, "le")
+	return out
+}
+
+// Encode is EncodeLabels into l, reusing its bytes (for labels encoded
+// anew at every push, as Families does: nothing is allocated once l has
+// grown to the largest label set), with the place of the label a sample
+// may add (Batch.Sample's le) where extra sorts: "le" for a classic
+// bucket, "quantile" for a summary's quantile. None of ls may be named
+// extra.
+func (l *Labels) Encode(ls []Label, extra string) {
+	slices.SortFunc(ls, func(x, y Label) int { return strings.Compare(x.Name, y.Name) })
 	size := 0
-	for _, l := range ls {
-		if l.Value != "" {
-			size += labelSize(l.Name, len(l.Value))
+	for _, lb := range ls {
+		if lb.Value != "" {
+			size += labelSize(lb.Name, len(lb.Value))
 		}
 	}
-	out := Labels{b: make([]byte, 0, size), nameAt: -1, leAt: -1}
-	for _, l := range ls {
-		if l.Value == "" {
+	if l.b == nil || cap(l.b) < size {
+		l.b = make([]byte, 0, size)
+	}
+	l.b, l.nameAt, l.leAt = l.b[:0], -1, -1
+	for _, lb := range ls {
+		if lb.Value == "" {
 			continue
 		}
-		if out.nameAt < 0 && l.Name > "__name__" {
-			out.nameAt = int32(len(out.b)) //nolint:gosec // a label set's size
+		if l.nameAt < 0 && lb.Name > "__name__" {
+			l.nameAt = int32(len(l.b)) //nolint:gosec // a label set's size
 		}
-		if out.leAt < 0 && l.Name > "le" {
-			out.leAt = int32(len(out.b)) //nolint:gosec // as above
+		if l.leAt < 0 && lb.Name > extra {
+			l.leAt = int32(len(l.b)) //nolint:gosec // as above
 		}
-		out.b = AppendLabel(out.b, l.Name, l.Value)
+		l.b = AppendLabel(l.b, lb.Name, lb.Value)
 	}
-	if out.nameAt < 0 {
-		out.nameAt = int32(len(out.b)) //nolint:gosec // as above
+	if l.nameAt < 0 {
+		l.nameAt = int32(len(l.b)) //nolint:gosec // as above
 	}
-	if out.leAt < 0 {
-		out.leAt = int32(len(out.b)) //nolint:gosec // as above
+	if l.leAt < 0 {
+		l.leAt = int32(len(l.b)) //nolint:gosec // as above
 	}
-	return out
 }
 
 func labelSize(name string, value int) int {
@@ -97,12 +112,23 @@ func labelSize(name string, value int) int {
 
 // AppendLabel appends one TimeSeries label field.
 func AppendLabel(b []byte, name, value string) []byte {
+	return append(appendLabelHeader(b, name, len(value)), value...)
+}
+
+// appendLabelBytes is AppendLabel of a value in bytes.
+func appendLabelBytes(b []byte, name string, value []byte) []byte {
+	return append(appendLabelHeader(b, name, len(value)), value...)
+}
+
+// appendLabelHeader appends a TimeSeries label field but its value's
+// bytes, valueLen long, which the caller appends.
+func appendLabelHeader(b []byte, name string, valueLen int) []byte {
 	b = protowire.AppendTag(b, fSeriesLabels, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(len(name))+protowire.SizeBytes(len(value))))
+	b = protowire.AppendVarint(b, uint64(2+protowire.SizeBytes(len(name))+protowire.SizeBytes(valueLen))) //nolint:gosec // a length
 	b = protowire.AppendTag(b, fLabelName, protowire.BytesType)
 	b = protowire.AppendString(b, name)
 	b = protowire.AppendTag(b, fLabelValue, protowire.BytesType)
-	return protowire.AppendString(b, value)
+	return protowire.AppendVarint(b, uint64(valueLen)) //nolint:gosec // a length
 }
 
 // Name is an encoded __name__ label: the metric name of a sample.

@@ -5,10 +5,16 @@
 package rwtest
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -89,4 +95,51 @@ func Key(ls []prompb.Label) string {
 		fmt.Fprintf(&b, "%s=%q,", l.Name, l.Value)
 	}
 	return name + "{" + b.String() + "}"
+}
+
+// ParseText parses a text exposition (format 0.0.4) with Prometheus's own
+// parser (textparse) into its samples, keyed as Decoded.Samples: labels
+// with an empty value left out, as a scrape leaves them out, and le and
+// quantile values as written (2, 1.8e+06: Prometheus 3 would store 2.0,
+// Prometheus 2 stores them as written). keep selects the series by metric
+// name (nil: all).
+func ParseText(b []byte, keep func(name string) bool) (map[string]float64, error) {
+	out := map[string]float64{}
+	// Without its TYPE lines, the parser leaves le and quantile as written.
+	var lines bytes.Buffer
+	for line := range bytes.Lines(b) {
+		if !bytes.HasPrefix(line, []byte("# TYPE ")) {
+			lines.Write(line)
+		}
+	}
+	p := textparse.NewPromParser(lines.Bytes(), labels.NewSymbolTable(), false)
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse text exposition: %w", err)
+		}
+		if e != textparse.EntrySeries {
+			continue
+		}
+		_, _, v := p.Series()
+		var ls labels.Labels
+		p.Labels(&ls)
+		var pl []prompb.Label
+		ls.Range(func(l labels.Label) {
+			if l.Value != "" {
+				pl = append(pl, prompb.Label{Name: l.Name, Value: l.Value})
+			}
+		})
+		if keep != nil && !keep(ls.Get(model.MetricNameLabel)) {
+			continue
+		}
+		k := Key(pl)
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("parse text exposition: %s written twice", k)
+		}
+		out[k] = v
+	}
 }
