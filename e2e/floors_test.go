@@ -47,14 +47,8 @@ type floor struct {
 // (the steady state; 0: all of it) until the last stream ended.
 func floorNs(t *testing.T, srv floorServer, traffic *loadgen.ForeignTraffic, streams int, warm time.Duration) float64 {
 	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	addr := freePort(t)
-	bin, args, env := pinned(exe, []string{"-test.run=^" + srv.test + "$", "-test.count=1", "-test.timeout=10m"},
-		[]string{srv.env + "=" + addr})
-	p := startProcess(t, srv.name, env, bin, args...)
+	addr, p := startFloorServer(t, srv)
 	defer stopLogged(t, srv.name, p)
-	waitTCP(t, addr, 30*time.Second)
 	pid := p.cmd.Process.Pid
 	conn, closeAll := dialConns(t, addr, streams)
 	defer closeAll()
@@ -78,6 +72,21 @@ func floorNs(t *testing.T, srv floorServer, traffic *loadgen.ForeignTraffic, str
 		entries = float64(traffic.EntryCount())
 	}
 	return (cpu1 - cpu0) / entries * 1e9
+}
+
+// startFloorServer starts srv: this test binary, in a process of its own
+// (pinned as meshlens is with MESHLENS_E2E_CPUS), listening on a free port
+// it returns once the port accepts connections.
+func startFloorServer(t *testing.T, srv floorServer) (string, *process) {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	addr := freePort(t)
+	bin, args, env := pinned(exe, []string{"-test.run=^" + srv.test + "$", "-test.count=1", "-test.timeout=10m"},
+		[]string{srv.env + "=" + addr})
+	p := startProcess(t, srv.name, env, bin, args...)
+	waitTCP(t, addr, 30*time.Second)
+	return addr, p
 }
 
 // h2DiscardServerEnv carries the address TestDiscardH2Server listens on.

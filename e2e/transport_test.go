@@ -92,14 +92,8 @@ const (
 // receiving its last message. Then it stops the server.
 func (lt loadtest) runDiscard(t *testing.T, rate float64) loadtestRun {
 	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	addr := freePort(t)
-	bin, args, env := pinned(exe, []string{"-test.run=^TestDiscardServer$", "-test.count=1", "-test.timeout=10m"},
-		[]string{discardServerEnv + "=" + addr})
-	p := startProcess(t, "discard-server", env, bin, args...)
-	defer stopLogged(t, "discard-server", p)
-	waitTCP(t, addr, 30*time.Second)
+	addr, p := startFloorServer(t, floorServers[0])
+	defer stopLogged(t, floorServers[0].name, p)
 	return lt.run(t, p, addr, rate, func() {})
 }
 
