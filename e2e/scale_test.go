@@ -37,8 +37,10 @@ import (
 //     contrib, own, own-native), a second meshlens pushing: contrib is the
 //     meshlens_metrics receiver and contrib's prometheus_remote_write
 //     exporter configured as docs/push.md says; own is meshlens's own
-//     sender (extensions::meshlens::remote_write), own-native the same with
-//     native histograms on; each sends to a local HTTP sink
+//     sender (extensions::meshlens::remote_write, every source: Istio,
+//     Envoy stats, span metrics), own-native the same with native
+//     histograms on, own-native-istio that with the Istio series alone
+//     (remote_write::sources: [istio]: issue 18's target); each sends to a local HTTP sink
 //     (MESHLENS_SCALE_PUSH=sink, the default: it reads each request and
 //     answers 204) or to a real Prometheus with
 //     --web.enable-remote-write-receiver (MESHLENS_SCALE_PUSH=prometheus,
@@ -57,7 +59,7 @@ import (
 // to the pushing meshlens, e.g.
 // --set=exporters::prometheus_remote_write::max_batch_size_bytes=16000000),
 // MESHLENS_SCALE_SENDERS (the senders pushed with, comma-separated: contrib,
-// own, own-native), MESHLENS_SCALE_REPORT (a file the report is written
+// own, own-native, own-native-istio), MESHLENS_SCALE_REPORT (a file the report is written
 // to).
 func TestE2EScale(t *testing.T) {
 	if os.Getenv("MESHLENS_SCALE") == "" {
@@ -142,7 +144,7 @@ func scaleSenders() []string {
 	if v := os.Getenv("MESHLENS_SCALE_SENDERS"); v != "" {
 		return strings.Split(v, ",")
 	}
-	return []string{"contrib", "own", "own-native"}
+	return []string{"contrib", "own", "own-native", "own-native-istio"}
 }
 
 // senderArgs returns the pushing meshlens's arguments for a sender sending
@@ -154,17 +156,20 @@ func senderArgs(t *testing.T, sender, url string, interval time.Duration) []stri
 		cfgPath := filepath.Join(t.TempDir(), "meshlens.yaml")
 		require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, remoteWriteConfig, interval, url), 0o644))
 		return []string{"--config", cfgPath}
-	case "own", "own-native":
+	case "own", "own-native", "own-native-istio":
 		args := []string{
 			"--set", "extensions::meshlens::remote_write::endpoint=" + url + "/api/v1/write",
 			"--set", "extensions::meshlens::remote_write::interval=" + interval.String(),
 		}
-		if sender == "own-native" {
+		if sender != "own" {
 			args = append(args, "--set", "extensions::meshlens::metrics::native_histograms::enabled=true")
+		}
+		if sender == "own-native-istio" {
+			args = append(args, "--set", "extensions::meshlens::remote_write::sources=[istio]")
 		}
 		return args
 	}
-	t.Fatalf("MESHLENS_SCALE_SENDERS: unknown sender %q (contrib, own, own-native)", sender)
+	t.Fatalf("MESHLENS_SCALE_SENDERS: unknown sender %q (contrib, own, own-native, own-native-istio)", sender)
 	return nil
 }
 
@@ -489,7 +494,7 @@ func (s *scale) push(t *testing.T, rep *strings.Builder, sender string) {
 		addr := freePort(t)
 		// Scraping nothing: the push is all it holds.
 		flags := []string{"--web.enable-remote-write-receiver"}
-		if sender == "own-native" {
+		if strings.HasPrefix(sender, "own-native") {
 			flags = append(flags, "--enable-feature=native-histograms")
 		}
 		prom = startPrometheusWith(t, addr, "none", flags, "127.0.0.1:1")
@@ -577,7 +582,10 @@ func (s *scale) push(t *testing.T, rep *strings.Builder, sender string) {
 	fmt.Fprintln(rep)
 	assert.GreaterOrEqual(t, pushing.rate(), scaleMinIngest*s.rate, "ingest entries/s while pushing")
 	if s.interval == scalePushBarInterval {
-		bar := map[string]float64{"contrib": scaleMaxPushPerMin, "own": scaleMaxOwnPerMin, "own-native": scaleMaxOwnNativePerMin}[sender]
+		bar := map[string]float64{
+			"contrib": scaleMaxPushPerMin, "own": scaleMaxOwnPerMin,
+			"own-native": scaleMaxOwnNativePerMin, "own-native-istio": scaleMaxOwnNativePerMin,
+		}[sender]
 		assert.Less(t, perMin, bar, "meshlens CPU-s per minute pushing %.0f label sets every %s (%s sender)", sets, s.interval, sender)
 	}
 }
