@@ -222,8 +222,10 @@ func TestPeerThatDoesNotRead(t *testing.T) {
 		if _, err := c.Write([]byte("x")); err != nil {
 			break
 		}
-		if _, closed := recs()[0].snapshot(); closed {
-			break
+		if rs := recs(); len(rs) > 0 {
+			if _, closed := rs[0].snapshot(); closed {
+				break
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
