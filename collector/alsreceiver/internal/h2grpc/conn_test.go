@@ -30,7 +30,9 @@ type connCase struct {
 	wantDone bool
 }
 
-func TestConn(t *testing.T) {
+// connCases are the scripted sessions of TestConn; FuzzConn starts from
+// their inputs.
+func connCases() []connCase {
 	big := strings.Repeat("x", 40000)
 	cases := []connCase{
 		{
@@ -500,14 +502,17 @@ func TestConn(t *testing.T) {
 			wantOut: []string{"RST_STREAM 1 PROTOCOL_ERROR"},
 		},
 	)
+	return cases
+}
 
+func TestConn(t *testing.T) {
 	splits := map[string]func(*rand.Rand) func() int{
 		"whole":   func(*rand.Rand) func() int { return func() int { return 1 << 30 } },
 		"bytes":   func(*rand.Rand) func() int { return func() int { return 1 } },
 		"random":  func(r *rand.Rand) func() int { return func() int { return 1 + r.IntN(40) } },
 		"reads4k": func(*rand.Rand) func() int { return func() int { return 4096 } },
 	}
-	for _, tc := range cases {
+	for _, tc := range connCases() {
 		for sname, split := range splits {
 			t.Run(tc.name+"/"+sname, func(t *testing.T) {
 				runCase(t, tc, split(rand.New(rand.NewPCG(1, 2))))
