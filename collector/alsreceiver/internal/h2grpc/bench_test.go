@@ -92,9 +92,7 @@ func BenchmarkFeed(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				feedSteady(b, conns[i], frames, bc.read)
-				if i++; i == len(conns) {
-					i = 0
-				}
+				i = (i + 1) % len(conns)
 			}
 			if h.bytes != h.msgs*len(payload) || h.msgs == 0 {
 				b.Fatalf("%d messages, %d bytes", h.msgs, h.bytes)

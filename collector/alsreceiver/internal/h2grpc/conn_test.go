@@ -2,7 +2,6 @@ package h2grpc
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -696,13 +695,29 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+func TestOpenHeaders(t *testing.T) {
+	r := &recorder{}
+	c, err := NewConn(Config{}, r)
+	require.NoError(t, err)
+	cl := newClient()
+	cl.request(1, alsPath, false, "grpc-encoding", "gzip", "grpc-timeout", "5S", "x-meta", "v")
+	_, err = feed(c, cl.buf.Bytes(), func() int { return 1 << 20 }, false)
+	require.NoError(t, err)
+	h := r.lastHdr
+	assert.Equal(t, []string{"POST", "http", "meshlens:9001", alsPath, "application/grpc", "gzip", "5S"},
+		[]string{h.Method, h.Scheme, h.Authority, h.Path, h.ContentType, h.Encoding, h.Timeout})
+	assert.Equal(t, "grpc-go/test", h.Get("user-agent"))
+	assert.Equal(t, "v", h.Get("x-meta"))
+	assert.Empty(t, h.Get(":path"), "Get reads regular fields only")
+	assert.Len(t, h.Fields, 6)
+}
+
 func TestStrings(t *testing.T) {
 	assert.Equal(t, "peer_reset", EndPeerReset.String())
 	assert.Equal(t, "EndReason(99)", EndReason(99).String())
 	assert.Equal(t, "ENHANCE_YOUR_CALM", ErrCodeEnhanceYourCalm.String())
 	assert.Equal(t, "ErrCode(0x99)", ErrCode(0x99).String())
 	assert.Equal(t, "http2 connection error PROTOCOL_ERROR: x", (&ConnError{Code: ErrCodeProtocol, Reason: "x"}).Error())
-	assert.True(t, errors.Is(ErrClosed, ErrClosed))
 	h := Headers{Fields: []hpack.HeaderField{{Name: "a", Value: "1"}}}
 	assert.Equal(t, "1", h.Get("a"))
 	assert.Empty(t, h.Get("b"))

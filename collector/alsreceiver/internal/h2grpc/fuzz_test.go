@@ -1,7 +1,6 @@
 package h2grpc
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -187,6 +186,6 @@ func checkInvariants(t *testing.T, c *Conn, h *fuzzHandler) {
 		t.Fatalf("blocked %d, counted %d", blocked, c.blocked)
 	}
 	if open != len(h.open) {
-		t.Fatal(fmt.Sprintf("%d streams open in the Conn, %d for the Handler", open, len(h.open)))
+		t.Fatalf("%d streams open in the Conn, %d for the Handler", open, len(h.open))
 	}
 }

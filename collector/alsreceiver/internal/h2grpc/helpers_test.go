@@ -39,8 +39,8 @@ type recorder struct {
 
 func (r *recorder) Open(id uint32, h *Headers) Status {
 	r.events = append(r.events, fmt.Sprintf("open %d %s", id, h.Path))
-	r.lastHdr = Headers{Method: h.Method, Scheme: h.Scheme, Authority: h.Authority, Path: h.Path, ContentType: h.ContentType,
-		Encoding: h.Encoding, Timeout: h.Timeout, Fields: slices.Clone(h.Fields)}
+	r.lastHdr = *h
+	r.lastHdr.Fields = slices.Clone(h.Fields)
 	st := Status{}
 	if r.onOpen != nil {
 		st = r.onOpen(r, id, h)

@@ -122,7 +122,7 @@ type testAdapter struct {
 
 func startAdapter(t *testing.T, cfg Config, srv *testServer) *testAdapter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	a := &testAdapter{cfg: cfg, srv: srv, ln: ln, cmds: make(chan func(*Conn), 16)}
 	a.wg.Go(a.accept)
@@ -343,7 +343,7 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, a *testAdapter) *rawConn {
 	t.Helper()
-	nc, err := net.Dial("tcp", a.ln.Addr().String())
+	nc, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", a.ln.Addr().String())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = nc.Close() })
 	r := &rawConn{nc: nc}
