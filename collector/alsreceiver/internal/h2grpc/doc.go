@@ -75,6 +75,12 @@
 //     them on the grpc-go path, this path has none of them;
 //   - gzip (grpc-encoding gzip with a decompressed-size limit);
 //   - the receiver's config key choosing this path, and its docs;
+//   - a layer of its own in internal/layering/rules.go (and ADR 0009): under
+//     collector/ the layering test does not hold it to the pure-core rules,
+//     so TestPureCore checks its imports, goroutines and clock reads;
+//   - per-stream activity for stream_idle_timeout (the adapter can track it
+//     from Message calls; a stream that sends partial messages only shows
+//     in OldestIncomplete), and a SETTINGS ACK timeout;
 //   - a two-phase GOAWAY (grpc-go's, with a PING) so that streams the
 //     client opens while our GOAWAY is in flight are not refused.
 package h2grpc

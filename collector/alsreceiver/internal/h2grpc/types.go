@@ -10,7 +10,9 @@ import (
 // Handler is what a Conn calls as the client's streams progress; the
 // adapter implements it. Every call is made from within Feed, Finish,
 // Reset, GoAway or Close, on the caller's goroutine. A Handler may call
-// Finish, Reset and GoAway from any of its methods (never Feed or Close).
+// Finish, Reset and GoAway from any of its methods (never Feed or Close);
+// during Open the stream is not open yet, so Open answers it by returning
+// a Status.
 type Handler interface {
 	// Open is called when a client opens a stream with a well-formed
 	// request header block. A non-OK Status refuses the stream: the client
