@@ -51,7 +51,11 @@ func TestE2ERealistic(t *testing.T) {
 	})
 	flat := loadgen.Foreign(loadgen.ForeignConfig{Entries: 1_000_000, Seed: 1})
 
-	m := startMeshlens(t)
+	var args []string
+	if tr := os.Getenv("MESHLENS_E2E_TRANSPORT"); tr != "" {
+		args = append(args, "--set=receivers::envoyals::transport="+tr)
+	}
+	m := startMeshlens(t, args...)
 	defer stopLogged(t, "meshlens", m.process)
 	pid := m.cmd.Process.Pid
 

@@ -63,11 +63,21 @@ type Config struct {
 	// a cancelled stream loses nothing already received, since every
 	// received message is aggregated before the next is read.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// Transport is "grpc" (grpc-go through configgrpc, the default) or
+	// "event_loop" (ADR 0014, proposed; Linux, plaintext only): the
+	// connections read by one event loop per core.
+	Transport string `mapstructure:"transport"`
 
 	_ struct{}
 }
 
 var _ component.Config = (*Config)(nil)
+
+// The transports.
+const (
+	transportGRPC      = "grpc"
+	transportEventLoop = "event_loop"
+)
 
 // DefaultReceiveBudgetMiB is the receive budget when neither
 // receive_budget_mib nor memory_limit_mib is set.
@@ -132,6 +142,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("normalizer: %w", err))
+	}
+	switch c.Transport {
+	case "", transportGRPC:
+	case transportEventLoop:
+		if c.GRPC.TLS.HasValue() {
+			errs = errors.Join(errs, errors.New("transport event_loop serves plaintext only: remove tls, or use transport grpc"))
+		}
+	default:
+		errs = errors.Join(errs, fmt.Errorf("transport must be %q or %q, got %q", transportGRPC, transportEventLoop, c.Transport))
 	}
 	return errs
 }
