@@ -19,7 +19,7 @@ import (
 	"github.com/meshlens/meshlens/collector/alsreceiver/internal/h2grpc"
 )
 
-// transport: event_loop (ADR 0014). The connections are served by evloop's
+// event_loop::enabled (ADR 0014). The connections are served by evloop's
 // event loops, one per core, and each one's HTTP/2 and gRPC by an
 // h2grpc.Conn whose Handler is a loopSession: every message is processed
 // on its loop, as it is read, by the code the grpc-go handlers run. The
@@ -97,9 +97,13 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 	}
 	if err := h2cfg.Validate(); err != nil {
 		r.metrics.unregister()
-		return fmt.Errorf("transport event_loop: %w", err)
+		return fmt.Errorf("event_loop: %w", err)
 	}
-	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Housekeeping: loopHousekeeping},
+	tick := r.cfg.EventLoop.Tick
+	if tick == 0 {
+		tick = -1 // evloop: no sleep
+	}
+	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Loops: r.cfg.EventLoop.Loops, Tick: tick, Housekeeping: loopHousekeeping},
 		func(net.Addr) evloop.Session {
 			s := &loopSession{r: r, g: r.loopGuard, streams: map[uint32]*loopStream{}}
 			s.conn, _ = h2grpc.NewConn(h2cfg, s) // the config is valid
@@ -116,7 +120,7 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 	}
 	r.loops = srv
 	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", srv.Addr().String()),
-		zap.String("transport", transportEventLoop), zap.Int64("receive_budget_bytes", r.loopGuard.budget),
+		zap.Bool("event_loop", true), zap.Int64("receive_budget_bytes", r.loopGuard.budget),
 		zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
 	if rs, ok := r.sink.(readinessSetter); ok {
 		rs.SetReady(r.set.ID.String(), true)

@@ -10,5 +10,5 @@ import (
 // startLoops: the event loops need Linux (epoll).
 func (r *alsReceiver) startLoops(context.Context) error {
 	r.metrics.unregister()
-	return errors.New("transport event_loop needs Linux")
+	return errors.New("event_loop needs Linux (epoll)")
 }

@@ -160,7 +160,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.guard = newGuard(r.now, r.cfg.receiveBudget(), r.cfg.StreamIdleTimeout, r.cfg.MessageTimeout, r.evictIdleAfter,
 		"/"+alsV3Service+"/StreamAccessLogs", "/"+metricsV3Service+"/StreamMetrics")
 	receiving := r.guard.receiving
-	if r.cfg.Transport == transportEventLoop {
+	if r.cfg.EventLoop.Enabled {
 		r.loopGuard = newLoopGuard(r.cfg.receiveBudget(), r.evictIdleAfter)
 		receiving = r.loopGuard.receiving
 	}
@@ -170,7 +170,7 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.metrics = m
 
-	if r.cfg.Transport == transportEventLoop {
+	if r.cfg.EventLoop.Enabled {
 		return r.startLoops(ctx)
 	}
 	opts, err := r.serverOptions(ctx)

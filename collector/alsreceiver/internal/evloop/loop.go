@@ -38,7 +38,8 @@ type Config struct {
 	Loops int
 	// Tick is how long a loop sleeps after each wake-up before waiting
 	// again (default 10 ms): what a connection's message may wait, and
-	// what lets one wake-up serve many connections.
+	// what lets one wake-up serve many connections. A wake-up with a read
+	// of half ReadSize or more is not followed by a sleep.
 	Tick time.Duration
 	// ReadSize is the most read from a connection at once (default 64 KiB).
 	ReadSize int
@@ -72,6 +73,11 @@ func (c *Config) defaults() {
 		c.Housekeeping = time.Second
 	}
 }
+
+// busyFor is how many ticks a loop does not sleep after a read of half
+// its buffer or more: a busy sender's next reads may be small (it waits
+// for window), but it is still busy.
+const busyFor = 8
 
 // Stats are the loops' counters, summed.
 type Stats struct {
@@ -186,9 +192,11 @@ type loop struct {
 	efd      int
 	conns    map[int32]*conn
 	stopping atomic.Bool
-	busy     bool // a read of this wake-up filled the buffer
-	wakeups  atomic.Uint64
-	reads    atomic.Uint64
+	// busyUntil: no sleep until then, since a read took half the buffer
+	// or more.
+	busyUntil time.Time
+	wakeups   atomic.Uint64
+	reads     atomic.Uint64
 }
 
 // conn is a connection of a loop.
@@ -249,7 +257,6 @@ func (l *loop) run() {
 		if n > 0 {
 			l.wakeups.Add(1)
 		}
-		l.busy = false
 		for _, ev := range events[:max(n, 0)] {
 			switch ev.Fd {
 			case int32(l.s.lfd):
@@ -273,10 +280,11 @@ func (l *loop) run() {
 				l.flush(c)
 			}
 		}
-		// A read that filled the buffer: more is waiting, so no sleep
-		// (the tick is for sparse traffic; busy connections are read as
-		// fast as they send).
-		if n > 0 && cfg.Tick > 0 && !l.busy {
+		// No sleep for busyFor ticks after a read of half the buffer or
+		// more: a connection that sends more than sparse small messages
+		// (Envoy flushes at most 16 KiB a worker a second by default) is
+		// read as fast as it sends, not a flow-control window a tick.
+		if n > 0 && cfg.Tick > 0 && woke.After(l.busyUntil) {
 			time.Sleep(cfg.Tick - time.Since(woke))
 		}
 	}
@@ -320,8 +328,8 @@ func (l *loop) serve(c *conn, events uint32, buf []byte) {
 	n, err := unix.Read(c.fd, buf)
 	if n > 0 {
 		l.reads.Add(1)
-		if n == len(buf) {
-			l.busy = true
+		if n >= len(buf)/2 {
+			l.busyUntil = time.Now().Add(busyFor * l.s.cfg.Tick)
 		}
 		ferr := c.session.Feed(buf[:n], time.Now())
 		if !l.flush(c) {
