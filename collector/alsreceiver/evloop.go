@@ -37,8 +37,8 @@ import (
 //   - max_streams: a new stream makes room by marking the stream idle
 //     longest (at least evictIdleAfter), which its loop ends within
 //     loopHousekeeping (reason idle_evicted).
-// A stream ended so is reset (RST_STREAM CANCEL), as grpc-go's guard
-// cancels it; Envoy opens a new one on its next flush.
+// A stream ended so is answered CANCELLED with the reason, as under
+// grpc-go's guard; Envoy opens a new one on its next flush.
 
 // loopHousekeeping is how often each loop checks its streams' timeouts and
 // evictions.
@@ -204,12 +204,15 @@ func (s *loopSession) shed() {
 	}
 }
 
-// end resets a stream for one of the guard's reasons.
+// end ends a stream for one of the guard's reasons, answered CANCELLED
+// with the reason's message, as grpc-go answers the streams its guard
+// cancels.
 func (s *loopSession) end(id uint32, why endReason) {
 	if ls := s.streams[id]; ls != nil {
 		ls.endedBy = why
 	}
-	s.conn.Reset(id, h2grpc.ErrCodeCancel)
+	msg := status.Convert(guardStatus(why, s.r.cfg)).Message()
+	s.conn.Finish(id, h2grpc.Status{Code: h2grpc.Canceled, Message: msg})
 	s.sync()
 }
 
