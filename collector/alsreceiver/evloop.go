@@ -94,6 +94,10 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 		InitialWindowSize:    streamWindow,
 		ConnWindowSize:       connWindow,
 		MaxRecvMsgSize:       r.cfg.GRPC.MaxRecvMsgSizeMiB << 20,
+		// What a peer that does not read can make a connection hold:
+		// answers to its PINGs and SETTINGS, and its streams' statuses.
+		MaxOutput:               64 << 10,
+		MaxControlFramesPending: 100,
 	}
 	if err := h2cfg.Validate(); err != nil {
 		r.metrics.unregister()
