@@ -508,19 +508,18 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 
 // waitMemory holds a stream while the heap is over memory_limit_mib, for at
 // most a second: meanwhile the stream reads nothing, so gRPC flow control
-// pushes back on the sender. It reports whether memory came back under the
-// limit (otherwise the caller drops the message, counted).
-func (r *alsReceiver) waitMemory(ctx context.Context) bool {
+// pushes back on the sender. If memory is still over the limit after it,
+// processALS drops the message, counted.
+func (r *alsReceiver) waitMemory(ctx context.Context) {
 	for i := 0; i < 20 && r.overMem.Load(); i++ {
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-r.stop:
-			return false
+			return
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return !r.overMem.Load()
 }
 
 func (r *alsReceiver) countIdentities(recs []accesslog.Record) {
