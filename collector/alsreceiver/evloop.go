@@ -30,19 +30,17 @@ import (
 //     messages, oldest first, until the total is back under three quarters
 //     (reason receive_budget). The total stays under the budget plus one
 //     read (64 KiB) per loop;
-//   - message_timeout: checked every loopHousekeeping on each connection's
-//     oldest incomplete message (reason message_timeout);
+//   - message_timeout: checked on each connection's oldest incomplete
+//     message as often as grpc-go's guard sweeps (a fifth of the smaller
+//     timeout, at most 1 s; reason message_timeout);
 //   - stream_idle_timeout: a stream that has completed no message (or been
 //     opened) that long is ended (reason idle_timeout);
 //   - max_streams: a new stream makes room by marking the stream idle
-//     longest (at least evictIdleAfter), which its loop ends within
-//     loopHousekeeping (reason idle_evicted).
+//     longest (at least evictIdleAfter), which its loop ends at its next
+//     check, within a second (reason idle_evicted).
 // A stream ended so is answered CANCELLED with the reason, as under
 // grpc-go's guard; Envoy opens a new one on its next flush.
 
-// loopHousekeeping is how often each loop checks its streams' timeouts and
-// evictions.
-const loopHousekeeping = 250 * time.Millisecond
 
 // errConnDone ends a connection whose graceful GOAWAY has run its course.
 var errConnDone = errors.New("connection done")
@@ -107,7 +105,7 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 	if tick == 0 {
 		tick = -1 // evloop: no sleep
 	}
-	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Loops: r.cfg.EventLoop.Loops, Tick: tick, Housekeeping: loopHousekeeping},
+	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Loops: r.cfg.EventLoop.Loops, Tick: tick, Housekeeping: r.guard.sweepEvery()},
 		func(net.Addr) evloop.Session {
 			s := &loopSession{r: r, g: r.loopGuard, streams: map[uint32]*loopStream{}}
 			s.conn, _ = h2grpc.NewConn(h2cfg, s) // the config is valid
