@@ -26,12 +26,18 @@ build: ## Build the collector binary into bin/meshlens
 run: build ## Build, then run ./bin/meshlens --demo
 	./$(BIN)/meshlens --demo
 
-test: ## Run all tests with the race detector, the deploy and dashboards checks, then the fuzz smoke test
+test: ## Run all tests with the race detector (the receiver's and the hostile e2e tests also on its event loops), the deploy and dashboards checks, then the fuzz smoke test
 	@bash scripts/captures.sh
 	$(GO) test -race -count=1 -timeout 30m ./...
+	MESHLENS_TEST_EVENT_LOOP=1 $(GO) test -race -count=1 ./collector/alsreceiver/
+	MESHLENS_E2E_EVENT_LOOP=1 $(GO) test -race -count=1 -timeout 20m -run '$(EVENT_LOOP_E2E)' ./e2e/
 	$(MAKE) deploy-test
 	$(MAKE) dashboards-test dashboards-lint
 	$(MAKE) fuzz-smoke
+
+# The e2e tests of what a sender can make the receiver do, run again on the
+# receiver's event loops (receivers::envoyals::event_loop, ADR 0014).
+EVENT_LOOP_E2E = TestE2EHostile|TestE2EThousandsOfStreams|TestE2EOverload|TestE2EGracefulShutdown|TestE2EPrometheus$$
 
 deploy-test: ## Check the deployment files (the deploy/ module: Envoy, Istio, Envoy Gateway, Kubernetes, Prometheus; and the collector configs in deploy/ and docs/ with meshlens's components)
 	cd deploy && $(GO) test -count=1 ./...

@@ -177,12 +177,32 @@ func pinned(bin string, args, env []string) (string, []string, []string) {
 		append(env, fmt.Sprintf("GOMAXPROCS=%d", len(strings.Split(cpus, ","))))
 }
 
+// eventLoopArgs turns the receiver's event loops on (event_loop::enabled,
+// ADR 0014) when MESHLENS_E2E_EVENT_LOOP is set (to "1", or to the loops'
+// tick), with MESHLENS_E2E_LOOPS loops if set, unless args configure TLS,
+// which the event loops do not serve: the suite runs on either transport.
+func eventLoopArgs(args []string) []string {
+	v := os.Getenv("MESHLENS_E2E_EVENT_LOOP")
+	if v == "" || strings.Contains(strings.Join(args, " "), "tls::") {
+		return nil
+	}
+	out := []string{"--set=receivers::envoyals::event_loop::enabled=true"}
+	if v != "1" {
+		out = append(out, "--set=receivers::envoyals::event_loop::tick="+v)
+	}
+	if n := os.Getenv("MESHLENS_E2E_LOOPS"); n != "" {
+		out = append(out, "--set=receivers::envoyals::event_loop::loops="+n)
+	}
+	return out
+}
+
 // startMeshlens runs the binary with its embedded default config, on free
 // ports, and waits until /readyz answers.
 func startMeshlens(t *testing.T, args ...string) *meshlens {
 	t.Helper()
 	m := &meshlens{GRPC: freePort(t), HTTP: freePort(t)}
 	env := []string{"MESHLENS_GRPC_ENDPOINT=" + m.GRPC, "MESHLENS_HTTP_ENDPOINT=" + m.HTTP}
+	args = append(eventLoopArgs(args), args...)
 	bin, args, env := pinned(meshlensBinary(t), args, env)
 	m.process = startProcess(t, "meshlens", env, bin, args...)
 	waitHTTP(t, "http://"+m.HTTP+"/readyz", 30*time.Second)

@@ -63,11 +63,35 @@ type Config struct {
 	// a cancelled stream loses nothing already received, since every
 	// received message is aggregated before the next is read.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// EventLoop serves the port from event loops instead of grpc-go (ADR
+	// 0014; Linux, plaintext only).
+	EventLoop EventLoopConfig `mapstructure:"event_loop"`
 
 	_ struct{}
 }
 
 var _ component.Config = (*Config)(nil)
+
+// DefaultEventLoopTick is event_loop::tick's default: sparse traffic is
+// read five times a second, a message waiting at most 200 ms more (Envoy
+// holds entries for up to a second before it sends them).
+const DefaultEventLoopTick = 200 * time.Millisecond
+
+// EventLoopConfig is the event_loop section: the connections are read by
+// a few event loops (evloop.go) instead of a goroutine per connection and
+// per stream (grpc-go), which costs less per message where many proxies
+// each send a small message a second.
+type EventLoopConfig struct {
+	// Enabled turns it on (off: grpc-go through configgrpc).
+	Enabled bool `mapstructure:"enabled"`
+	// Loops is the number of event loops; 0: one per core (GOMAXPROCS).
+	Loops int `mapstructure:"loops"`
+	// Tick is how long a loop sleeps after each wake-up, so that one
+	// wake-up reads the messages of many connections; a message waits at
+	// most this much longer. 0: no sleep. A loop does not sleep for 8
+	// ticks after a read of 32 KiB or more (a busy sender).
+	Tick time.Duration `mapstructure:"tick"`
+}
 
 // DefaultReceiveBudgetMiB is the receive budget when neither
 // receive_budget_mib nor memory_limit_mib is set.
@@ -132,6 +156,23 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Normalizer.Validate(); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("normalizer: %w", err))
+	}
+	if c.EventLoop.Enabled {
+		if c.GRPC.TLS.HasValue() {
+			errs = errors.Join(errs, errors.New("event_loop serves plaintext only: remove tls, or turn event_loop off"))
+		}
+		if c.GRPC.NetAddr.Transport != "" && c.GRPC.NetAddr.Transport != "tcp" {
+			errs = errors.Join(errs, fmt.Errorf("event_loop listens on TCP only, got transport %q", c.GRPC.NetAddr.Transport))
+		}
+		if c.GRPC.Auth.HasValue() {
+			errs = errors.Join(errs, errors.New("event_loop does not run auth extensions: remove auth, or turn event_loop off"))
+		}
+	}
+	if c.EventLoop.Loops < 0 || c.EventLoop.Loops > 1024 {
+		errs = errors.Join(errs, fmt.Errorf("event_loop::loops must be between 0 and 1024, got %d", c.EventLoop.Loops))
+	}
+	if c.EventLoop.Tick < 0 || c.EventLoop.Tick > time.Second {
+		errs = errors.Join(errs, fmt.Errorf("event_loop::tick must be between 0 and 1s, got %s", c.EventLoop.Tick))
 	}
 	return errs
 }

@@ -44,6 +44,7 @@ func createDefaultConfig() component.Config {
 		MaxStreams:        10_000,
 		MessageTimeout:    10 * time.Second,
 		StreamIdleTimeout: 5 * time.Minute,
+		EventLoop:         EventLoopConfig{Tick: DefaultEventLoopTick},
 		Traces:            spans.DefaultPipelineConfig(),
 	}
 }

@@ -83,7 +83,9 @@ type alsReceiver struct {
 	streams  atomic.Int64 // open streams, both services
 	overMem  atomic.Bool  // heap above memory_limit_mib (sampled)
 
-	guard          *guard // transport-level limits (guard.go)
+	guard          *guard     // transport-level limits (guard.go)
+	loops          io.Closer  // the event loops (transport event_loop, evloop.go)
+	loopGuard      *loopGuard // their limits
 	evictIdleAfter time.Duration
 	handshakeLog   logLimiter
 
@@ -157,12 +159,20 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.stats, _ = sink.(EnvoyStatsSink)
 	r.guard = newGuard(r.now, r.cfg.receiveBudget(), r.cfg.StreamIdleTimeout, r.cfg.MessageTimeout, r.evictIdleAfter,
 		"/"+alsV3Service+"/StreamAccessLogs", "/"+metricsV3Service+"/StreamMetrics")
-	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.Overflow, r.guard.receiving)
+	receiving := r.guard.receiving
+	if r.cfg.EventLoop.Enabled {
+		r.loopGuard = newLoopGuard(r.cfg.receiveBudget(), r.evictIdleAfter)
+		receiving = r.loopGuard.receiving
+	}
+	m, err := newSelfMetrics(sink.Registerer(), func() float64 { return float64(r.conns.Len()) }, r.conns.Overflow, receiving)
 	if err != nil {
 		return fmt.Errorf("register receiver metrics: %w", err)
 	}
 	r.metrics = m
 
+	if r.cfg.EventLoop.Enabled {
+		return r.startLoops(ctx)
+	}
 	opts, err := r.serverOptions(ctx)
 	if err != nil {
 		m.unregister()
@@ -246,8 +256,13 @@ func (r *alsReceiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.shut = true
 	srv := r.server
+	loops := r.loops
 	r.mu.Unlock()
 	r.stopOnce.Do(func() { close(r.stop) })
+	if loops != nil {
+		_ = loops.Close()
+		r.set.Logger.Info("Envoy ALS and Metrics Service receiver stopped")
+	}
 	if srv != nil {
 		done := make(chan struct{})
 		go func() { srv.GracefulStop(); close(done) }()
@@ -336,10 +351,15 @@ func (r *alsReceiver) rejectV2(kind string) error {
 // admit counts a new stream against max_streams and in the active-streams
 // gauge; the returned func undoes both.
 func (r *alsReceiver) admit(service string) (func(), error) {
+	return r.admitWith(service, r.guard.evictIdle)
+}
+
+// admitWith is admit with the transport's eviction of an idle stream.
+func (r *alsReceiver) admitWith(service string, evictIdle func() bool) (func(), error) {
 	r.metrics.streams.WithLabelValues(service).Inc()
 	// At max_streams, a stream that has sent nothing for a while makes
 	// room (its handler ends it and gives back its slot).
-	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) && !r.guard.evictIdle() {
+	if n := r.streams.Add(1); n > int64(r.cfg.MaxStreams) && !evictIdle() {
 		r.streams.Add(-1)
 		r.metrics.streamsEnded.WithLabelValues(service, reasonStreamLimit).Inc()
 		return nil, status.Errorf(codes.ResourceExhausted, "meshlens has max_streams (%d) streams open; retry later", r.cfg.MaxStreams)
@@ -488,19 +508,18 @@ func (r *alsReceiver) processALS(ctx context.Context, local *accesslog.StreamLoc
 
 // waitMemory holds a stream while the heap is over memory_limit_mib, for at
 // most a second: meanwhile the stream reads nothing, so gRPC flow control
-// pushes back on the sender. It reports whether memory came back under the
-// limit (otherwise the caller drops the message, counted).
-func (r *alsReceiver) waitMemory(ctx context.Context) bool {
+// pushes back on the sender. If memory is still over the limit after it,
+// processALS drops the message, counted.
+func (r *alsReceiver) waitMemory(ctx context.Context) {
 	for i := 0; i < 20 && r.overMem.Load(); i++ {
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-r.stop:
-			return false
+			return
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return !r.overMem.Load()
 }
 
 func (r *alsReceiver) countIdentities(recs []accesslog.Record) {
@@ -593,30 +612,41 @@ func (r *alsReceiver) handleMetrics(_ any, ss grpc.ServerStream) error {
 		}
 		msgs.Inc()
 		byts.Add(float64(f.n))
-		var msg metricsv3.StreamMetricsMessage
-		err := proto.Unmarshal(f.bytes(), &msg) // copies what it keeps
+		err := r.metricsMessage(ss.Context(), &proxy, f.bytes())
 		f.release()
 		if err != nil {
-			return r.rejectStream(serviceMetrics, fmt.Errorf("%w: %w", accesslog.ErrMalformed, err))
-		}
-		if proxy == nil {
-			node := msg.GetIdentifier().GetNode()
-			if node == nil {
-				return r.rejectStream(serviceMetrics, accesslog.ErrNoIdentifier)
-			}
-			proxy = accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
-			if r.cfg.BindSPIFFEIdentity && !peerWorkload(ss.Context()).matches(proxy) {
-				return r.rejectIdentity(serviceMetrics, identityMismatch(proxy))
-			}
-			// The node's labels go on every envoy_* series: bounded by
-			// bytes as the access log's are.
-			m.addTruncated(proxy.CutLabels(r.cfg.Normalizer.LabelLimit()), accesslog.Truncations{})
-		}
-		m.metricFamilies.Add(float64(len(msg.GetEnvoyMetrics())))
-		if r.stats != nil {
-			r.stats.ConsumeEnvoyStats(proxy, msg.GetEnvoyMetrics(), r.now())
+			return err
 		}
 	}
+}
+
+// metricsMessage decodes one StreamMetrics message and hands its stats on;
+// *proxy is the stream's node, set by its first message.
+func (r *alsReceiver) metricsMessage(ctx context.Context, proxy **accesslog.Proxy, b []byte) error {
+	m := r.metrics
+	var msg metricsv3.StreamMetricsMessage
+	if err := proto.Unmarshal(b, &msg); err != nil { // copies what it keeps
+		return r.rejectStream(serviceMetrics, fmt.Errorf("%w: %w", accesslog.ErrMalformed, err))
+	}
+	if *proxy == nil {
+		node := msg.GetIdentifier().GetNode()
+		if node == nil {
+			return r.rejectStream(serviceMetrics, accesslog.ErrNoIdentifier)
+		}
+		p := accesslog.NewProxy(node.GetId(), node.GetCluster(), node.GetMetadata())
+		if r.cfg.BindSPIFFEIdentity && !peerWorkload(ctx).matches(p) {
+			return r.rejectIdentity(serviceMetrics, identityMismatch(p))
+		}
+		// The node's labels go on every envoy_* series: bounded by
+		// bytes as the access log's are.
+		m.addTruncated(p.CutLabels(r.cfg.Normalizer.LabelLimit()), accesslog.Truncations{})
+		*proxy = p
+	}
+	m.metricFamilies.Add(float64(len(msg.GetEnvoyMetrics())))
+	if r.stats != nil {
+		r.stats.ConsumeEnvoyStats(*proxy, msg.GetEnvoyMetrics(), r.now())
+	}
+	return nil
 }
 
 // guardStatus is what the handler of a stream the guard ended returns. The

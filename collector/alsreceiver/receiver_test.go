@@ -37,6 +37,20 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// onEventLoop runs the receiver's tests on its event loops (event_loop,
+// evloop.go) instead of grpc-go: MESHLENS_TEST_EVENT_LOOP=1 (make test runs
+// the package both ways).
+var onEventLoop = os.Getenv("MESHLENS_TEST_EVENT_LOOP") != ""
+
+// grpcOnly skips a test of what only the grpc-go transport has (TLS, the
+// guard's trackedConn).
+func grpcOnly(t *testing.T) {
+	t.Helper()
+	if onEventLoop {
+		t.Skip("grpc-go transport only")
+	}
+}
+
 // fakeHub is a unit-test stand-in for the hub extension.
 type fakeHub struct {
 	reg     *prometheus.Registry
@@ -102,6 +116,10 @@ func startReceiverWith(t *testing.T, edit func(*Config), hook func(*alsReceiver)
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.GRPC.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.EventLoop.Enabled = onEventLoop
+	// A short tick: the tests time their steps in tens of milliseconds
+	// (TestIdleStreamMakesRoom); the e2e suite runs the default.
+	cfg.EventLoop.Tick = time.Millisecond
 	if edit != nil {
 		edit(cfg)
 	}
@@ -357,7 +375,9 @@ func TestAbruptStreamEnd(t *testing.T) {
 
 func TestSinkErrorCountsDropped(t *testing.T) {
 	_, hub, addr := startReceiver(t, nil)
-	hub.fail = true
+	hub.mu.Lock()
+	hub.fail = true // read by the receiver's goroutines
+	hub.mu.Unlock()
 	client := alsv3.NewAccessLogServiceClient(dial(t, addr))
 	stream, err := client.StreamAccessLogs(context.Background())
 	require.NoError(t, err)

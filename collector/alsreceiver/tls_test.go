@@ -30,6 +30,7 @@ import (
 // refused, each failed handshake counted and logged at most once a minute,
 // and the right client accepted.
 func TestMutualTLS(t *testing.T) {
+	grpcOnly(t)
 	dir := t.TempDir()
 	ca, otherCA := testpki.NewCA(t, "mesh-ca"), testpki.NewCA(t, "rogue-ca")
 	srvCert, srvKey := ca.Issue(t, "meshlens", true)
@@ -95,6 +96,7 @@ func TestMutualTLS(t *testing.T) {
 // SPIFFE id names; a mismatch is refused with PERMISSION_DENIED and counted
 // (messages and entries, reason identity_mismatch).
 func TestSPIFFEIdentityBinding(t *testing.T) {
+	grpcOnly(t)
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "mesh-ca")
 	srvCert, srvKey := ca.Issue(t, "meshlens", true)

@@ -56,6 +56,12 @@ var layers = []layer{
 		may: []string{"accesslog", "loadgen", "internal"}, mayExact: []string{"topology"},
 	},
 	{
+		// The HTTP/2 and gRPC framing of the receiver's event loops (ADR
+		// 0014): pure, driven by the loops in the receiver.
+		name: "HTTP/2 and gRPC core", exact: []string{"collector/alsreceiver/internal/h2grpc"},
+		core: true,
+	},
+	{
 		name: "collector components and wiring", prefixes: []string{"collector"},
 		may: []string{"accesslog", "exporters", "topology", "collector", "loadgen"},
 	},

@@ -1,0 +1,359 @@
+//go:build linux
+
+package alsreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/status"
+
+	"github.com/meshlens/meshlens/accesslog"
+	"github.com/meshlens/meshlens/collector/alsreceiver/internal/evloop"
+	"github.com/meshlens/meshlens/collector/alsreceiver/internal/h2grpc"
+)
+
+// event_loop::enabled (ADR 0014). The connections are served by evloop's
+// event loops, one per core, and each one's HTTP/2 and gRPC by an
+// h2grpc.Conn whose Handler is a loopSession: every message is processed
+// on its loop, as it is read, by the code the grpc-go handlers run. The
+// bounds the guard keeps under grpc-go are kept here from what the core
+// knows of each connection (loopGuard):
+//   - receive_budget_mib over every connection's incomplete messages: the
+//     connection whose read takes the total over gives up its incomplete
+//     messages, oldest first, until the total is back under three quarters
+//     (reason receive_budget). The total stays under the budget plus one
+//     read (64 KiB) per loop;
+//   - message_timeout: checked on each connection's oldest incomplete
+//     message as often as grpc-go's guard sweeps (a fifth of the smaller
+//     timeout, at most 1 s; reason message_timeout);
+//   - stream_idle_timeout: a stream that has completed no message (or been
+//     opened) that long is ended (reason idle_timeout);
+//   - max_streams: a new stream makes room by marking the stream idle
+//     longest (at least evictIdleAfter), which its loop ends at its next
+//     check, within a second (reason idle_evicted).
+// A stream ended so is answered CANCELLED with the reason, as under
+// grpc-go's guard; Envoy opens a new one on its next flush.
+
+
+// errConnDone ends a connection whose graceful GOAWAY has run its course.
+var errConnDone = errors.New("connection done")
+
+// loopGuard is what the loops share: the bytes of incomplete messages and
+// every open stream, for eviction at max_streams.
+type loopGuard struct {
+	budget     int64
+	evictAfter time.Duration
+	pending    atomic.Int64
+
+	mu      sync.Mutex
+	streams map[*loopStream]struct{}
+}
+
+func newLoopGuard(budget int64, evictAfter time.Duration) *loopGuard {
+	return &loopGuard{budget: budget, evictAfter: evictAfter, streams: map[*loopStream]struct{}{}}
+}
+
+// receiving returns the bytes of incomplete messages, all connections.
+func (g *loopGuard) receiving() float64 { return float64(g.pending.Load()) }
+
+// evictIdle marks for eviction the stream idle longest, if it has been
+// idle evictAfter; its loop ends it at its next housekeeping.
+func (g *loopGuard) evictIdle(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var oldest *loopStream
+	for s := range g.streams {
+		if s.evict.Load() {
+			continue
+		}
+		if oldest == nil || s.lastActive.Load() < oldest.lastActive.Load() {
+			oldest = s
+		}
+	}
+	if oldest == nil || now.UnixNano()-oldest.lastActive.Load() < int64(g.evictAfter) {
+		return false
+	}
+	oldest.evict.Store(true)
+	return true
+}
+
+// startLoops serves the port from event loops (Start's part after the
+// metrics are registered).
+func (r *alsReceiver) startLoops(ctx context.Context) error {
+	h2cfg := h2grpc.Config{
+		MaxConcurrentStreams: r.cfg.GRPC.MaxConcurrentStreams,
+		InitialWindowSize:    streamWindow,
+		ConnWindowSize:       connWindow,
+		MaxRecvMsgSize:       r.cfg.GRPC.MaxRecvMsgSizeMiB << 20,
+		// What a peer that does not read can make a connection hold:
+		// answers to its PINGs and SETTINGS, and its streams' statuses.
+		MaxOutput:               64 << 10,
+		MaxControlFramesPending: 100,
+	}
+	if err := h2cfg.Validate(); err != nil {
+		r.metrics.unregister()
+		return fmt.Errorf("event_loop: %w", err)
+	}
+	tick := r.cfg.EventLoop.Tick
+	if tick == 0 {
+		tick = -1 // evloop: no sleep
+	}
+	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Loops: r.cfg.EventLoop.Loops, Tick: tick, Housekeeping: r.guard.sweepEvery()},
+		func(net.Addr) evloop.Session {
+			s := &loopSession{r: r, g: r.loopGuard, streams: map[uint32]*loopStream{}}
+			s.conn, _ = h2grpc.NewConn(h2cfg, s) // the config is valid
+			return s
+		})
+	if err != nil {
+		r.metrics.unregister()
+		return fmt.Errorf("listen on %s: %w", r.cfg.GRPC.NetAddr.Endpoint, err)
+	}
+	if err := r.startSpans(ctx, r.sink.Registerer()); err != nil {
+		_ = srv.Close()
+		r.metrics.unregister()
+		return err
+	}
+	r.loops = srv
+	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", srv.Addr().String()),
+		zap.Bool("event_loop", true), zap.Int64("receive_budget_bytes", r.loopGuard.budget),
+		zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
+	if rs, ok := r.sink.(readinessSetter); ok {
+		rs.SetReady(r.set.ID.String(), true)
+	}
+	if r.cfg.MemoryLimitMiB > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.memoryLoop()
+		}()
+	}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		srv.Serve()
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.expireLoop()
+	}()
+	return nil
+}
+
+// loopSession is one connection: its core and its streams. Its methods
+// are called by one loop at a time.
+type loopSession struct {
+	r       *alsReceiver
+	g       *loopGuard
+	conn    *h2grpc.Conn
+	streams map[uint32]*loopStream
+	pending int64 // conn.Pending() as last added to g.pending
+	now     time.Time
+}
+
+// loopStream is one stream's state, as handleALS and handleMetrics keep it.
+type loopStream struct {
+	id      uint32
+	service string
+	release func()
+	local   accesslog.StreamLocal
+	st      *accesslog.Stream
+	proxy   *accesslog.Proxy
+	f       frame // the message being processed (its bytes are the core's)
+
+	lastActive atomic.Int64 // unix ns: opened, or a message completed
+	evict      atomic.Bool  // marked by evictIdle (another loop's admit)
+	endedBy    endReason    // set before the loop resets it
+}
+
+// Feed hands the bytes read to the core, then enforces the receive budget.
+func (s *loopSession) Feed(p []byte, now time.Time) error {
+	s.now = now
+	err := s.conn.Feed(p, now)
+	s.sync()
+	if err == nil && s.g.pending.Load() > s.g.budget {
+		s.shed()
+	}
+	if err == nil && s.conn.Done() {
+		err = errConnDone
+	}
+	return err
+}
+
+// sync adds the change of the connection's incomplete bytes to the total.
+func (s *loopSession) sync() {
+	if d := int64(s.conn.Pending()) - s.pending; d != 0 {
+		s.pending += d
+		s.g.pending.Add(d)
+	}
+}
+
+// shed ends this connection's incomplete messages, oldest first, until
+// the total is under three quarters of the budget.
+func (s *loopSession) shed() {
+	for s.g.pending.Load() > s.g.budget/4*3 {
+		id, _ := s.conn.OldestIncomplete()
+		if id == 0 {
+			return
+		}
+		s.end(id, endReceiveBudget)
+	}
+}
+
+// end ends a stream for one of the guard's reasons, answered CANCELLED
+// with the reason's message, as grpc-go answers the streams its guard
+// cancels.
+func (s *loopSession) end(id uint32, why endReason) {
+	if ls := s.streams[id]; ls != nil {
+		ls.endedBy = why
+	}
+	msg := status.Convert(guardStatus(why, s.r.cfg)).Message()
+	s.conn.Finish(id, h2grpc.Status{Code: h2grpc.Canceled, Message: msg})
+	s.sync()
+}
+
+func (s *loopSession) Output() []byte { return s.conn.Output() }
+func (s *loopSession) Written(n int)  { s.conn.Written(n) }
+
+// Expire enforces message_timeout, stream_idle_timeout and evictions.
+func (s *loopSession) Expire(now time.Time) error {
+	s.now = now
+	cfg := s.r.cfg
+	for {
+		id, since := s.conn.OldestIncomplete()
+		if id == 0 || now.Sub(since) < cfg.MessageTimeout {
+			break
+		}
+		s.end(id, endMessageTimeout)
+	}
+	for id, ls := range s.streams {
+		switch {
+		case ls.evict.Load():
+			s.end(id, endIdleEvicted)
+		case now.UnixNano()-ls.lastActive.Load() >= int64(cfg.StreamIdleTimeout):
+			s.end(id, endIdleTimeout)
+		}
+	}
+	if s.conn.Done() {
+		return errConnDone
+	}
+	return nil
+}
+
+// Closed: the connection is gone; its streams end.
+func (s *loopSession) Closed(now time.Time) {
+	s.now = now
+	s.conn.Close()
+	s.sync()
+}
+
+// Open admits a stream of one of the services.
+func (s *loopSession) Open(stream uint32, h *h2grpc.Headers) h2grpc.Status {
+	var service string
+	switch h.Path {
+	case "/" + alsV3Service + "/StreamAccessLogs":
+		service = serviceALS
+	case "/" + metricsV3Service + "/StreamMetrics":
+		service = serviceMetrics
+	case "/" + alsV2Service + "/StreamAccessLogs":
+		return grpcStatus(s.r.rejectV2(serviceALS))
+	case "/" + metricsV2Service + "/StreamMetrics":
+		return grpcStatus(s.r.rejectV2(serviceMetrics))
+	default:
+		return h2grpc.Errorf(h2grpc.Unimplemented, "unknown method %s", h.Path)
+	}
+	now := s.now
+	release, err := s.r.admitWith(service, func() bool { return s.g.evictIdle(now) })
+	if err != nil {
+		return grpcStatus(err)
+	}
+	ls := &loopStream{id: stream, service: service, release: release}
+	ls.lastActive.Store(now.UnixNano())
+	s.streams[stream] = ls
+	s.g.mu.Lock()
+	s.g.streams[ls] = struct{}{}
+	s.g.mu.Unlock()
+	return h2grpc.Status{}
+}
+
+// Message processes one message as the grpc-go handlers do.
+func (s *loopSession) Message(stream uint32, msg []byte) h2grpc.Status {
+	ls := s.streams[stream]
+	if ls == nil {
+		return h2grpc.Errorf(h2grpc.Internal, "no stream %d", stream)
+	}
+	ls.lastActive.Store(s.now.UnixNano())
+	r := s.r
+	ctx := context.Background()
+	if ls.service == serviceMetrics {
+		r.metrics.messages.WithLabelValues(serviceMetrics).Inc()
+		r.metrics.bytes.WithLabelValues(serviceMetrics).Add(float64(len(msg)))
+		return grpcStatus(r.metricsMessage(ctx, &ls.proxy, msg))
+	}
+	if r.overMem.Load() {
+		r.waitMemory(ctx) // the loop waits: its connections meet flow control
+	}
+	if ls.st == nil {
+		ls.st = accesslog.NewStream(r.cfg.Normalizer, r.conns)
+	}
+	ls.f.segs, ls.f.n = append(ls.f.segs[:0], msg), len(msg)
+	if err := r.processALS(ctx, &ls.local, ls.st, &ls.f); err != nil {
+		return grpcStatus(err)
+	}
+	if ls.st.Proxy() == nil {
+		// As handleALS: a stream must name its node in its first message.
+		return grpcStatus(r.rejectStream(serviceALS, accesslog.ErrNoIdentifier))
+	}
+	return h2grpc.Status{}
+}
+
+// End gives the stream's slot back and counts how it ended.
+func (s *loopSession) End(stream uint32, reason h2grpc.EndReason) {
+	ls := s.streams[stream]
+	if ls == nil {
+		return
+	}
+	delete(s.streams, stream)
+	s.g.mu.Lock()
+	delete(s.g.streams, ls)
+	s.g.mu.Unlock()
+	m := s.r.metrics
+	if ls.st != nil {
+		m.addResets(ls.st.InternResets)
+	}
+	ls.release()
+	switch {
+	case ls.endedBy != endNone:
+		m.streamsEnded.WithLabelValues(ls.service, ls.endedBy.String()).Inc()
+	case reason == h2grpc.EndHalfClosed:
+		m.streamsEnded.WithLabelValues(ls.service, endClean).Inc()
+	case reason == h2grpc.EndFinished:
+		// Counted where its status was made (rejectStream, ...).
+	case reason == h2grpc.EndTooLarge:
+		m.messagesRejected.WithLabelValues(ls.service, reasonTooLarge).Inc()
+		m.streamsEnded.WithLabelValues(ls.service, endRejected).Inc()
+	case reason == h2grpc.EndCompressed, reason == h2grpc.EndMalformed:
+		m.messagesRejected.WithLabelValues(ls.service, reasonMalformed).Inc()
+		m.streamsEnded.WithLabelValues(ls.service, endRejected).Inc()
+	default:
+		m.streamsEnded.WithLabelValues(ls.service, endAborted).Inc()
+	}
+}
+
+// grpcStatus turns a grpc-go status error into the core's Status.
+func grpcStatus(err error) h2grpc.Status {
+	if err == nil {
+		return h2grpc.Status{}
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return h2grpc.Errorf(h2grpc.Internal, "%v", err)
+	}
+	return h2grpc.Status{Code: h2grpc.Code(st.Code()), Message: st.Message()}
+}
