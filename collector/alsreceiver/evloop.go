@@ -41,7 +41,6 @@ import (
 // A stream ended so is answered CANCELLED with the reason, as under
 // grpc-go's guard; Envoy opens a new one on its next flush.
 
-
 // errConnDone ends a connection whose graceful GOAWAY has run its course.
 var errConnDone = errors.New("connection done")
 
