@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,11 +23,13 @@ import (
 // on its loop, as it is read, by the code the grpc-go handlers run. The
 // bounds the guard keeps under grpc-go are kept here from what the core
 // knows of each connection (loopGuard):
-//   - receive_budget_mib over every connection's incomplete messages: the
-//     connection whose read takes the total over gives up its incomplete
-//     messages, oldest first, until the total is back under three quarters
-//     (reason receive_budget). The total stays under the budget plus one
-//     read (64 KiB) per loop;
+//   - receive_budget_mib over every connection's incomplete messages: past
+//     it, the oldest incomplete messages over every connection are ended
+//     until the total is back under three quarters (reason receive_budget):
+//     by the loop whose read passed it when they are its connection's, else
+//     by their own loop at its next read or check (within a second), the
+//     total then allowed shedOverrun (1 MiB) over the budget before the
+//     passing connection sheds its own;
 //   - message_timeout: checked on each connection's oldest incomplete
 //     message as often as grpc-go's guard sweeps (a fifth of the smaller
 //     timeout, at most 1 s; reason message_timeout);
@@ -44,44 +44,10 @@ import (
 // errConnDone ends a connection whose graceful GOAWAY has run its course.
 var errConnDone = errors.New("connection done")
 
-// loopGuard is what the loops share: the bytes of incomplete messages and
-// every open stream, for eviction at max_streams.
-type loopGuard struct {
-	budget     int64
-	evictAfter time.Duration
-	pending    atomic.Int64
-
-	mu      sync.Mutex
-	streams map[*loopStream]struct{}
-}
-
-func newLoopGuard(budget int64, evictAfter time.Duration) *loopGuard {
-	return &loopGuard{budget: budget, evictAfter: evictAfter, streams: map[*loopStream]struct{}{}}
-}
-
-// receiving returns the bytes of incomplete messages, all connections.
-func (g *loopGuard) receiving() float64 { return float64(g.pending.Load()) }
-
-// evictIdle marks for eviction the stream idle longest, if it has been
-// idle evictAfter; its loop ends it at its next housekeeping.
-func (g *loopGuard) evictIdle(now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var oldest *loopStream
-	for s := range g.streams {
-		if s.evict.Load() {
-			continue
-		}
-		if oldest == nil || s.lastActive.Load() < oldest.lastActive.Load() {
-			oldest = s
-		}
-	}
-	if oldest == nil || now.UnixNano()-oldest.lastActive.Load() < int64(g.evictAfter) {
-		return false
-	}
-	oldest.evict.Store(true)
-	return true
-}
+// errConnIdle ends a connection that has had no stream and sent nothing
+// for stream_idle_timeout (grpc-go closes one that never sends its
+// preface after 120 s).
+var errConnIdle = errors.New("connection idle")
 
 // startLoops serves the port from event loops (Start's part after the
 // metrics are registered).
@@ -95,6 +61,7 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 		// answers to its PINGs and SETTINGS, and its streams' statuses.
 		MaxOutput:               64 << 10,
 		MaxControlFramesPending: 100,
+		Buffers:                 new(bufPool),
 	}
 	if err := h2cfg.Validate(); err != nil {
 		r.metrics.unregister()
@@ -106,8 +73,11 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 	}
 	srv, err := evloop.Listen(ctx, r.cfg.GRPC.NetAddr.Endpoint, evloop.Config{Loops: r.cfg.EventLoop.Loops, Tick: tick, Housekeeping: r.guard.sweepEvery()},
 		func(net.Addr) evloop.Session {
-			s := &loopSession{r: r, g: r.loopGuard, streams: map[uint32]*loopStream{}}
+			s := &loopSession{r: r, g: r.loopGuard, streams: map[uint32]*loopStream{}, fed: time.Now()}
 			s.conn, _ = h2grpc.NewConn(h2cfg, s) // the config is valid
+			s.g.mu.Lock()
+			s.g.sessions[&s.shared] = struct{}{}
+			s.g.mu.Unlock()
 			return s
 		})
 	if err != nil {
@@ -154,30 +124,18 @@ type loopSession struct {
 	streams map[uint32]*loopStream
 	pending int64 // conn.Pending() as last added to g.pending
 	now     time.Time
-}
-
-// loopStream is one stream's state, as handleALS and handleMetrics keep it.
-type loopStream struct {
-	id      uint32
-	service string
-	release func()
-	local   accesslog.StreamLocal
-	st      *accesslog.Stream
-	proxy   *accesslog.Proxy
-	f       frame // the message being processed (its bytes are the core's)
-
-	lastActive atomic.Int64 // unix ns: opened, or a message completed
-	evict      atomic.Bool  // marked by evictIdle (another loop's admit)
-	endedBy    endReason    // set before the loop resets it
+	fed     time.Time // the last Feed (or the accept)
+	shared  loopConn  // what other loops see of it
 }
 
 // Feed hands the bytes read to the core, then enforces the receive budget.
 func (s *loopSession) Feed(p []byte, now time.Time) error {
-	s.now = now
+	s.now, s.fed = now, now
 	err := s.conn.Feed(p, now)
 	s.sync()
-	if err == nil && s.g.pending.Load() > s.g.budget {
-		s.shed()
+	s.activity()
+	if err == nil && (s.shared.shed.Load() || s.g.pending.Load() > s.g.budget) {
+		s.overBudget()
 	}
 	if err == nil && s.conn.Done() {
 		err = errConnDone
@@ -185,20 +143,54 @@ func (s *loopSession) Feed(p []byte, now time.Time) error {
 	return err
 }
 
-// sync adds the change of the connection's incomplete bytes to the total.
+// activity publishes each stream's last DATA and whether it is in the
+// middle of a message, for the idle checks (here and in other loops'
+// evictIdle).
+func (s *loopSession) activity() {
+	for id, ls := range s.streams {
+		last, in, ok := s.conn.StreamActivity(id)
+		if !ok {
+			continue
+		}
+		if t := last.UnixNano(); !last.IsZero() && t > ls.lastActive.Load() {
+			ls.lastActive.Store(t)
+		}
+		ls.inMessage.Store(in)
+	}
+}
+
+// sync adds the change of the connection's incomplete bytes to the total
+// and publishes when its oldest incomplete message began.
 func (s *loopSession) sync() {
 	if d := int64(s.conn.Pending()) - s.pending; d != 0 {
 		s.pending += d
 		s.g.pending.Add(d)
 	}
+	var at int64
+	if id, since := s.conn.OldestIncomplete(); id != 0 {
+		at = since.UnixNano()
+	}
+	s.shared.oldest.Store(at)
 }
 
-// shed ends this connection's incomplete messages, oldest first, until
-// the total is under three quarters of the budget.
-func (s *loopSession) shed() {
+// overBudget ends incomplete messages, oldest first over every
+// connection, until the total is under three quarters of the budget: this
+// connection's when it holds the oldest (or was asked to, or the total is
+// more than shedOverrun over the budget); another loop's connection is
+// asked to, and sheds at its next read or check.
+func (s *loopSession) overBudget() {
+	s.shared.shed.Store(false)
 	for s.g.pending.Load() > s.g.budget/4*3 {
+		victim := s.g.oldestSession()
+		if victim != &s.shared && victim != nil && s.g.pending.Load() <= s.g.budget+shedOverrun {
+			victim.shed.Store(true)
+			return
+		}
 		id, _ := s.conn.OldestIncomplete()
 		if id == 0 {
+			if victim != nil && victim != &s.shared {
+				victim.shed.Store(true)
+			}
 			return
 		}
 		s.end(id, endReceiveBudget)
@@ -220,10 +212,14 @@ func (s *loopSession) end(id uint32, why endReason) {
 func (s *loopSession) Output() []byte { return s.conn.Output() }
 func (s *loopSession) Written(n int)  { s.conn.Written(n) }
 
-// Expire enforces message_timeout, stream_idle_timeout and evictions.
+// Expire enforces the receive budget another loop asked for,
+// message_timeout, stream_idle_timeout and evictions.
 func (s *loopSession) Expire(now time.Time) error {
 	s.now = now
 	cfg := s.r.cfg
+	if s.shared.shed.Load() {
+		s.overBudget()
+	}
 	for {
 		id, since := s.conn.OldestIncomplete()
 		if id == 0 || now.Sub(since) < cfg.MessageTimeout {
@@ -235,12 +231,17 @@ func (s *loopSession) Expire(now time.Time) error {
 		switch {
 		case ls.evict.Load():
 			s.end(id, endIdleEvicted)
+		case ls.inMessage.Load():
+			// message_timeout governs a stream receiving a message.
 		case now.UnixNano()-ls.lastActive.Load() >= int64(cfg.StreamIdleTimeout):
 			s.end(id, endIdleTimeout)
 		}
 	}
 	if s.conn.Done() {
 		return errConnDone
+	}
+	if len(s.streams) == 0 && now.Sub(s.fed) >= cfg.StreamIdleTimeout {
+		return errConnIdle
 	}
 	return nil
 }
@@ -250,6 +251,9 @@ func (s *loopSession) Closed(now time.Time) {
 	s.now = now
 	s.conn.Close()
 	s.sync()
+	s.g.mu.Lock()
+	delete(s.g.sessions, &s.shared)
+	s.g.mu.Unlock()
 }
 
 // Open admits a stream of one of the services.
@@ -295,8 +299,12 @@ func (s *loopSession) Message(stream uint32, msg []byte) h2grpc.Status {
 		r.metrics.bytes.WithLabelValues(serviceMetrics).Add(float64(len(msg)))
 		return grpcStatus(r.metricsMessage(ctx, &ls.proxy, msg))
 	}
-	if r.overMem.Load() {
-		r.waitMemory(ctx) // the loop waits: its connections meet flow control
+	if r.overMem.Load() && s.g.mayWaitMemory(s.now) {
+		// The loop waits, its connections meeting flow control; at most
+		// once a second over all loops, so that a loop is not held a
+		// second per message: meanwhile processALS drops, counted.
+		r.waitMemory(ctx)
+		s.g.waitedAt.Store(time.Now().UnixNano()) // a second from the wait's end
 	}
 	if ls.st == nil {
 		ls.st = accesslog.NewStream(r.cfg.Normalizer, r.conns)

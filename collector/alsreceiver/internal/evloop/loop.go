@@ -37,7 +37,7 @@ type Config struct {
 	// Loops is the number of event loops (default GOMAXPROCS).
 	Loops int
 	// Tick is how long a loop sleeps after each wake-up before waiting
-	// again (default 10 ms): what a connection's message may wait, and
+	// again (0: 10 ms; negative: no sleep): what a connection's message may wait, and
 	// what lets one wake-up serve many connections. A wake-up with a read
 	// of half ReadSize or more is not followed by a sleep.
 	Tick time.Duration
@@ -85,7 +85,10 @@ type Stats struct {
 	Reads    uint64 // reads that returned bytes
 	Accepted uint64
 	Refused  uint64 // connections closed at accept (MaxConns)
-	Open     int64  // connections open now
+	// AcceptErrors: accepts that failed for want of resources (EMFILE...),
+	// each followed by a pause.
+	AcceptErrors uint64
+	Open         int64 // connections open now
 }
 
 // Server is a listening socket served by Config.Loops event loops.
@@ -97,6 +100,9 @@ type Server struct {
 	loops      []*loop
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
+	mu         sync.Mutex // guards served and closed
+	served     bool
+	closed     bool
 	open       atomic.Int64
 	accepted   atomic.Uint64
 	refused    atomic.Uint64
@@ -141,10 +147,17 @@ func Listen(ctx context.Context, addr string, cfg Config, newSession func(remote
 func (s *Server) Addr() net.Addr { return s.addr }
 
 // Serve runs the loops until Close; it returns once every loop has ended
-// and closed its connections.
+// and closed its connections (at once if Close came first).
 func (s *Server) Serve() {
+	s.mu.Lock()
+	if s.closed || s.served {
+		s.mu.Unlock()
+		return
+	}
+	s.served = true
+	s.wg.Add(len(s.loops))
+	s.mu.Unlock()
 	for _, l := range s.loops {
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			l.run()
@@ -157,10 +170,16 @@ func (s *Server) Serve() {
 // the listening socket, and waits for the loops to end if Serve runs.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		served := s.served
+		s.mu.Unlock()
 		for _, l := range s.loops {
 			l.stop()
 		}
-		s.wg.Wait()
+		if served {
+			s.wg.Wait()
+		}
 		s.closeLoops()
 		_ = unix.Close(s.lfd)
 	})
@@ -180,6 +199,7 @@ func (s *Server) Stats() Stats {
 	for _, l := range s.loops {
 		st.Wakeups += l.wakeups.Load()
 		st.Reads += l.reads.Load()
+		st.AcceptErrors += l.acceptErrors.Load()
 	}
 	return st
 }
@@ -195,8 +215,13 @@ type loop struct {
 	// busyUntil: no sleep until then, since a read took half the buffer
 	// or more.
 	busyUntil time.Time
-	wakeups   atomic.Uint64
-	reads     atomic.Uint64
+	// acceptPausedUntil: the listening socket is not watched until then
+	// (accept failed for want of resources); acceptBackoff the pause.
+	acceptPausedUntil time.Time
+	acceptBackoff     time.Duration
+	acceptErrors      atomic.Uint64
+	wakeups           atomic.Uint64
+	reads             atomic.Uint64
 }
 
 // conn is a connection of a loop.
@@ -248,7 +273,14 @@ func (l *loop) run() {
 	nextHousekeeping := time.Now().Add(cfg.Housekeeping)
 	defer l.closeAll()
 	for !l.stopping.Load() {
+		if !l.acceptPausedUntil.IsZero() && !time.Now().Before(l.acceptPausedUntil) {
+			l.acceptPausedUntil = time.Time{}
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.s.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.s.lfd)})
+		}
 		wait := time.Until(nextHousekeeping)
+		if !l.acceptPausedUntil.IsZero() {
+			wait = min(wait, time.Until(l.acceptPausedUntil))
+		}
 		n, err := unix.EpollWait(l.epfd, events, max(int(wait/time.Millisecond), 0)+1)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return // the epoll instance is gone
@@ -294,8 +326,22 @@ func (l *loop) accept() {
 	for {
 		fd, sa, err := unix.Accept4(l.s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
-			return // EAGAIN: another loop took it, or none left
+			switch {
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
+				// Another loop took it, none is left, or the peer left.
+			default:
+				// Out of file descriptors or memory (EMFILE, ENFILE,
+				// ENOBUFS): the listening socket stays readable, so stop
+				// watching it for a while (5 ms doubling to 1 s, as
+				// net/http and grpc-go back off) instead of spinning.
+				l.acceptBackoff = min(max(2*l.acceptBackoff, 5*time.Millisecond), time.Second)
+				l.acceptPausedUntil = time.Now().Add(l.acceptBackoff)
+				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.s.lfd, nil)
+				l.acceptErrors.Add(1)
+			}
+			return
 		}
+		l.acceptBackoff = 0
 		if limit := l.s.cfg.MaxConns; limit > 0 && l.s.open.Load() >= int64(limit) {
 			l.s.refused.Add(1)
 			_ = unix.Close(fd)

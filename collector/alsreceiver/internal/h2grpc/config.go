@@ -48,6 +48,19 @@ type Config struct {
 	// MaxOutput bounds the bytes of Output not yet Written; beyond it the
 	// connection gets GOAWAY ENHANCE_YOUR_CALM.
 	MaxOutput int
+	// Buffers, if set, lends the buffers messages are assembled in to every
+	// Conn that shares it; a Conn then keeps no spare buffer of its own,
+	// so an idle connection holds none (nil: each Conn keeps a few).
+	Buffers BufferPool
+}
+
+// BufferPool lends message buffers (consumer-side interface: the adapter
+// implements it, e.g. with sync.Pool, shared by its connections).
+type BufferPool interface {
+	// Get returns an empty buffer of at least capacity bytes.
+	Get(capacity int) []byte
+	// Put takes back a buffer Get returned, or one grown from it.
+	Put(b []byte)
 }
 
 // Defaults of Config's fields.

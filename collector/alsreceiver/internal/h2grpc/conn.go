@@ -114,6 +114,8 @@ type stream struct {
 	held   int       // bytes counted in Conn.pending
 	since  time.Time // first byte of the message
 
+	lastData time.Time // the last DATA payload byte (or zero)
+
 	// End(EndHalfClosed) in progress: Finish and Reset record here.
 	ending    bool
 	answer    Status
@@ -242,6 +244,17 @@ func (c *Conn) OldestIncomplete() (stream uint32, since time.Time) {
 
 // Streams returns the number of streams open.
 func (c *Conn) Streams() int { return len(c.streams) }
+
+// StreamActivity returns when stream last received DATA (zero: never) and
+// whether a message of it has begun and is not complete; ok is false for a
+// stream that is not open.
+func (c *Conn) StreamActivity(stream uint32) (lastData time.Time, inMessage, ok bool) {
+	s := c.streams[stream]
+	if s == nil || s.state != stOpen {
+		return time.Time{}, false, false
+	}
+	return s.lastData, s.pfxN > 0, true
+}
 
 // Done reports whether the connection has nothing left to do but have its
 // Output written and be closed: after a connection error or Close, or

@@ -207,6 +207,7 @@ func (c *Conn) free(s *stream) {
 
 // data parses the gRPC messages in b, DATA payload of s.
 func (c *Conn) data(s *stream, b []byte) {
+	s.lastData = c.now
 	for len(b) > 0 && s.state == stOpen {
 		if s.pfxN < grpcPrefixLen {
 			if s.pfxN == 0 {
@@ -238,6 +239,13 @@ func (c *Conn) data(s *stream, b []byte) {
 		k := min(need, len(b))
 		if s.buf == nil {
 			s.buf = c.getBuf(s.msgLen, k)
+		} else if cap(s.buf)-len(s.buf) < k {
+			// Grow by doubling, up to the message: the old buffer goes
+			// back (to the pool, if any) rather than to the garbage.
+			nb := c.getBuf(s.msgLen, max(2*cap(s.buf), len(s.buf)+k)/2)
+			nb = append(nb, s.buf...)
+			c.putBuf(s.buf)
+			s.buf = nb
 		}
 		s.buf = append(s.buf, b[:k]...)
 		s.got += k
@@ -289,6 +297,9 @@ func (c *Conn) complete(s *stream, msg []byte) {
 }
 
 func (c *Conn) getBuf(msgLen, first int) []byte {
+	if c.cfg.Buffers != nil {
+		return c.cfg.Buffers.Get(min(msgLen, max(minMsgBuf, 2*first)))[:0]
+	}
 	if n := len(c.bufs); n > 0 {
 		b := c.bufs[n-1]
 		c.bufs = c.bufs[:n-1]
@@ -298,6 +309,10 @@ func (c *Conn) getBuf(msgLen, first int) []byte {
 }
 
 func (c *Conn) putBuf(b []byte) {
+	if c.cfg.Buffers != nil {
+		c.cfg.Buffers.Put(b)
+		return
+	}
 	if cap(b) <= maxSpareBuf && len(c.bufs) < maxSpareBufs {
 		c.bufs = append(c.bufs, b[:0])
 	}
