@@ -190,6 +190,7 @@ func (s *Server) closeLoops() {
 	for _, l := range s.loops {
 		_ = unix.Close(l.epfd)
 		_ = unix.Close(l.efd)
+		_ = unix.Close(l.sleepfd)
 	}
 }
 
@@ -207,9 +208,13 @@ func (s *Server) Stats() Stats {
 // loop is one event loop: its epoll instance, the eventfd that wakes it to
 // stop, and the connections it accepted.
 type loop struct {
-	s        *Server
-	epfd     int
-	efd      int
+	s    *Server
+	epfd int
+	efd  int
+	// sleepfd: an epoll instance of the listening socket and efd alone,
+	// waited on during a tick's sleep, so that a connection is accepted
+	// (and gets our SETTINGS) at once while the loop's reads wait.
+	sleepfd  int
 	conns    map[int32]*conn
 	stopping atomic.Bool
 	// busyUntil: no sleep until then, since a read took half the buffer
@@ -241,9 +246,19 @@ func newLoop(s *Server) (*loop, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	l := &loop{s: s, epfd: epfd, efd: efd, conns: map[int32]*conn{}}
+	sleepfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(efd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	l := &loop{s: s, epfd: epfd, efd: efd, sleepfd: sleepfd, conns: map[int32]*conn{}}
+	if err := unix.EpollCtl(sleepfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
 	// Every loop waits on the listening socket; EPOLLEXCLUSIVE wakes one.
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(s.lfd)}); err != nil {
+	if err := l.watchListener(unix.EPOLL_CTL_ADD); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
@@ -254,9 +269,45 @@ func newLoop(s *Server) (*loop, error) {
 	return l, nil
 }
 
+// watchListener adds the listening socket to (or removes it from) both of
+// the loop's epoll instances; EPOLLEXCLUSIVE wakes one waiter of many.
+func (l *loop) watchListener(op int) error {
+	var ev *unix.EpollEvent
+	if op == unix.EPOLL_CTL_ADD {
+		ev = &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.s.lfd)}
+	}
+	return errors.Join(unix.EpollCtl(l.epfd, op, l.s.lfd, ev), unix.EpollCtl(l.sleepfd, op, l.s.lfd, ev))
+}
+
+// sleep waits d for the loop's connections to gather more to read,
+// accepting new connections meanwhile; it returns early when the loop is
+// stopped.
+func (l *loop) sleep(d time.Duration) {
+	var evs [2]unix.EpollEvent
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		n, err := unix.EpollWait(l.sleepfd, evs[:], int((left+time.Millisecond-1)/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			time.Sleep(left)
+			return
+		}
+		for _, ev := range evs[:max(n, 0)] {
+			if ev.Fd == int32(l.efd) {
+				return
+			}
+			l.accept()
+		}
+	}
+}
+
 func (l *loop) closeFds() {
 	_ = unix.Close(l.epfd)
 	_ = unix.Close(l.efd)
+	_ = unix.Close(l.sleepfd)
 }
 
 func (l *loop) stop() {
@@ -275,7 +326,7 @@ func (l *loop) run() {
 	for !l.stopping.Load() {
 		if !l.acceptPausedUntil.IsZero() && !time.Now().Before(l.acceptPausedUntil) {
 			l.acceptPausedUntil = time.Time{}
-			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.s.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.s.lfd)})
+			_ = l.watchListener(unix.EPOLL_CTL_ADD)
 		}
 		wait := time.Until(nextHousekeeping)
 		if !l.acceptPausedUntil.IsZero() {
@@ -317,7 +368,7 @@ func (l *loop) run() {
 		// (Envoy flushes at most 16 KiB a worker a second by default) is
 		// read as fast as it sends, not a flow-control window a tick.
 		if n > 0 && cfg.Tick > 0 && woke.After(l.busyUntil) {
-			time.Sleep(cfg.Tick - time.Since(woke))
+			l.sleep(cfg.Tick - time.Since(woke))
 		}
 	}
 }
@@ -336,12 +387,18 @@ func (l *loop) accept() {
 				// net/http and grpc-go back off) instead of spinning.
 				l.acceptBackoff = min(max(2*l.acceptBackoff, 5*time.Millisecond), time.Second)
 				l.acceptPausedUntil = time.Now().Add(l.acceptBackoff)
-				_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.s.lfd, nil)
+				_ = l.watchListener(unix.EPOLL_CTL_DEL)
 				l.acceptErrors.Add(1)
 			}
 			return
 		}
 		l.acceptBackoff = 0
+		// No sleep after a wake-up that accepted: clients connecting one
+		// after another (each waits for our SETTINGS) are not held a tick
+		// each.
+		if now := time.Now(); l.busyUntil.Before(now) {
+			l.busyUntil = now
+		}
 		if limit := l.s.cfg.MaxConns; limit > 0 && l.s.open.Load() >= int64(limit) {
 			l.s.refused.Add(1)
 			_ = unix.Close(fd)

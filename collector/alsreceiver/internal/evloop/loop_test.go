@@ -117,7 +117,7 @@ func TestBytesInOrder(t *testing.T) {
 	}{
 		{"one loop, no tick", Config{Loops: 1, Tick: -1}, 20},
 		{"two loops, 10 ms", Config{Loops: 2}, 50},
-		{"small reads", Config{Loops: 2, ReadSize: 7, Tick: time.Millisecond}, 10},
+		{"small reads", Config{Loops: 2, ReadSize: 101, Tick: time.Millisecond}, 10},
 		{"one busy connection is not held to a read a tick", Config{Loops: 1, ReadSize: 1024, Tick: 100 * time.Millisecond}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -337,4 +337,21 @@ func TestCloseEndsEverySession(t *testing.T) {
 	}
 	_, err = new(net.Dialer).DialContext(t.Context(), "tcp", s.Addr().String())
 	assert.Error(t, err, "no longer listening")
+}
+
+// TestSequentialConnectsNotHeldATick: clients that connect one after
+// another, each waiting for the server's first bytes (gRPC clients wait for
+// its SETTINGS), are accepted without the loop sleeping a tick in between.
+func TestSequentialConnectsNotHeldATick(t *testing.T) {
+	s, _ := serve(t, Config{Loops: 1, Tick: 200 * time.Millisecond}, greeter)
+	start := time.Now()
+	const n = 20
+	for range n {
+		c := dialN(t, s.Addr(), 1)[0]
+		_, err := io.ReadFull(c, make([]byte, 5))
+		require.NoError(t, err)
+	}
+	took := time.Since(start)
+	t.Logf("%d connections, one after another: %s", n, took)
+	assert.Less(t, took, time.Second, "without it, up to a 200 ms tick each")
 }
