@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-	"go.uber.org/zap"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshlens/meshlens/accesslog"
@@ -90,28 +89,7 @@ func (r *alsReceiver) startLoops(ctx context.Context) error {
 		return err
 	}
 	r.loops = srv
-	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", srv.Addr().String()),
-		zap.Bool("event_loop", true), zap.Int64("receive_budget_bytes", r.loopGuard.budget),
-		zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
-	if rs, ok := r.sink.(readinessSetter); ok {
-		rs.SetReady(r.set.ID.String(), true)
-	}
-	if r.cfg.MemoryLimitMiB > 0 {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.memoryLoop()
-		}()
-	}
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		srv.Serve()
-	}()
-	go func() {
-		defer r.wg.Done()
-		r.expireLoop()
-	}()
+	r.running(srv.Addr().String(), "event_loop", r.loopGuard.budget, srv.Serve)
 	return nil
 }
 

@@ -196,34 +196,36 @@ func (r *alsReceiver) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	r.server = srv
-	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", ln.Addr().String()),
-		zap.Int64("receive_budget_bytes", r.guard.budget), zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
-	if rs, ok := sink.(readinessSetter); ok {
+	r.running(ln.Addr().String(), "grpc", r.guard.budget,
+		func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+			}
+		},
+		r.sweepLoop)
+	return nil
+}
+
+// running logs the start, reports the receiver ready, and runs serve and
+// the transport's other loops beside the memory and TCP-table loops, each
+// on a goroutine Shutdown waits for.
+func (r *alsReceiver) running(endpoint, transport string, budget int64, loops ...func()) {
+	r.set.Logger.Info("Envoy ALS and Metrics Service receiver started", zap.String("endpoint", endpoint),
+		zap.String("transport", transport), zap.Int64("receive_budget_bytes", budget),
+		zap.Uint32("max_concurrent_streams", r.cfg.GRPC.MaxConcurrentStreams))
+	if rs, ok := r.sink.(readinessSetter); ok {
 		rs.SetReady(r.set.ID.String(), true)
 	}
 	if r.cfg.MemoryLimitMiB > 0 {
+		loops = append(loops, r.memoryLoop)
+	}
+	for _, loop := range append(loops, r.expireLoop) {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.memoryLoop()
+			loop()
 		}()
 	}
-	r.wg.Add(3)
-	go func() {
-		defer r.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
-		}
-	}()
-	go func() {
-		defer r.wg.Done()
-		r.expireLoop()
-	}()
-	go func() {
-		defer r.wg.Done()
-		r.sweepLoop()
-	}()
-	return nil
 }
 
 // registerServices registers the ALS and Metrics Service handlers, v3, and
