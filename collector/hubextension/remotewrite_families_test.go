@@ -79,13 +79,7 @@ func feedEnvoyStats(h *Hub, proxies, clusters int, now time.Time) {
 // span metrics, and to which proxies Envoys report envoyStats(clusters).
 func rwFamiliesHub(t *testing.T, sets, proxies, clusters int, sink *rwSink, edit func(*Config)) *Hub {
 	t.Helper()
-	srv := httptest.NewServer(sink)
-	t.Cleanup(srv.Close)
-	cfg := createDefaultConfig().(*Config)
-	cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
-	cfg.Metrics.MaxSeries = sets + 1
-	cfg.RemoteWrite.Client.Endpoint = srv.URL + "/api/v1/write"
-	cfg.RemoteWrite.ExternalLabels = map[string]string{"instance": "pod-0", "cluster": "eu-1"}
+	cfg := rwConfig(t, sets, sink)
 	if edit != nil {
 		edit(cfg)
 	}

@@ -156,8 +156,9 @@ func rwHub(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig)) 
 	return rwHubLogged(t, sets, sink, edit, nil)
 }
 
-// rwHubLogged is rwHub logging to logger (nil: nowhere).
-func rwHubLogged(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig), logger *zap.Logger) *Hub {
+// rwConfig is a hub's configuration for sets HTTP label sets whose remote
+// write goes to sink, with external labels instance and cluster.
+func rwConfig(t *testing.T, sets int, sink *rwSink) *Config {
 	t.Helper()
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
@@ -165,8 +166,15 @@ func rwHubLogged(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteCon
 	cfg.HTTP.NetAddr.Endpoint = freeAddr(t)
 	cfg.Metrics.MaxSeries = sets + 1
 	cfg.RemoteWrite.Client.Endpoint = srv.URL + "/api/v1/write"
-	cfg.RemoteWrite.Client.Headers.Set("X-Scope-OrgID", "mesh")
 	cfg.RemoteWrite.ExternalLabels = map[string]string{"instance": "pod-0", "cluster": "eu-1"}
+	return cfg
+}
+
+// rwHubLogged is rwHub logging to logger (nil: nowhere).
+func rwHubLogged(t *testing.T, sets int, sink *rwSink, edit func(*RemoteWriteConfig), logger *zap.Logger) *Hub {
+	t.Helper()
+	cfg := rwConfig(t, sets, sink)
+	cfg.RemoteWrite.Client.Headers.Set("X-Scope-OrgID", "mesh")
 	if edit != nil {
 		edit(&cfg.RemoteWrite)
 	}
