@@ -29,6 +29,8 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, 5*time.Minute, c.StreamIdleTimeout)
 			assert.Equal(t, int64(DefaultReceiveBudgetMiB)<<20, c.receiveBudget())
 			assert.False(t, c.BindSPIFFEIdentity)
+			assert.False(t, c.EventLoop.Enabled)
+			assert.Equal(t, DefaultEventLoopTick, c.EventLoop.Tick)
 		}},
 		{id: component.NewIDWithName(Type, "guard"), check: func(t *testing.T, c *Config) {
 			assert.Equal(t, uint32(20), c.GRPC.MaxConcurrentStreams)
@@ -49,6 +51,13 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, "corp.local", c.Normalizer.ClusterDomain)
 			assert.Equal(t, 1000, c.Normalizer.MaxInterned)
 		}},
+		{id: component.NewIDWithName(Type, "event_loop"), check: func(t *testing.T, c *Config) {
+			assert.True(t, c.EventLoop.Enabled)
+			assert.Equal(t, 4, c.EventLoop.Loops)
+			assert.Equal(t, 50*time.Millisecond, c.EventLoop.Tick)
+		}},
+		{id: component.NewIDWithName(Type, "bad_event_loop"), wantErr: "event_loop serves plaintext only: remove tls, or turn event_loop off\n" +
+			"event_loop::loops must be between 0 and 1024, got -1\nevent_loop::tick must be between 0 and 1s, got 2s"},
 		{id: component.NewIDWithName(Type, "bad_ttl"), wantErr: "tcp_connection_ttl must be positive, got 0s"},
 		{id: component.NewIDWithName(Type, "bad_domain"), wantErr: `normalizer: cluster_domain "a|b" is not a DNS domain`},
 	}

@@ -118,6 +118,9 @@ func (s *loopSession) Feed(p []byte, now time.Time) error {
 	if err == nil && s.conn.Done() {
 		err = errConnDone
 	}
+	if ce := (*h2grpc.ConnError)(nil); errors.As(err, &ce) {
+		s.r.metrics.connsEnded.WithLabelValues(ce.Code.String()).Inc()
+	}
 	return err
 }
 
@@ -219,6 +222,7 @@ func (s *loopSession) Expire(now time.Time) error {
 		return errConnDone
 	}
 	if len(s.streams) == 0 && now.Sub(s.fed) >= cfg.StreamIdleTimeout {
+		s.r.metrics.connsEnded.WithLabelValues("idle").Inc()
 		return errConnIdle
 	}
 	return nil

@@ -2,6 +2,8 @@ package alsreceiver
 
 import (
 	"context"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -48,4 +50,25 @@ func TestEventLoopMemoryWaitNotPerMessage(t *testing.T) {
 	t.Logf("%d messages on %d streams, over the memory limit: %v; dropped %v", k, k, time.Since(start),
 		counter(t, hub.reg, "meshlens_receiver_entries_dropped_total"))
 	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+// TestEventLoopCountsConnectionErrors: a client that does not speak HTTP/2
+// gets its connection closed (GOAWAY), counted by error code; the test
+// fails if the error is not counted.
+func TestEventLoopCountsConnectionErrors(t *testing.T) {
+	if !onEventLoop {
+		t.Skip("the event loops' connection errors (MESHLENS_TEST_EVENT_LOOP=1)")
+	}
+	_, hub, addr := startReceiver(t, nil)
+	c, err := new(net.Dialer).DialContext(t.Context(), "tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: meshlens\r\n\r\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.ReadAll(c)
+	require.NoError(t, err, "the server closes the connection")
+	require.Eventually(t, func() bool {
+		return counter(t, hub.reg, "meshlens_receiver_connections_ended_total", "reason", "PROTOCOL_ERROR") == 1
+	}, 5*time.Second, 10*time.Millisecond)
 }

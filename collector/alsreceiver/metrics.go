@@ -52,6 +52,9 @@ type selfMetrics struct {
 	batchSeconds     prometheus.Histogram
 	// tlsHandshakeFailures counts connections whose TLS handshake failed.
 	tlsHandshakeFailures prometheus.Counter
+	// connsEnded counts connections the event loops ended, by reason (an
+	// HTTP/2 error code answered with GOAWAY, or idle).
+	connsEnded *prometheus.CounterVec
 	// receiving is the bytes of messages being received (guard.go).
 	receiving prometheus.GaugeFunc
 
@@ -133,6 +136,10 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked, receiving f
 			Name: "meshlens_receiver_tls_handshake_failures_total",
 			Help: "Connections to the gRPC port whose TLS handshake failed (no or untrusted client certificate, not TLS, bad version).",
 		}),
+		connsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshlens_receiver_connections_ended_total",
+			Help: "Connections the event loops (event_loop) ended: an HTTP/2 connection error answered with GOAWAY (reason: its error code), or idle.",
+		}, []string{"reason"}),
 		receiving: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meshlens_receiver_receiving_bytes",
 			Help: "Bytes of gRPC messages being received (first byte arrived, last not yet), all streams; bounded by receive_budget_mib.",
@@ -146,7 +153,7 @@ func newSelfMetrics(reg prometheus.Registerer, tcpLen, tcpUntracked, receiving f
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
 		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.clamped, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
-		m.tlsHandshakeFailures, m.receiving,
+		m.tlsHandshakeFailures, m.receiving, m.connsEnded,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
@@ -208,7 +215,7 @@ func (m *selfMetrics) unregister() {
 	for _, c := range []prometheus.Collector{
 		m.messages, m.messagesRejected, m.bytes, m.received, m.processed, m.rejected, m.dropped, m.identity,
 		m.streams, m.streamsEnded, m.activeStreams, m.internResets, m.labelsTruncated, m.clamped, m.tcpTracked, m.tcpUntracked, m.metricFamilies, m.batchSeconds,
-		m.tlsHandshakeFailures, m.receiving,
+		m.tlsHandshakeFailures, m.receiving, m.connsEnded,
 	} {
 		m.reg.Unregister(c)
 	}
